@@ -1,0 +1,39 @@
+# %% [markdown]
+# # Data and model
+# The summary SkeletonVis shows in its header, one skeleton strip per class, the training curves
+# and the confusion matrix. Executed by papermill from the rule `notebook_data_model`; it only plots.
+# %%
+# parameters
+data = "results/synthetic/data.h5"
+model = "results/synthetic/model/lstm.pt"
+metrics = "results/synthetic/model/lstm/metrics.json"
+history = "results/synthetic/model/lstm/history.csv"
+predictions = "results/synthetic/model/lstm/predictions.h5"
+confusion = "results/synthetic/model/lstm/confusion.csv"
+figures = "results/synthetic/figures/lstm"
+strip_frames = 6
+# %%
+import json
+
+import pandas as pd
+
+from skelvis import plots
+from skelvis.datasets.store import read_dataset
+from skelvis.models import load_model
+
+ds = read_dataset(data)
+net = load_model(model)
+met = json.load(open(metrics))
+# %%
+table = plots.summary_table(ds, net.spec(), met)
+plots.save_figure(plots.summary_figure(table, f"{ds.name}: data and model"), figures, "01_summary")
+table
+# %%
+fig = plots.skeleton_strips_figure(ds, strip_frames)
+plots.save_figure(fig, figures, "01_skeletons")
+# %%
+plots.save_figure(plots.training_figure(pd.read_csv(history)), figures, "01_training")
+# %%
+cm = pd.read_csv(confusion, index_col=0)
+fig = plots.confusion_figure(cm, f"{ds.name}: confusion matrix ({int(cm.values.sum())} sequences)")
+plots.save_figure(fig, figures, "01_confusion")

@@ -1,0 +1,14 @@
+"""Rule evaluate: model + data -> predictions.h5, confusion.csv (thin adapter)."""
+from skelvis.datasets.store import read_dataset
+from skelvis.evaluate import evaluate_model, write_confusion, write_predictions
+from skelvis.models import load_model
+from skelvis.rulelog import rule_logging
+
+with rule_logging(snakemake) as log:
+    ds = read_dataset(snakemake.input.data)
+    model = load_model(snakemake.input.model)
+    result = evaluate_model(model, ds)
+    write_predictions(result, ds, snakemake.output.predictions, model=snakemake.input.model,
+                      data=snakemake.input.data)
+    cm = write_confusion(result, ds, snakemake.output.confusion, split=snakemake.params.split)
+    log.info("confusion on %s split:\n%s", snakemake.params.split, cm.to_string())

@@ -1,0 +1,176 @@
+"""The HDF5 data contract shared by every stage (DESIGN.md, "Data contract").
+
+``results/{dataset}/data.h5`` holds:
+
+========== ======================= ==============================================
+name       type, shape             meaning
+========== ======================= ==============================================
+x          float32 (N, T, J, C)    normalised sequences, zero-padded after length
+length     int32 (N,)              valid frames per sequence
+label      int32 (N,)              class index
+subject    int32 (N,)              performer
+split      int8 (N,)               0 train, 1 validation, 2 test
+sample_id  str (N,)                original file or sample name
+scale      float32 (N,)            body-frame scale divided out by normalisation (1 if none)
+========== ======================= ==============================================
+
+attrs: ``dataset``, ``topology``, ``classes`` (JSON list), ``fps``, ``normalization`` (JSON),
+``source_sha256``, ``skelvis_version``; optional ``class_joints`` (JSON: class -> joint names
+that carry its motion, ground truth for saliency scoring on synthetic data) and ``excluded``
+(JSON list of excluded samples with reasons).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import h5py
+import numpy as np
+
+from .. import __version__
+from ..errors import DataFormatError
+
+__all__ = ["Dataset", "write_dataset", "read_dataset", "SPLIT_NAMES", "atomic_path"]
+
+SPLIT_NAMES = {0: "train", 1: "validation", 2: "test"}
+_REQUIRED = ("x", "length", "label", "subject", "split", "sample_id")
+_REQUIRED_ATTRS = ("dataset", "topology", "classes", "fps", "normalization", "source_sha256",
+                   "skelvis_version")
+
+
+@dataclass
+class Dataset:
+    """The common in-memory form of a dataset (shapes as in the module docstring)."""
+
+    x: np.ndarray
+    length: np.ndarray
+    label: np.ndarray
+    subject: np.ndarray
+    split: np.ndarray
+    sample_id: np.ndarray
+    classes: List[str]
+    topology: str
+    name: str
+    fps: float = 30.0
+    normalization: Dict[str, Any] = field(default_factory=dict)
+    source_sha256: str = ""
+    scale: Optional[np.ndarray] = None
+    extra_attrs: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        n = len(self.x)
+        for name in ("length", "label", "subject", "split", "sample_id"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"Dataset.{name} has {len(getattr(self, name))} entries, x has {n}")
+        if self.scale is None:
+            self.scale = np.ones(n, np.float32)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def subset(self, mask: np.ndarray) -> "Dataset":
+        """Samples where ``mask`` is True (same attrs)."""
+        return Dataset(x=self.x[mask], length=self.length[mask], label=self.label[mask],
+                       subject=self.subject[mask], split=self.split[mask],
+                       sample_id=self.sample_id[mask], classes=list(self.classes),
+                       topology=self.topology, name=self.name, fps=self.fps,
+                       normalization=dict(self.normalization), source_sha256=self.source_sha256,
+                       scale=self.scale[mask], extra_attrs=dict(self.extra_attrs))
+
+
+class atomic_path:
+    """Context manager yielding a temporary sibling path that is renamed onto ``path`` on success.
+
+    A failure (exception, kill) leaves no partial file at ``path``.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+        return False
+
+
+def write_dataset(ds: Dataset, path) -> None:
+    """Write ``ds`` to ``path`` atomically in the HDF5 contract."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("x", data=np.asarray(ds.x, np.float32), compression="gzip",
+                         compression_opts=4, chunks=True)
+        f["length"] = np.asarray(ds.length, np.int32)
+        f["label"] = np.asarray(ds.label, np.int32)
+        f["subject"] = np.asarray(ds.subject, np.int32)
+        f["split"] = np.asarray(ds.split, np.int8)
+        f.create_dataset("sample_id", data=np.asarray([str(s) for s in ds.sample_id], dtype=object),
+                         dtype=h5py.string_dtype())
+        f["scale"] = np.asarray(ds.scale, np.float32)
+        f.attrs["dataset"] = ds.name
+        f.attrs["topology"] = ds.topology
+        f.attrs["classes"] = json.dumps(list(ds.classes))
+        f.attrs["fps"] = float(ds.fps)
+        f.attrs["normalization"] = json.dumps(ds.normalization)
+        f.attrs["source_sha256"] = ds.source_sha256
+        f.attrs["skelvis_version"] = __version__
+        for k, v in ds.extra_attrs.items():
+            f.attrs[k] = v if isinstance(v, (str, int, float)) else json.dumps(v)
+
+
+def read_dataset(path) -> Dataset:
+    """Read and check a contract file; a wrong or truncated file raises :class:`DataFormatError`."""
+    path = Path(path)
+    if not path.exists():
+        raise DataFormatError(path, "file not found", fix="run the 'prepare' rule first (snakemake results/<dataset>/data.h5)")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise DataFormatError(path, f"not a readable HDF5 file ({e})",
+                              fix="delete it and run the 'prepare' rule again") from None
+    with f:
+        missing = [k for k in _REQUIRED if k not in f]
+        if missing:
+            raise DataFormatError(path, f"missing dataset(s) {missing}",
+                                  fix="delete it and run the 'prepare' rule again")
+        missing = [k for k in _REQUIRED_ATTRS if k not in f.attrs]
+        if missing:
+            raise DataFormatError(path, f"missing attribute(s) {missing}",
+                                  fix="delete it and run the 'prepare' rule again")
+        try:
+            x = f["x"][...]
+            arrays = {k: f[k][...] for k in ("length", "label", "subject", "split")}
+            sample_id = np.array([s.decode() if isinstance(s, bytes) else str(s) for s in f["sample_id"][...]])
+            scale = f["scale"][...] if "scale" in f else None
+        except (OSError, KeyError) as e:
+            raise DataFormatError(path, f"truncated or corrupted ({e})",
+                                  fix="delete it and run the 'prepare' rule again") from None
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    if x.ndim != 4:
+        raise DataFormatError(path, f"'x' must be (N, T, J, C), got shape {x.shape}")
+    n = x.shape[0]
+    for k, a in arrays.items():
+        if a.shape != (n,):
+            raise DataFormatError(path, f"'{k}' must have shape ({n},), got {a.shape}")
+    if np.any(arrays["length"] < 1) or np.any(arrays["length"] > x.shape[1]):
+        raise DataFormatError(path, f"'length' out of range [1, {x.shape[1]}]")
+    classes = json.loads(attrs["classes"])
+    if np.any(arrays["label"] < 0) or np.any(arrays["label"] >= len(classes)):
+        raise DataFormatError(path, f"'label' out of range [0, {len(classes)})")
+    known = set(_REQUIRED_ATTRS)
+    extra = {k: v for k, v in attrs.items() if k not in known}
+    return Dataset(x=x.astype(np.float32, copy=False), length=arrays["length"].astype(np.int32),
+                   label=arrays["label"].astype(np.int32), subject=arrays["subject"].astype(np.int32),
+                   split=arrays["split"].astype(np.int8), sample_id=sample_id, classes=classes,
+                   topology=str(attrs["topology"]), name=str(attrs["dataset"]), fps=float(attrs["fps"]),
+                   normalization=json.loads(attrs["normalization"]),
+                   source_sha256=str(attrs["source_sha256"]), scale=scale, extra_attrs=extra)

@@ -1,0 +1,156 @@
+"""Recurrent classifiers (Patil et al., Fig. 1) and their loading.
+
+The classifier reads the flattened pose vector x_t (J*C values) directly into a recurrent layer
+(LSTM or GRU, one or more layers), takes the top layer's hidden state h_T at the last valid frame
+of each sequence, and maps it through one fully connected layer to class logits; softmax gives
+class probabilities.
+
+Public API (used by every later stage and by outside checks)::
+
+    model = load_model(path)                 # torch.load(..., weights_only=True)
+    logits = model(x, length)                # x (N, T, J*C) float, length (N,) int -> (N, K)
+    h = model.hidden_states(x, length)       # (N, T, H), top layer, zero after length
+    model.rnn                                # torch.nn.LSTM | torch.nn.GRU, batch_first=True
+    model.classifier                         # torch.nn.Linear(H, K)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["RecurrentClassifier", "build_model", "save_model", "load_model", "model_spec",
+           "resolve_device"]
+
+_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class RecurrentClassifier(nn.Module):
+    """Recurrent layer(s) -> fully connected layer -> class logits (softmax applied by the loss).
+
+    Parameters: input_size = J*C, hidden_size = H, num_classes = K, cell 'lstm'|'gru',
+    num_layers, dropout (between stacked layers, as torch applies it).
+    Extra metadata (class names, topology, dataset) travels in :attr:`meta`.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_classes: int, cell: str = "lstm",
+                 num_layers: int = 1, dropout: float = 0.0, meta: Optional[Dict[str, Any]] = None):
+        super().__init__()
+        if cell not in _CELLS:
+            raise ValueError(f"cell must be one of {sorted(_CELLS)}, got {cell!r}")
+        self.cell = cell
+        self.input_size, self.hidden_size, self.num_classes = int(input_size), int(hidden_size), int(num_classes)
+        self.num_layers, self.dropout = int(num_layers), float(dropout)
+        self.rnn = _CELLS[cell](self.input_size, self.hidden_size, num_layers=self.num_layers,
+                                batch_first=True, dropout=self.dropout if self.num_layers > 1 else 0.0)
+        self.classifier = nn.Linear(self.hidden_size, self.num_classes)
+        self.meta: Dict[str, Any] = dict(meta or {})
+
+    def _check(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:  # (N, T, J, C) -> (N, T, J*C)
+            x = x.flatten(2)
+        if x.dim() != 3 or x.shape[-1] != self.input_size:
+            raise ValueError(f"model expects input (N, T, {self.input_size}) (J*C = {self.input_size}), "
+                             f"got shape {tuple(x.shape)}: the data's joints x channels do not match the model")
+        return x
+
+    def all_hidden_states(self, x: torch.Tensor, length: torch.Tensor) -> List[torch.Tensor]:
+        """Hidden states of every layer, bottom first: list of (N, T, H), zero after length."""
+        x = self._check(x)
+        out, states = x, []
+        mask = _mask(length, x.shape[1], x.device, x.dtype)
+        for layer in range(self.num_layers):
+            out = _run_layer(self.rnn, layer, out)
+            states.append(out * mask)
+            if self.training and layer < self.num_layers - 1 and self.dropout > 0:
+                out = nn.functional.dropout(out, self.dropout, training=True)
+        return states
+
+    def hidden_states(self, x: torch.Tensor, length: torch.Tensor, layer: int = -1) -> torch.Tensor:
+        """Hidden states h_t of one layer (default: top), (N, T, H), zero after length."""
+        x = self._check(x)
+        if layer in (-1, self.num_layers - 1):
+            out, _ = self.rnn(x)
+            return out * _mask(length, x.shape[1], x.device, x.dtype)
+        return self.all_hidden_states(x, length)[layer]
+
+    def last_hidden(self, x: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+        """Top-layer h at the last valid frame of each sequence, (N, H)."""
+        x = self._check(x)
+        out, _ = self.rnn(x)
+        idx = (length.to(out.device).long() - 1).clamp(min=0)
+        return out[torch.arange(out.shape[0], device=out.device), idx]
+
+    def forward(self, x: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+        """Class logits (N, K) from the last valid frame."""
+        return self.classifier(self.last_hidden(x, length))
+
+    def spec(self) -> Dict[str, Any]:
+        return model_spec(self)
+
+
+def _mask(length: torch.Tensor, T: int, device, dtype) -> torch.Tensor:
+    return (torch.arange(T, device=device)[None, :] < length.to(device)[:, None]).to(dtype)[..., None]
+
+
+def _run_layer(rnn: nn.RNNBase, layer: int, x: torch.Tensor) -> torch.Tensor:
+    """Run layer ``layer`` of a stacked torch RNN alone (same weights), (N, T, H_in) -> (N, T, H)."""
+    cls = type(rnn)
+    single = cls(x.shape[-1], rnn.hidden_size, batch_first=True).to(x.device, x.dtype)
+    params = {f"{n}_l0": getattr(rnn, f"{n}_l{layer}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+    out, _ = torch.func.functional_call(single, params, (x,))
+    return out
+
+
+def model_spec(model: RecurrentClassifier) -> Dict[str, Any]:
+    """Sizes needed to rebuild the model (saved next to the weights)."""
+    return {"input_size": model.input_size, "hidden_size": model.hidden_size,
+            "num_classes": model.num_classes, "cell": model.cell, "num_layers": model.num_layers,
+            "dropout": model.dropout}
+
+
+def build_model(spec: Dict[str, Any], meta: Optional[Dict[str, Any]] = None) -> RecurrentClassifier:
+    keys = ("input_size", "hidden_size", "num_classes", "cell", "num_layers", "dropout")
+    return RecurrentClassifier(**{k: spec[k] for k in keys if k in spec}, meta=meta)
+
+
+def save_model(model: RecurrentClassifier, path, extra: Optional[Dict[str, Any]] = None) -> None:
+    """Save spec, metadata and state dict as plain tensors/containers (loadable with weights_only)."""
+    from .datasets.store import atomic_path
+    payload = {"format": "skelvis-model-1", "spec": model_spec(model), "meta": dict(model.meta),
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    if extra:
+        payload["extra"] = extra
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_model(path, map_location="cpu") -> RecurrentClassifier:
+    """Load a model saved by :func:`save_model`; never unpickles arbitrary objects."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: model file not found; run the 'train' rule or set models.<arch>.import")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises several types for bad files
+        raise ValueError(f"{path}: not a loadable skelvis model ({type(e).__name__}: {e}); "
+                         f"delete it and run the 'train' rule again") from None
+    if not isinstance(payload, dict) or payload.get("format") != "skelvis-model-1":
+        raise ValueError(f"{path}: not a skelvis model file (no 'format: skelvis-model-1'); "
+                         f"for your own model use skelvis.models.import_model")
+    model = build_model(payload["spec"], meta=payload.get("meta"))
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return model
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' -> cuda if available else cpu; 'cuda' without CUDA raises a clear error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device: cuda was asked for but torch.cuda.is_available() is False; "
+                           "set device: auto or cpu")
+    return torch.device(device)

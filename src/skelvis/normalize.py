@@ -1,0 +1,142 @@
+"""Body-frame normalisation, resampling and padding.
+
+``ntu`` (the NTU RGB+D paper's convention, Shahroudy et al. 2016, §5): for each sequence, from its
+*first valid frame* (the first frame whose joints are not all zero),
+
+* origin at the spine-mid joint (``frame_joints['origin']``),
+* X axis along right shoulder -> left shoulder,
+* Y axis along spine base -> spine top, made orthogonal to X (Gram-Schmidt),
+* Z = X x Y (right-handed),
+* all coordinates divided by the spine-base-to-spine-top distance.
+
+One transform per sequence (not per frame) is applied, so that motion of the whole body
+(a jump, a turn) stays visible to the classifier; this is the choice the NTU authors made.
+``center`` only translates the origin; ``none`` leaves coordinates as read.
+Channel data (C = 1) accepts ``none`` and ``zscore`` (per channel over the training split).
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from .topology import Topology
+
+__all__ = ["body_frame", "normalize", "pad_sequences", "resample", "first_valid_frame", "METHODS"]
+
+METHODS = ("ntu", "center", "none", "zscore")
+
+
+def first_valid_frame(x: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Index of the first frame with any non-zero coordinate, per sequence.
+
+    x: (N, T, J, C); length: (N,). Returns (N,) int (0 when every frame is zero).
+    """
+    nonzero = np.abs(x).reshape(x.shape[0], x.shape[1], -1).max(-1) > 0  # (N, T)
+    valid = nonzero & (np.arange(x.shape[1])[None, :] < length[:, None])
+    first = valid.argmax(1)
+    return first
+
+
+def body_frame(x: np.ndarray, length: np.ndarray, topology: Topology,
+               eps: float = 1e-8) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The NTU body frame of every sequence, from its first valid frame.
+
+    x: (N, T, J, 3) camera-space joints. Returns origin (N, 3), rotation R (N, 3, 3) whose rows are
+    the body X, Y, Z axes in camera coordinates, and scale (N,) (spine length; 1 where degenerate).
+    """
+    fj = topology.frame_joints
+    first = first_valid_frame(x, length)
+    pose = x[np.arange(len(x)), first]  # (N, J, 3)
+    origin = pose[:, fj["origin"]]
+    ax = pose[:, fj["left_shoulder"]] - pose[:, fj["right_shoulder"]]
+    ay = pose[:, fj["spine_top"]] - pose[:, fj["spine_base"]]
+    scale = np.linalg.norm(ay, axis=-1)
+    ex = ax / np.maximum(np.linalg.norm(ax, axis=-1, keepdims=True), eps)
+    ay = ay - (ay * ex).sum(-1, keepdims=True) * ex
+    ey = ay / np.maximum(np.linalg.norm(ay, axis=-1, keepdims=True), eps)
+    ez = np.cross(ex, ey)
+    R = np.stack([ex, ey, ez], axis=1)
+    degenerate = (scale < eps) | (np.linalg.norm(ez, axis=-1) < 0.5)
+    R[degenerate] = np.eye(3)
+    scale = np.where(scale < eps, 1.0, scale)
+    return origin.astype(np.float64), R.astype(np.float64), scale.astype(np.float64)
+
+
+def _valid_mask(x: np.ndarray, length: np.ndarray) -> np.ndarray:
+    return (np.arange(x.shape[1])[None, :] < length[:, None])[:, :, None, None]
+
+
+def normalize(x: np.ndarray, length: np.ndarray, topology: Topology, method: str = "ntu",
+              train_mask: np.ndarray | None = None) -> Tuple[np.ndarray, np.ndarray, Dict]:
+    """Normalise sequences; padding after ``length`` stays zero.
+
+    x: (N, T, J, C); length: (N,). Returns (x_norm float32 (N, T, J, C), scale (N,), info dict
+    recorded in the data.h5 ``normalization`` attribute).
+    """
+    if method not in METHODS:
+        raise ValueError(f"normalization must be one of {METHODS}, got {method!r}")
+    n = len(x)
+    valid = _valid_mask(x, length)
+    info: Dict = {"method": method}
+    if method == "none":
+        return (x * valid).astype(np.float32), np.ones(n, np.float32), info
+    if method == "zscore":
+        sel = valid[..., 0, 0] if train_mask is None else valid[..., 0, 0] & train_mask[:, None]
+        frames = x[sel]  # (F, J, C)
+        mean, std = frames.mean(0), frames.std(0)
+        std = np.where(std > 0, std, 1.0)
+        info.update(mean=mean.ravel().tolist(), std=std.ravel().tolist())
+        return (((x - mean) / std) * valid).astype(np.float32), np.ones(n, np.float32), info
+    if x.shape[-1] != 3 or not topology.is_skeleton:
+        raise ValueError(f"normalization {method!r} needs 3-D skeleton joints; use 'none' or 'zscore' "
+                         f"for channel data (topology {topology.name!r})")
+    origin, R, scale = body_frame(x, length, topology)
+    if method == "center":
+        out = (x - origin[:, None, None, :]) * valid
+        info.update(origin_joint=topology.joints[topology.frame_joints["origin"]])
+        return out.astype(np.float32), np.ones(n, np.float32), info
+    out = np.einsum("ntjc,nkc->ntjk", x - origin[:, None, None, :], R) / scale[:, None, None, None]
+    info.update(origin_joint=topology.joints[topology.frame_joints["origin"]],
+                x_axis="right_shoulder->left_shoulder", y_axis="spine_base->spine_top",
+                scale="|spine_top - spine_base|", from_frame="first valid frame")
+    return (out * valid).astype(np.float32), scale.astype(np.float32), info
+
+
+def resample(seq: np.ndarray, frames: int) -> np.ndarray:
+    """Linear resampling of one sequence (T, ...) to ``frames`` frames along axis 0."""
+    t_old = np.linspace(0.0, 1.0, len(seq))
+    t_new = np.linspace(0.0, 1.0, frames)
+    flat = seq.reshape(len(seq), -1)
+    idx = np.clip(np.searchsorted(t_old, t_new, side="right") - 1, 0, len(seq) - 2) if len(seq) > 1 else np.zeros(frames, int)
+    if len(seq) == 1:
+        return np.repeat(seq, frames, axis=0)
+    w = ((t_new - t_old[idx]) / (t_old[idx + 1] - t_old[idx]))[:, None]
+    out = flat[idx] * (1 - w) + flat[idx + 1] * w
+    return out.reshape((frames,) + seq.shape[1:]).astype(seq.dtype)
+
+
+def pad_sequences(seqs: Sequence[np.ndarray], max_frames: int | None = None,
+                  mode: str = "subsample") -> Tuple[np.ndarray, np.ndarray]:
+    """Stack variable-length sequences (T_i, J, C) into (N, T, J, C) zero-padded after length.
+
+    Sequences longer than ``max_frames`` are shortened by ``mode``: ``subsample`` (uniform frame
+    selection, keeps the whole action), ``resample`` (linear interpolation) or ``crop`` (first frames).
+    """
+    lengths = np.array([len(s) for s in seqs], np.int32)
+    T = int(lengths.max()) if max_frames is None else int(max_frames)
+    J, C = seqs[0].shape[1:]
+    out = np.zeros((len(seqs), T, J, C), np.float32)
+    for i, s in enumerate(seqs):
+        if len(s) > T:
+            if mode == "subsample":
+                s = s[np.linspace(0, len(s) - 1, T).round().astype(int)]
+            elif mode == "resample":
+                s = resample(s, T)
+            elif mode == "crop":
+                s = s[:T]
+            else:
+                raise ValueError(f"unknown mode {mode!r}")
+        out[i, :len(s)] = s
+        lengths[i] = len(s)
+    return out, lengths

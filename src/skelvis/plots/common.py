@@ -1,0 +1,88 @@
+"""Shared drawing helpers: skeletons in 2-D views, strips of frames, saving PNG + PDF."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..topology import Topology  # noqa: E402
+
+__all__ = ["draw_skeleton", "skeleton_strip", "save_figure", "view_projection", "LIMB_COLORS"]
+
+LIMB_COLORS = {"torso": "#4d4d4d", "head": "#4d4d4d", "left_arm": "#1f77b4", "right_arm": "#d62728",
+               "left_leg": "#2ca02c", "right_leg": "#ff7f0e", "left_hand": "#1f77b4",
+               "right_hand": "#d62728", "other": "#7f7f7f"}
+
+
+def view_projection(pose: np.ndarray, view: str = "front") -> np.ndarray:
+    """2-D coordinates (J, 2) of a body-frame pose (J, 3): 'front' (x, y) or 'side' (z, y).
+
+    Body frame after NTU normalisation: +x the person's left, +y up, +z forward. In the front view
+    the person faces the reader, so the person's left appears on the right of the image.
+    """
+    if view == "front":
+        return np.stack([pose[:, 0], pose[:, 1]], -1)
+    if view == "side":
+        return np.stack([pose[:, 2], pose[:, 1]], -1)
+    raise ValueError(f"view must be 'front' or 'side', got {view!r}")
+
+
+def draw_skeleton(ax, pose: np.ndarray, topology: Topology, joint_values: Optional[np.ndarray] = None,
+                  cmap: str = "Reds", vmin: float = 0.0, vmax: Optional[float] = None,
+                  view: str = "front", bone_color: Optional[str] = None, joint_size: float = 30,
+                  alpha: float = 1.0, offset=(0.0, 0.0)):
+    """Draw one pose (J, 3) on ``ax``: bones as lines (coloured by limb), joints as dots.
+
+    ``joint_values`` (J,) colours the joints on a sequential colormap (darker = larger), as in the
+    paper's Fig. 4; returns the scatter artist (for a colour bar) or None.
+    """
+    p = view_projection(np.asarray(pose, float), view) + np.asarray(offset)
+    limb = topology.limb_of_joint()
+    for a, b in topology.bones:
+        c = bone_color or LIMB_COLORS.get(limb[b], "#7f7f7f")
+        ax.plot(p[[a, b], 0], p[[a, b], 1], "-", color=c, lw=2, alpha=alpha, solid_capstyle="round", zorder=1)
+    if joint_values is None:
+        ax.scatter(p[:, 0], p[:, 1], s=joint_size * 0.5, c="k", alpha=alpha, zorder=2)
+        sc = None
+    else:
+        vmax = float(np.max(joint_values)) if vmax is None else vmax
+        sc = ax.scatter(p[:, 0], p[:, 1], s=joint_size, c=joint_values, cmap=cmap, vmin=vmin,
+                        vmax=vmax if vmax > vmin else vmin + 1e-12, edgecolors="k", linewidths=0.5,
+                        alpha=alpha, zorder=3)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return sc
+
+
+def skeleton_strip(ax, seq: np.ndarray, topology: Topology, frames: Sequence[int],
+                   spacing: float = 1.2, joint_values: Optional[np.ndarray] = None, view: str = "front",
+                   label_frames: bool = True, **kw):
+    """Several frames of one sequence (T, J, 3) side by side on one axis."""
+    sc = None
+    xs = view_projection(seq[list(frames)].reshape(-1, 3), view)[:, 0]
+    width = max(float(xs.max() - xs.min()), 0.5)
+    step = width * spacing if width > 0 else 1.0
+    for i, t in enumerate(frames):
+        vals = None if joint_values is None else joint_values[t]
+        sc = draw_skeleton(ax, seq[t], topology, vals, view=view, offset=(i * step, 0.0), **kw) or sc
+        if label_frames:
+            p = view_projection(seq[t], view)
+            ax.text(i * step + p[:, 0].mean(), p[:, 1].min() - 0.15 * width, f"t={t}", ha="center",
+                    va="top", fontsize=8)
+    return sc
+
+
+def save_figure(fig, figures_dir, name: str, dpi: int = 130) -> Path:
+    """Save ``fig`` as ``<figures_dir>/<name>.png`` and ``.pdf``; returns the PNG path."""
+    d = Path(figures_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    png = d / f"{name}.png"
+    fig.savefig(png, dpi=dpi, bbox_inches="tight")
+    fig.savefig(d / f"{name}.pdf", bbox_inches="tight")
+    plt.close(fig)
+    return png

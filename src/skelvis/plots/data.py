@@ -1,0 +1,109 @@
+"""Figures of notebook 01: the SkeletonVis header summary, class skeleton strips, training
+curves and the confusion matrix."""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ..datasets.store import SPLIT_NAMES, Dataset
+from ..topology import get_topology
+from .common import skeleton_strip
+
+__all__ = ["summary_table", "summary_figure", "skeleton_strips_figure", "training_figure", "confusion_figure"]
+
+
+def summary_table(ds: Dataset, spec: Dict, metrics: Dict) -> pd.DataFrame:
+    """What the SkeletonVis header shows: samples, classes, joints, sensor, hidden units, accuracy."""
+    topo = get_topology(ds.topology)
+    counts = np.bincount(ds.split, minlength=3)
+    acc = metrics.get("accuracy", {})
+    rows = [
+        ("dataset", ds.name),
+        ("samples (train / validation / test)", f"{len(ds.x)} ({counts[0]} / {counts[1]} / {counts[2]})"),
+        ("classes", str(len(ds.classes))),
+        ("joints x channels", f"{ds.x.shape[2]} x {ds.x.shape[3]}"),
+        ("sensor / topology", f"{topo.sensor} ({topo.name})"),
+        ("frames (padded T)", f"{ds.x.shape[1]} at {ds.fps:g} fps"),
+        ("model", f"{spec['cell'].upper()}, {spec['num_layers']} layer(s)"),
+        ("hidden units", str(spec["hidden_size"])),
+    ]
+    for split in ("train", "validation", "test"):
+        if split in acc:
+            rows.append((f"accuracy ({split})", f"{acc[split]:.3f}"))
+    return pd.DataFrame(rows, columns=["item", "value"])
+
+
+def summary_figure(table: pd.DataFrame, title: str = "Data and model summary"):
+    fig, ax = plt.subplots(figsize=(7, 0.38 * len(table) + 0.8))
+    ax.axis("off")
+    tab = ax.table(cellText=table.values, colLabels=list(table.columns), loc="center", cellLoc="left",
+                   colWidths=[0.45, 0.55])
+    tab.auto_set_font_size(False)
+    tab.set_fontsize(10)
+    tab.scale(1, 1.3)
+    ax.set_title(title, fontsize=12)
+    return fig
+
+
+def skeleton_strips_figure(ds: Dataset, frames_per_strip: int = 6, sample_index: Optional[Dict[int, int]] = None):
+    """One row per class: ``frames_per_strip`` evenly spaced frames of one sequence (front view)."""
+    topo = get_topology(ds.topology)
+    k = len(ds.classes)
+    fig, axes = plt.subplots(k, 1, figsize=(1.6 * frames_per_strip, 1.9 * k), squeeze=False)
+    for c in range(k):
+        ax = axes[c, 0]
+        idx = (sample_index or {}).get(c)
+        if idx is None:
+            cand = np.flatnonzero(ds.label == c)
+            idx = int(cand[0]) if len(cand) else None
+        if idx is None:
+            ax.axis("off")
+            continue
+        T = int(ds.length[idx])
+        frames = np.linspace(0, T - 1, frames_per_strip).round().astype(int)
+        skeleton_strip(ax, ds.x[idx], topo, frames)
+        ax.set_title(f"{ds.classes[c]}  ({ds.sample_id[idx]}, {T} frames)", fontsize=9, loc="left")
+    fig.suptitle(f"{ds.name}: one sequence per class, front view (body frame; left arm blue, right arm red)",
+                 fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def training_figure(history: pd.DataFrame):
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    a1.plot(history["epoch"], history["train_loss"], label="train")
+    if "validation_loss" in history:
+        a1.plot(history["epoch"], history["validation_loss"], label="validation")
+    a1.set_xlabel("epoch"), a1.set_ylabel("cross-entropy loss"), a1.set_yscale("log"), a1.legend()
+    a1.set_title("Loss")
+    a2.plot(history["epoch"], history["train_accuracy"], label="train")
+    if "validation_accuracy" in history:
+        a2.plot(history["epoch"], history["validation_accuracy"], label="validation")
+    a2.set_xlabel("epoch"), a2.set_ylabel("accuracy"), a2.set_ylim(0, 1.02), a2.legend()
+    a2.set_title("Accuracy")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_figure(cm: pd.DataFrame, title: str = "Confusion matrix"):
+    """Row-normalised confusion matrix with counts in the cells."""
+    counts = cm.values
+    rate = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    k = len(cm)
+    fig, ax = plt.subplots(figsize=(0.55 * k + 2.5, 0.55 * k + 1.8))
+    im = ax.imshow(rate, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(k), cm.columns, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(k), cm.index, fontsize=8)
+    ax.set_xlabel("predicted class"), ax.set_ylabel("true class")
+    for i in range(k):
+        for j in range(k):
+            if counts[i, j]:
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if rate[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, label="share of true class")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

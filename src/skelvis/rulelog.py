@@ -1,0 +1,70 @@
+"""Logging for workflow steps: what was read, what was written, how long it took.
+
+``scripts/*.py`` wrap their work in :func:`rule_logging`, passing the ``snakemake`` object (duck
+typed: ``log``, ``input``, ``output``, ``threads``, ``rule``); this module never imports snakemake.
+Python warnings, tqdm progress and uncaught tracebacks go to the rule's log file.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["rule_logging", "get_logger"]
+
+
+def get_logger(name: str = "skelvis") -> logging.Logger:
+    return logging.getLogger(name)
+
+
+def _paths(files) -> list:
+    try:
+        return [str(f) for f in files]
+    except TypeError:
+        return []
+
+
+@contextlib.contextmanager
+def rule_logging(smk) -> Iterator[logging.Logger]:
+    """Send logging and stderr to ``smk.log[0]`` (if any), set torch threads, log I/O and duration."""
+    log_path = smk.log[0] if len(smk.log) else None
+    handlers = []
+    stream = None
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        stream = open(log_path, "w", buffering=1)
+        handlers.append(logging.StreamHandler(stream))
+    else:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = get_logger(f"skelvis.{getattr(smk, 'rule', 'rule')}")
+    old_err = sys.stderr
+    if stream is not None:
+        sys.stderr = stream
+    try:
+        import torch
+        torch.set_num_threads(max(1, int(getattr(smk, "threads", 1))))
+    except ImportError:  # pragma: no cover
+        pass
+    t0 = time.perf_counter()
+    log.info("rule %s, threads %s", getattr(smk, "rule", "?"), getattr(smk, "threads", "?"))
+    for p in _paths(smk.input):
+        log.info("read  %s", p)
+    try:
+        yield log
+    except BaseException:
+        log.exception("failed after %.1f s", time.perf_counter() - t0)
+        raise
+    else:
+        for p in _paths(smk.output):
+            log.info("wrote %s", p)
+        log.info("done in %.1f s", time.perf_counter() - t0)
+    finally:
+        sys.stderr = old_err
+        if stream is not None:
+            logging.getLogger().handlers.clear()
+            stream.close()

@@ -1,0 +1,175 @@
+"""Training and evaluation of the recurrent classifiers (Patil et al., §4: Adam, step decay).
+
+* Adam with learning rate ``lr``, divided by ``lr_decay_factor`` (10) every ``lr_decay_epochs``.
+* Mini-batches drawn by a generator seeded with ``seed + epoch``: the order of epoch e does not
+  depend on how the run got there, so a run killed after epoch k and restarted from its
+  checkpoint ends with exactly the weights of an uninterrupted run.
+* A checkpoint (model, optimiser, scheduler, torch RNG state, history, best weights) is written
+  atomically after every epoch; the returned model is the one with the best validation accuracy
+  (the last epoch's if there is no validation split).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .datasets.store import Dataset, atomic_path
+from .models import RecurrentClassifier, build_model
+
+__all__ = ["TrainConfig", "train_classifier", "predict", "accuracy_by_split", "seed_everything",
+           "to_tensors"]
+
+log = logging.getLogger("skelvis.train")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 0.005
+    lr_decay_epochs: int = 20
+    lr_decay_factor: float = 10.0
+    weight_decay: float = 0.0
+    grad_clip: float = 5.0
+    seed: int = 0
+    device: str = "cpu"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def to_tensors(ds: Dataset, mask: Optional[np.ndarray] = None, device="cpu"):
+    """(x (N, T, J*C) float32, length (N,) int64, label (N,) int64) tensors for ``mask``."""
+    sel = slice(None) if mask is None else mask
+    x = torch.from_numpy(np.ascontiguousarray(ds.x[sel])).flatten(2).to(device)
+    length = torch.from_numpy(ds.length[sel].astype(np.int64)).to(device)
+    label = torch.from_numpy(ds.label[sel].astype(np.int64)).to(device)
+    return x, length, label
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, length: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Logits (N, K), evaluated in batches with the model in eval mode."""
+    was = model.training
+    model.eval()
+    out = [model(x[i:i + batch_size], length[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    model.train(was)
+    return torch.cat(out) if out else torch.zeros(0, getattr(model, "num_classes", 0))
+
+
+def accuracy_by_split(model: nn.Module, ds: Dataset, device="cpu") -> Dict[str, float]:
+    from .datasets.store import SPLIT_NAMES
+    x, length, label = to_tensors(ds, device=device)
+    pred = predict(model, x, length).argmax(1).cpu().numpy()
+    out = {}
+    for k, name in SPLIT_NAMES.items():
+        m = ds.split == k
+        if m.any():
+            out[name] = float((pred[m] == ds.label[m]).mean())
+    return out
+
+
+def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> List[np.ndarray]:
+    g = np.random.default_rng([seed, epoch])
+    perm = g.permutation(n)
+    return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def train_classifier(ds: Dataset, model_spec: Dict[str, Any], cfg: TrainConfig,
+                     checkpoint: Optional[Path] = None, stop_after_epoch: Optional[int] = None,
+                     progress: bool = True) -> tuple[RecurrentClassifier, List[Dict[str, float]]]:
+    """Train on split 0, select on split 1. Returns (best model on CPU, history rows).
+
+    ``checkpoint``: file to resume from and to write after each epoch.  ``stop_after_epoch``
+    (tests) stops as a kill would, after that epoch's checkpoint.
+    """
+    device = torch.device(cfg.device)
+    seed_everything(cfg.seed)
+    spec = dict(model_spec)
+    spec.update(input_size=int(np.prod(ds.x.shape[2:])), num_classes=len(ds.classes))
+    model = build_model(spec, meta={"classes": list(ds.classes), "topology": ds.topology,
+                                     "dataset": ds.name}).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, cfg.lr_decay_epochs),
+                                            gamma=1.0 / cfg.lr_decay_factor)
+    history: List[Dict[str, float]] = []
+    best = {"acc": -1.0, "state": None, "epoch": -1}
+    start = 0
+    if checkpoint is not None and Path(checkpoint).exists():
+        ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if ck.get("spec") == spec and ck.get("train") == cfg.__dict__:
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            sched.load_state_dict(ck["scheduler"])
+            torch.set_rng_state(ck["rng"])
+            history, best, start = ck["history"], ck["best"], ck["epoch"] + 1
+            log.info("resumed from %s after epoch %d", checkpoint, start)
+        else:
+            log.info("ignoring checkpoint %s: it was made with other settings", checkpoint)
+    tr = ds.split == 0
+    va = ds.split == 1
+    if not tr.any():
+        raise ValueError(f"dataset {ds.name!r} has no training samples (split == 0)")
+    x_tr, l_tr, y_tr = to_tensors(ds, tr, device)
+    x_va, l_va, y_va = to_tensors(ds, va, device) if va.any() else (None, None, None)
+    loss_fn = nn.CrossEntropyLoss()
+    bar = tqdm(range(start, cfg.epochs), desc="train", disable=not progress, mininterval=2.0,
+               initial=start, total=cfg.epochs)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        model.train()
+        tot, correct, seen = 0.0, 0, 0
+        for idx in _epoch_batches(len(x_tr), cfg.batch_size, cfg.seed, epoch):
+            idx_t = torch.from_numpy(idx).to(device)
+            xb, lb, yb = x_tr[idx_t], l_tr[idx_t], y_tr[idx_t]
+            opt.zero_grad(set_to_none=True)
+            logits = model(xb, lb)
+            loss = loss_fn(logits, yb)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            tot += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == yb).sum())
+            seen += len(idx)
+        sched.step()
+        row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": tot / seen,
+               "train_accuracy": correct / seen, "seconds": time.perf_counter() - t0}
+        if x_va is not None:
+            logits = predict(model, x_va, l_va)
+            row["validation_loss"] = float(loss_fn(logits, y_va))
+            row["validation_accuracy"] = float((logits.argmax(1) == y_va).float().mean())
+        history.append(row)
+        score = row.get("validation_accuracy", row["train_accuracy"])
+        if score > best["acc"] or x_va is None:
+            best = {"acc": score, "epoch": epoch + 1,
+                    "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{row.get('validation_accuracy', math.nan):.3f}")
+        log.info("epoch %d/%d loss %.4f train %.3f val %.3f (%.1f s)", epoch + 1, cfg.epochs,
+                 row["train_loss"], row["train_accuracy"], row.get("validation_accuracy", math.nan), row["seconds"])
+        if checkpoint is not None:
+            with atomic_path(checkpoint) as tmp:
+                torch.save({"spec": spec, "train": cfg.__dict__, "epoch": epoch,
+                            "model": model.state_dict(), "optimizer": opt.state_dict(),
+                            "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
+                            "history": history, "best": best}, tmp)
+        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
+            break
+    final = build_model(spec, meta=model.meta)
+    final.load_state_dict(best["state"])
+    final.meta["best_epoch"] = best["epoch"]
+    final.eval()
+    return final, history

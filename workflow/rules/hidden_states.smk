@@ -1,0 +1,1 @@
+# hidden_states stage: rules are added by its issue.

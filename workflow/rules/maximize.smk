@@ -1,0 +1,1 @@
+# maximize stage: rules are added by its issue.

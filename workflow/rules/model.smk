@@ -1,0 +1,97 @@
+# Model stage: train the recurrent classifiers, evaluate them, and draw the data/model figures.
+
+
+rule train:
+    input:
+        data="results/{dataset}/data.h5",
+    output:
+        model="results/{dataset}/model/{arch}.pt",
+        metrics="results/{dataset}/model/{arch}/metrics.json",
+        history="results/{dataset}/model/{arch}/history.csv",
+    params:
+        model=model_config,
+        train=lookup(dpath="train", within=config),
+        seed=lookup(dpath="seed", within=config),
+        device=lookup(dpath="device", within=config),
+        checkpoint="results/{dataset}/model/{arch}/checkpoint.pt",
+    log:
+        "logs/{dataset}/train/{arch}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/train/{arch}.tsv"
+    threads: 8
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        ENV
+    script:
+        "../../scripts/train.py"
+
+
+rule evaluate:
+    input:
+        data="results/{dataset}/data.h5",
+        model="results/{dataset}/model/{arch}.pt",
+    output:
+        predictions="results/{dataset}/model/{arch}/predictions.h5",
+        confusion="results/{dataset}/model/{arch}/confusion.csv",
+    params:
+        split=lookup(dpath="evaluate/confusion_split", within=config),
+        device=lookup(dpath="device", within=config),
+    log:
+        "logs/{dataset}/evaluate/{arch}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/evaluate/{arch}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        ENV
+    script:
+        "../../scripts/evaluate.py"
+
+
+NB01_FIGURES = ["summary", "skeletons", "training", "confusion"]
+
+
+rule notebook_data_model:
+    input:
+        notebook="notebooks/01_data_and_model.ipynb",
+        data="results/{dataset}/data.h5",
+        model="results/{dataset}/model/{arch}.pt",
+        metrics="results/{dataset}/model/{arch}/metrics.json",
+        history="results/{dataset}/model/{arch}/history.csv",
+        predictions="results/{dataset}/model/{arch}/predictions.h5",
+        confusion="results/{dataset}/model/{arch}/confusion.csv",
+    output:
+        notebook="results/{dataset}/reports/01_data_and_model_{arch}.ipynb",
+        png=[
+            report(
+                f"results/{{dataset}}/figures/{{arch}}/01_{name}.png",
+                caption=f"../report/01_{name}.rst",
+                category="1. Data and model",
+                subcategory="{dataset}",
+                labels={"dataset": "{dataset}", "model": "{arch}", "figure": name},
+            )
+            for name in NB01_FIGURES
+        ],
+        pdf=[f"results/{{dataset}}/figures/{{arch}}/01_{name}.pdf" for name in NB01_FIGURES],
+    params:
+        figures="results/{dataset}/figures/{arch}",
+        strip_frames=lookup(dpath="notebooks/strip_frames", within=config),
+    log:
+        "logs/{dataset}/notebook_data_model/{arch}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/notebook_data_model/{arch}.tsv"
+    conda:
+        ENV
+    shell:
+        "papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
+        " -p data {input.data} -p model {input.model} -p metrics {input.metrics}"
+        " -p history {input.history} -p predictions {input.predictions}"
+        " -p confusion {input.confusion} -p figures {params.figures}"
+        " -p strip_frames {params.strip_frames} > {log} 2>&1"
+
+
+TARGETS.extend(expand_runs("results/{dataset}/reports/01_data_and_model_{arch}.ipynb"))

@@ -1,0 +1,1 @@
+# periods stage: rules are added by its issue.

@@ -1,0 +1,1 @@
+# saliency stage: rules are added by its issue.

@@ -1,0 +1,1 @@
+# viewer stage: rules are added by its issue.
