@@ -1,0 +1,68 @@
+"""Shared fixtures: the repository root, ../shared/data, a runnable copy of the workflow."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+VENV_BIN = Path(sys.executable).parent
+
+# keep tests light on the 2-core machine
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+try:
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:  # pragma: no cover
+    pass
+
+WORKFLOW_PARTS = ("workflow", "scripts", "notebooks", "config", "envs", "profiles", "tests/configs")
+
+
+def copy_workflow(dest: Path) -> Path:
+    """Copy what a snakemake run needs (not results) into ``dest``; return it."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        src = ROOT / part
+        if src.exists():
+            shutil.copytree(src, dest / part, dirs_exist_ok=True)
+    return dest
+
+
+def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1500,
+                  env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run snakemake (from the test's venv) in ``workdir``; output captured as text."""
+    e = dict(os.environ)
+    e["PATH"] = f"{VENV_BIN}{os.pathsep}{e.get('PATH', '')}"
+    e.update(env or {})
+    cmd = [str(VENV_BIN / "snakemake"), "--cores", "2", *args]
+    p = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=e)
+    if check and p.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({p.returncode}):\n{p.stdout[-6000:]}\n{p.stderr[-6000:]}")
+    return p
+
+
+@pytest.fixture
+def workflow_copy(tmp_path) -> Path:
+    return copy_workflow(tmp_path / "wf")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent (it sits beside the checkout in CI)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The whole default DAG on tests/configs/tiny.yaml, run once per session; returns its folder."""
+    wd = copy_workflow(tmp_path_factory.mktemp("tiny"))
+    run_snakemake(wd, "--configfile", "tests/configs/tiny.yaml")
+    return wd
