@@ -47,7 +47,7 @@ def body_frame(x: np.ndarray, length: np.ndarray, topology: Topology,
     """
     fj = topology.frame_joints
     first = first_valid_frame(x, length)
-    pose = x[np.arange(len(x)), first]  # (N, J, 3)
+    pose = x[np.arange(len(x)), first].astype(np.float64)  # (N, J, 3)
     origin = pose[:, fj["origin"]]
     ax = pose[:, fj["left_shoulder"]] - pose[:, fj["right_shoulder"]]
     ay = pose[:, fj["spine_top"]] - pose[:, fj["spine_base"]]

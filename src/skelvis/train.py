@@ -153,9 +153,11 @@ def train_classifier(ds: Dataset, model_spec: Dict[str, Any], cfg: TrainConfig,
             row["validation_loss"] = float(loss_fn(logits, y_va))
             row["validation_accuracy"] = float((logits.argmax(1) == y_va).float().mean())
         history.append(row)
+        # model selection: best validation accuracy, ties broken by lower validation loss
         score = row.get("validation_accuracy", row["train_accuracy"])
-        if score > best["acc"] or x_va is None:
-            best = {"acc": score, "epoch": epoch + 1,
+        loss_now = row.get("validation_loss", row["train_loss"])
+        if x_va is None or score > best["acc"] or (score == best["acc"] and loss_now < best.get("loss", math.inf)):
+            best = {"acc": score, "epoch": epoch + 1, "loss": loss_now,
                     "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{row.get('validation_accuracy', math.nan):.3f}")
         log.info("epoch %d/%d loss %.4f train %.3f val %.3f (%.1f s)", epoch + 1, cfg.epochs,

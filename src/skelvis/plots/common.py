@@ -20,16 +20,24 @@ LIMB_COLORS = {"torso": "#4d4d4d", "head": "#4d4d4d", "left_arm": "#1f77b4", "ri
 
 
 def view_projection(pose: np.ndarray, view: str = "front") -> np.ndarray:
-    """2-D coordinates (J, 2) of a body-frame pose (J, 3): 'front' (x, y) or 'side' (z, y).
+    """2-D coordinates (J, 2) of a body-frame pose (J, 3): 'front' (x, y), 'side' (z, y) or
+    'oblique' (the person turned 40 degrees to their right and seen from 10 degrees above, so
+    that motion towards the camera - a kick, a bow - stays visible).
 
     Body frame after NTU normalisation: +x the person's left, +y up, +z forward. In the front view
     the person faces the reader, so the person's left appears on the right of the image.
     """
+    if view == "oblique":
+        a, e = np.deg2rad(40.0), np.deg2rad(10.0)
+        x = pose[:, 0] * np.cos(a) + pose[:, 2] * np.sin(a)
+        z = -pose[:, 0] * np.sin(a) + pose[:, 2] * np.cos(a)
+        y = pose[:, 1] * np.cos(e) - z * np.sin(e)
+        return np.stack([x, y], -1)
     if view == "front":
         return np.stack([pose[:, 0], pose[:, 1]], -1)
     if view == "side":
         return np.stack([pose[:, 2], pose[:, 1]], -1)
-    raise ValueError(f"view must be 'front' or 'side', got {view!r}")
+    raise ValueError(f"view must be 'front', 'side' or 'oblique', got {view!r}")
 
 
 def draw_skeleton(ax, pose: np.ndarray, topology: Topology, joint_values: Optional[np.ndarray] = None,

@@ -37,19 +37,20 @@ def summary_table(ds: Dataset, spec: Dict, metrics: Dict) -> pd.DataFrame:
 
 
 def summary_figure(table: pd.DataFrame, title: str = "Data and model summary"):
-    fig, ax = plt.subplots(figsize=(7, 0.38 * len(table) + 0.8))
+    fig, ax = plt.subplots(figsize=(8, 0.32 * len(table) + 0.6))
     ax.axis("off")
-    tab = ax.table(cellText=table.values, colLabels=list(table.columns), loc="center", cellLoc="left",
-                   colWidths=[0.45, 0.55])
+    tab = ax.table(cellText=table.values, colLabels=list(table.columns), loc="upper center", cellLoc="left",
+                   colWidths=[0.55, 0.45])
     tab.auto_set_font_size(False)
     tab.set_fontsize(10)
     tab.scale(1, 1.3)
-    ax.set_title(title, fontsize=12)
+    ax.set_title(title, fontsize=12, pad=4)
     return fig
 
 
-def skeleton_strips_figure(ds: Dataset, frames_per_strip: int = 6, sample_index: Optional[Dict[int, int]] = None):
-    """One row per class: ``frames_per_strip`` evenly spaced frames of one sequence (front view)."""
+def skeleton_strips_figure(ds: Dataset, frames_per_strip: int = 6, sample_index: Optional[Dict[int, int]] = None,
+                           view: str = "oblique"):
+    """One row per class: ``frames_per_strip`` evenly spaced frames of one sequence."""
     topo = get_topology(ds.topology)
     k = len(ds.classes)
     fig, axes = plt.subplots(k, 1, figsize=(1.6 * frames_per_strip, 1.9 * k), squeeze=False)
@@ -64,11 +65,11 @@ def skeleton_strips_figure(ds: Dataset, frames_per_strip: int = 6, sample_index:
             continue
         T = int(ds.length[idx])
         frames = np.linspace(0, T - 1, frames_per_strip).round().astype(int)
-        skeleton_strip(ax, ds.x[idx], topo, frames)
+        skeleton_strip(ax, ds.x[idx], topo, frames, view=view)
         ax.set_title(f"{ds.classes[c]}  ({ds.sample_id[idx]}, {T} frames)", fontsize=9, loc="left")
-    fig.suptitle(f"{ds.name}: one sequence per class, front view (body frame; left arm blue, right arm red)",
-                 fontsize=11)
-    fig.tight_layout()
+    fig.suptitle(f"{ds.name}: one sequence per class, {view} view of the normalised body frame\n"
+                 f"(left arm blue, right arm red, left leg green, right leg orange)", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
     return fig
 
 
