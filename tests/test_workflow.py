@@ -1,0 +1,75 @@
+"""The whole DAG on the tiny config, in a temporary copy of the workflow."""
+import json
+import shutil
+
+import pytest
+
+from conftest import copy_workflow, run_snakemake
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+
+
+def test_tiny_run_produces_every_declared_output(tiny_run):
+    p = run_snakemake(tiny_run, "--configfile", "tests/configs/tiny.yaml", "--summary", "--quiet")
+    rows = [l.split("\t") for l in p.stdout.splitlines()[1:] if l.strip() and "\t" in l]
+    assert rows, p.stdout
+    missing = [r[0] for r in rows if not (tiny_run / r[0]).exists()]
+    assert not missing, missing
+    metrics = json.loads((tiny_run / "results/tiny/model/lstm/metrics.json").read_text())
+    assert set(metrics["accuracy"]) == {"train", "validation", "test"}
+    for name in ("summary", "skeletons", "training", "confusion"):
+        assert (tiny_run / f"results/tiny/figures/lstm/01_{name}.png").stat().st_size > 5000
+    # every rule wrote a log and a benchmark file
+    assert (tiny_run / "logs/tiny/train/lstm.log").read_text().count("epoch") >= 3
+    assert (tiny_run / "results/tiny/benchmarks/train/lstm.tsv").exists()
+
+
+def test_second_run_does_nothing(tiny_run):
+    p = run_snakemake(tiny_run, "--configfile", "tests/configs/tiny.yaml", "-n")
+    assert "Nothing to be done" in p.stdout + p.stderr
+
+
+def _bad(tmp_path, text, *extra):
+    wd = copy_workflow(tmp_path / "wf")
+    (wd / "bad.yaml").write_text(text)
+    p = run_snakemake(wd, "--configfile", "tests/configs/tiny.yaml", "bad.yaml", *extra, check=False, timeout=300)
+    assert p.returncode != 0
+    assert not (wd / "results").exists(), "a job ran despite the bad config"
+    return p.stdout + p.stderr
+
+
+@pytest.mark.fast
+def test_misspelled_key_stops_before_any_job(tmp_path):
+    out = _bad(tmp_path, "train: {epochz: 3}\n")
+    assert "config key 'train.epochz': unknown key" in out
+
+
+@pytest.mark.fast
+def test_out_of_range_value_is_named(tmp_path):
+    out = _bad(tmp_path, "train: {epochs: 0}\n")
+    assert "config key 'train.epochs'" in out
+
+
+@pytest.mark.fast
+def test_unknown_dataset_name(tmp_path):
+    out = _bad(tmp_path, "datasets: [tinny]\n")
+    assert "'datasets' names ['tinny']" in out and "known datasets" in out
+
+
+def test_corrupted_data_file_fails_clearly_and_keeps_no_partial_output(tiny_run, tmp_path):
+    wd = tmp_path / "wf"
+    shutil.copytree(tiny_run, wd, symlinks=True, ignore=shutil.ignore_patterns(".snakemake"))
+    data = wd / "results/tiny/data.h5"
+    data.write_bytes(data.read_bytes()[:2000])
+    (wd / "results/tiny/model/lstm.pt").unlink()
+    p = run_snakemake(wd, "--configfile", "tests/configs/tiny.yaml", "results/tiny/model/lstm.pt",
+                      "--allowed-rules", "train", check=False, timeout=300)
+    assert p.returncode != 0
+    (wd / "logs").exists() and shutil.rmtree(wd / "logs")
+    p = run_snakemake(wd, "--configfile", "tests/configs/tiny.yaml", "results/tiny/model/lstm.pt",
+                      "--allowed-rules", "train", check=False, timeout=300)
+    assert p.returncode != 0, p.stdout + p.stderr
+    log = (wd / "logs/tiny/train/lstm.log").read_text()
+    assert "data.h5: not a readable HDF5 file" in log or "truncated or corrupted" in log, log[-2000:]
+    assert not (wd / "results/tiny/model/lstm.pt").exists()
+    assert not (wd / "results/tiny/model/lstm/metrics.json").exists()
