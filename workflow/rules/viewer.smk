@@ -1,1 +1,50 @@
-# viewer stage: rules are added by its issue.
+# viewer stage: the SkeletonVis page, one self-contained HTML file per dataset and model.
+# It shows the saliency and maximize stages' results when those stages are enabled (and defined).
+
+
+def _rule_defined(name):
+    return any(r.name == name for r in workflow.rules)
+
+
+def viewer_inputs(wildcards):
+    """data, model outputs, and the optional stage outputs the page can show."""
+    inputs = {
+        "data": f"results/{wildcards.dataset}/data.h5",
+        "metrics": f"results/{wildcards.dataset}/model/{wildcards.arch}/metrics.json",
+        "predictions": f"results/{wildcards.dataset}/model/{wildcards.arch}/predictions.h5",
+    }
+    for stage in ("saliency", "maximize"):
+        if stage_enabled(stage) and _rule_defined(stage):
+            inputs[stage] = f"results/{wildcards.dataset}/{stage}/{wildcards.arch}.h5"
+    return inputs
+
+
+rule viewer:
+    input:
+        unpack(viewer_inputs),
+    output:
+        html=report(
+            "results/{dataset}/skelvis_{arch}.html",
+            caption="../report/viewer.rst",
+            category="SkeletonVis",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "model": "{arch}", "page": "SkeletonVis"},
+        ),
+    params:
+        viewer=lookup(dpath="viewer", within=config),
+    log:
+        "logs/{dataset}/viewer/{arch}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/viewer/{arch}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        ENV
+    script:
+        "../../scripts/viewer.py"
+
+
+if stage_enabled("viewer"):
+    TARGETS.extend(expand_runs("results/{dataset}/skelvis_{arch}.html"))

@@ -1,0 +1,17 @@
+"""Rule viewer: data, model outputs (+ saliency, maximize when present) -> skelvis_{arch}.html."""
+from skelvis.rulelog import rule_logging
+from skelvis.viewer import ViewerConfig, write_viewer
+
+with rule_logging(snakemake) as log:
+    p = dict(snakemake.params.viewer)
+    cfg = ViewerConfig(sequences_per_class=p["sequences_per_class"], splits=tuple(p["splits"]),
+                       max_units=p["max_units"], title=p["title"])
+    summary = write_viewer(snakemake.output.html, snakemake.input.data, snakemake.input.metrics,
+                           snakemake.input.predictions,
+                           saliency=snakemake.input.get("saliency"), maximize=snakemake.input.get("maximize"),
+                           cfg=cfg, model_name=snakemake.wildcards.arch)
+    log.info("page %s: %.2f MB (data %.2f MB), %d sequences, %d hidden units, %d maximisation runs",
+             summary["path"], summary["bytes"] / 1e6, summary["payload_bytes"] / 1e6,
+             summary["sequences"], summary["units"], summary["maxruns"])
+    for note in summary["notes"]:
+        log.info("note: %s", note)
