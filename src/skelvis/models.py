@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 __all__ = ["RecurrentClassifier", "build_model", "save_model", "load_model", "model_spec",
-           "resolve_device"]
+           "resolve_device", "import_model"]
 
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -144,6 +144,13 @@ def load_model(path, map_location="cpu") -> RecurrentClassifier:
     model.load_state_dict(payload["state_dict"])
     model.eval()
     return model
+
+
+def import_model(path, spec=None) -> RecurrentClassifier:
+    """The user's own model (PyTorch state dict + spec, TorchScript, Keras HDF5) as a
+    RecurrentClassifier with the API of :func:`load_model`; see :mod:`skelvis.importers`."""
+    from .importers import import_model as _import_model
+    return _import_model(path, spec)
 
 
 def resolve_device(device: str = "auto") -> torch.device:

@@ -1,5 +1,34 @@
 # Model stage: train the recurrent classifiers, evaluate them, and draw the data/model figures.
 
+# Archs with models.<arch>.import are imported (rule import_model) instead of trained.
+IMPORTED_ARCHS = [a for a in ARCHS if config["models"][a].get("import")]
+
+
+rule import_model:
+    input:
+        data="results/{dataset}/data.h5",
+        model=lambda wc: config["models"][wc.arch]["import"],
+    output:
+        model="results/{dataset}/model/{arch}.pt",
+        metrics="results/{dataset}/model/{arch}/metrics.json",
+        history="results/{dataset}/model/{arch}/history.csv",
+    wildcard_constraints:
+        arch="|".join(IMPORTED_ARCHS) or "(?!)",
+    params:
+        spec=lambda wc: config["models"][wc.arch].get("spec") or None,
+    log:
+        "logs/{dataset}/import_model/{arch}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/import_model/{arch}.tsv"
+    conda:
+        ENV
+    script:
+        "../../scripts/import_model.py"
+
+
+ruleorder: import_model > train
+
+
 
 rule train:
     input:

@@ -63,6 +63,12 @@ def exclude_invalid(ds: Dataset) -> Dataset:
 def prepare_dataset(name: str, cfg: Dict[str, Any], raw: Optional[str] = None, seed: int = 0) -> Dataset:
     """Read with ``cfg['reader']``, exclude invalid sequences, normalise (``cfg['normalization']``)."""
     reader = cfg.get("reader", "synthetic")
+    if reader not in READERS and reader.isidentifier():  # readers of real data register on import
+        import importlib
+        try:
+            importlib.import_module(f"{__package__}.{reader}")
+        except ModuleNotFoundError:
+            pass
     if reader not in READERS:
         raise KeyError(f"data.{name}.reader: unknown reader {reader!r}; known: {sorted(READERS)}")
     ds = READERS[reader](name, cfg, raw, seed)
