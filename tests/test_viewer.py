@@ -377,3 +377,43 @@ def test_browser_page_without_optional_stages(inputs, tmp_path):
         finally:
             ctx.close()
     assert log["errors"] == [] and log["requests"] == [out.as_uri()]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.workflow
+@needs_chromium
+def test_tiny_run_page(tiny_run, tmp_path):
+    """The page the workflow built on the tiny run: its header says what the run's files say, it
+    renders without errors or requests, and its maps are those of the saliency stage (when it ran)."""
+    res = tiny_run / "results" / "tiny"
+    page_path = res / "skelvis_lstm.html"
+    assert page_path.exists(), "rule viewer did not run in the default target"
+    metrics = json.loads((res / "model" / "lstm" / "metrics.json").read_text())
+    ds = read_dataset(res / "data.h5")
+    with _playwright()() as pw:
+        ctx, page, log = open_page(pw, page_path, tmp_path / "profile")
+        try:
+            payload = page.evaluate("skelvis.payload")
+            drawn = page.evaluate("skelvis.drawn()")
+            header = page.inner_text("#header")
+            page.screenshot(path=str(SCREENSHOTS / "tiny_run.png"))
+        finally:
+            ctx.close()
+    assert log["errors"] == [] and log["requests"] == [page_path.as_uri()]
+    h = payload["header"]
+    assert h["samples"] == len(ds.x) and h["classes"] == ds.classes
+    assert h["hidden_units"] == metrics["model"]["hidden_size"]
+    assert h["accuracy"] == pytest.approx(metrics["accuracy"])
+    assert f"{100 * metrics['accuracy']['test']:.1f} %" in header
+    seq = payload["sequences"][drawn["seq"]]
+    np.testing.assert_allclose(viewer.decode_array(seq["pos"]), ds.x[seq["index"], :seq["length"]],
+                               atol=seq["pos"]["step"])
+    sal_path = res / "saliency" / "lstm.h5"
+    if sal_path.exists():
+        with h5py.File(sal_path, "r") as f:
+            truth = f["class_map"][seq["index"], :seq["length"]]
+        np.testing.assert_allclose(viewer.decode_array(seq["class_map"]), truth, atol=seq["class_map"]["step"] / 2 + 1e-7)
+        assert drawn["argmax"] == int(np.argmax(viewer.decode_array(seq["class_map"])[drawn["frame"]]))
+    max_path = res / "maximize" / "lstm.h5"
+    assert bool(payload["maxruns"]) == max_path.exists()
