@@ -1,0 +1,676 @@
+"""Joint sensitivity of hidden units and class labels (Patil et al., §3.1, Eq. 1-5).
+
+Two modes, named as in the config key ``saliency.mode``:
+
+``local`` (the paper's)
+    Eq. 1  g[t, j, d, u] = dh_t^u / dx_{t,j,d}, the derivative of top-layer hidden unit u at
+           time t with respect to the pose at the *same* time t, every layer's previous state
+           (h_{t-1}, c_{t-1}) held fixed ("not the previous hidden state input").
+    Eq. 2  S = |g|
+    Eq. 3  S' = (sigma_x[j, d] / sigma_h[u]) * S, sigma the standard deviation (ddof 0) over the
+           valid frames of the sequence.
+    Eq. 4  S'[t, j, u] = sum_d S'[t, j, d, u]
+    Eq. 5  S'_c[t, j] = sum_u S'[t, j, u] * |W_c^u|, W the classifier weights.
+
+    Zero deviations: sigma_x = 0 (a joint that never moves) gives S' = 0 exactly (it is a
+    factor, never a divisor).  sigma_h is floored at ``std_floor`` times the sequence's mean unit
+    deviation, so a unit that (almost) never moves is not divided by ~0; when every unit is
+    constant (e.g. a one-frame sequence) sigma_h = 1 is used, i.e. no unit scaling.  No inf or NaN.
+
+``through_time`` (the usual saliency)
+    |d logit_c(T_n) / d x_{t,j,d}| summed over d, for every t, T_n the last valid frame; for a
+    hidden unit, |d h^u_{T_n} / d x_{t,j,d}| summed over d.  No sigma scaling (equals
+    ``captum.attr.Saliency(abs=True)`` summed over xyz).
+
+The local Jacobian is computed in closed form from the gate activations of one forward pass,
+for all t and u at once, in chunks of sequences (memory per chunk: chunk x T x H x J*C floats):
+
+* LSTM (torch gate order i, f, g, o; c_t = f c_{t-1} + i g, h_t = o tanh c_t)::
+
+      dh/dx = diag(o (1 - tanh^2 c)) [diag(g i (1-i)) W_ii + diag(c_{t-1} f (1-f)) W_if
+                                       + diag(i (1 - g^2)) W_ig] + diag(tanh(c) o (1-o)) W_io
+* GRU (torch order r, z, n; n = tanh(W_in x + b_in + r (W_hn h + b_hn)), h' = (1-z) n + z h)::
+
+      dh'/dx = diag((1-z)(1-n^2)) [W_in + diag((W_hn h + b_hn) r (1-r)) W_ir]
+               + diag((h - n) z (1-z)) W_iz
+* Stacked layers: the product J_L ... J_2 J_1 of each layer's same-step Jacobian with respect to
+  its input (the layer below's h_t), all previous states fixed.
+
+Public API (shapes; N sequences, T frames, J joints, C channels, H hidden units)::
+
+    local_jacobian(model, x, length)               -> (N, T, H, J*C)   Eq. 1, zero after length
+    sensitivity(model, x, length, units, mode)     -> (N, T, U, J)     Eq. 1-4 (U = len(units) or H)
+    class_sensitivity(model, x, length, classes)   -> (N, T, J)        Eq. 5 (or through_time)
+    saliency_maps(model, x, length, label, units)  -> SaliencyMaps     what the rule writes
+    top_units(model, per_class)                    -> (K,) unit indices, by |W_c^u|
+    local_jacobian_autograd(model, x, length)      -> (N, T, H, J*C)   reference: per-(t, u) loop
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
+
+import h5py
+import numpy as np
+import torch
+from torch import nn
+
+from .datasets.store import atomic_path
+from .errors import SkelvisError
+
+__all__ = ["MODES", "SaliencyInputError", "SaliencyMaps", "local_jacobian", "iter_local_jacobian",
+           "sensitivity", "class_sensitivity", "saliency_maps", "top_units", "sequence_std",
+           "local_jacobian_autograd", "write_saliency", "read_saliency"]
+
+log = logging.getLogger("skelvis.saliency")
+
+MODES = ("local", "through_time")
+#: elements (chunk x T x H x J*C) of one Jacobian chunk when no chunk size is given (~64 MB)
+_CHUNK_ELEMENTS = 16_000_000
+
+
+class SaliencyInputError(SkelvisError, ValueError):
+    """A unit, class, mode or input shape does not fit the model; the message names both sizes."""
+
+
+# ----------------------------------------------------------------------------------------- checks
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _dtype(model: nn.Module) -> torch.dtype:
+    return next(model.parameters()).dtype
+
+
+def _grad_context(device: torch.device):
+    """cuDNN's RNN backward needs train mode; the native kernels give the same gradients in eval."""
+    if device.type == "cuda":
+        return torch.backends.cudnn.flags(enabled=False)
+    return contextlib.nullcontext()
+
+
+def _as_4d(model: nn.Module, x, channels: Optional[int] = None) -> torch.Tensor:
+    """x as a float tensor (N, T, J, C) checked against the model's input size."""
+    x = torch.as_tensor(x)
+    if not x.is_floating_point():
+        x = x.float()
+    D = int(model.rnn.input_size)
+    if x.dim() == 3:
+        C = channels or (3 if x.shape[-1] % 3 == 0 else 1)
+        if x.shape[-1] % C:
+            raise SaliencyInputError(f"input has {x.shape[-1]} values per frame, not a multiple of C = {C}")
+        x = x.reshape(x.shape[0], x.shape[1], x.shape[-1] // C, C)
+    if x.dim() != 4:
+        raise SaliencyInputError(f"input must be (N, T, J, C) or (N, T, J*C), got shape {tuple(x.shape)}")
+    J, C = x.shape[2], x.shape[3]
+    if J * C != D:
+        raise SaliencyInputError(
+            f"the model expects {D} inputs per frame but the data has J x C = {J} x {C} = {J * C}: "
+            f"model and data do not match (train the model on this dataset or pick the right one)")
+    return x
+
+
+def _as_length(length, N: int, T: int) -> torch.Tensor:
+    length = torch.as_tensor(length).long().reshape(-1)
+    if length.shape[0] != N:
+        raise SaliencyInputError(f"length has {length.shape[0]} entries but x has {N} sequences")
+    if N and (int(length.min()) < 1 or int(length.max()) > T):
+        raise SaliencyInputError(f"length must lie in [1, {T}] (T = {T} frames), got "
+                                 f"[{int(length.min())}, {int(length.max())}]")
+    return length
+
+
+def _check_units(model: nn.Module, units) -> Optional[torch.Tensor]:
+    if units is None:
+        return None
+    H = int(model.rnn.hidden_size)
+    u = torch.as_tensor(np.asarray(units, dtype=np.int64).reshape(-1))
+    bad = u[(u < 0) | (u >= H)]
+    if len(bad):
+        raise SaliencyInputError(f"hidden unit index {int(bad[0])} out of range: the model has H = {H} "
+                                 f"hidden units (valid 0..{H - 1})")
+    return u
+
+
+def _check_classes(model: nn.Module, classes, N: int) -> torch.Tensor:
+    K = int(model.classifier.out_features)
+    c = torch.as_tensor(np.asarray(classes, dtype=np.int64).reshape(-1))
+    if c.numel() == 1:
+        c = c.expand(N).clone()
+    if c.shape[0] != N:
+        raise SaliencyInputError(f"classes has {c.shape[0]} entries but x has {N} sequences")
+    bad = c[(c < 0) | (c >= K)]
+    if len(bad):
+        raise SaliencyInputError(f"class index {int(bad[0])} out of range: the model has {K} classes "
+                                 f"(valid 0..{K - 1})")
+    return c
+
+
+def _check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise SaliencyInputError(f"mode must be one of {list(MODES)} ('local' = Patil et al. Eq. 1-5, "
+                                 f"'through_time' = gradient of the last frame's output), got {mode!r}")
+    return mode
+
+
+def _mask(length: torch.Tensor, T: int, device) -> torch.Tensor:
+    """(N, T) bool, True on valid frames."""
+    return torch.arange(T, device=device)[None, :] < length.to(device)[:, None]
+
+
+def _chunk_size(chunk_size: Optional[int], T: int, H: int, D: int) -> int:
+    if chunk_size:
+        return max(1, int(chunk_size))
+    return max(1, _CHUNK_ELEMENTS // max(1, T * H * D))
+
+
+# ------------------------------------------------------------------------------ closed-form Eq. 1
+def _layer_weights(rnn: nn.RNNBase, layer: int):
+    W_ih = getattr(rnn, f"weight_ih_l{layer}")
+    W_hh = getattr(rnn, f"weight_hh_l{layer}")
+    b_ih = getattr(rnn, f"bias_ih_l{layer}", None)
+    b_hh = getattr(rnn, f"bias_hh_l{layer}", None)
+    return W_ih, W_hh, b_ih, b_hh
+
+
+def _run_layer_full(rnn: nn.RNNBase, layer: int, x_in: torch.Tensor) -> torch.Tensor:
+    """Unmasked output (N, T, H) of one layer of ``rnn`` run alone from a zero state.
+
+    A one-layer ``rnn`` runs as is; otherwise a single-layer module made on the meta device (no
+    random initialisation, so the global RNG is untouched) runs with the layer's weights.
+    """
+    if rnn.num_layers == 1:
+        return rnn(x_in)[0]
+    single = type(rnn)(x_in.shape[-1], rnn.hidden_size, batch_first=True, bias=rnn.bias, device="meta")
+    params = {f"{n}_l0": getattr(rnn, f"{n}_l{layer}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+              if hasattr(rnn, f"{n}_l{layer}")}
+    return torch.func.functional_call(single, params, (x_in,))[0]
+
+
+def _shift(h: torch.Tensor) -> torch.Tensor:
+    """h_{t-1} for every t (zero initial state): (N, T, H)."""
+    return torch.cat([torch.zeros_like(h[:, :1]), h[:, :-1]], 1)
+
+
+def _lstm_layer_coef(rnn: nn.LSTM, layer: int, x_in: torch.Tensor, h: torch.Tensor):
+    """Gate coefficients of one LSTM layer's same-step Jacobian, given its output h (N, T, H).
+
+    Returns (coef (N, T, 4, H), W (4, H, D_in)) with dh_t/dx_t = sum_k diag(coef[:, :, k]) W[k].
+    """
+    W_ih, W_hh, b_ih, b_hh = _layer_weights(rnn, layer)
+    H = W_hh.shape[1]
+    pre = x_in @ W_ih.T + _shift(h) @ W_hh.T
+    if b_ih is not None:
+        pre = pre + b_ih + b_hh
+    i, f, g, o = pre.split(H, dim=-1)
+    i, f, o, g = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o), torch.tanh(g)
+    # cell states: the linear recurrence c_t = f_t c_{t-1} + i_t g_t (elementwise, T steps)
+    ig = i * g
+    c = torch.empty_like(ig)
+    prev = torch.zeros_like(ig[:, 0])
+    for t in range(ig.shape[1]):
+        prev = f[:, t] * prev + ig[:, t]
+        c[:, t] = prev
+    tc = torch.tanh(c)
+    dc = o * (1 - tc * tc)
+    coef = torch.stack([dc * g * i * (1 - i),            # W_ii
+                        dc * _shift(c) * f * (1 - f),    # W_if
+                        dc * i * (1 - g * g),            # W_ig
+                        tc * o * (1 - o)], dim=2)        # W_io
+    return coef, W_ih.view(4, H, -1)
+
+
+def _gru_layer_coef(rnn: nn.GRU, layer: int, x_in: torch.Tensor, h: torch.Tensor):
+    """Gate coefficients of one GRU layer's same-step Jacobian: (coef (N, T, 3, H), W (3, H, D_in))."""
+    W_ih, W_hh, b_ih, b_hh = _layer_weights(rnn, layer)
+    H = W_hh.shape[1]
+    hp = _shift(h)
+    gi = x_in @ W_ih.T
+    gh = hp @ W_hh.T
+    if b_ih is not None:
+        gi, gh = gi + b_ih, gh + b_hh
+    i_r, i_z, i_n = gi.split(H, dim=-1)
+    h_r, h_z, h_n = gh.split(H, dim=-1)
+    r = torch.sigmoid(i_r + h_r)
+    z = torch.sigmoid(i_z + h_z)
+    n = torch.tanh(i_n + r * h_n)
+    a_n = (1 - z) * (1 - n * n)
+    coef = torch.stack([a_n * h_n * r * (1 - r),         # W_ir
+                        (hp - n) * z * (1 - z),          # W_iz
+                        a_n], dim=2)                     # W_in
+    return coef, W_ih.view(3, H, -1)
+
+
+def _coefficients(model: nn.Module, x: torch.Tensor):
+    """Per-layer (coef, W) of the same-step Jacobians and the top layer's h (n, T, H), unmasked."""
+    rnn = model.rnn
+    if isinstance(rnn, nn.LSTM):
+        layer_coef = _lstm_layer_coef
+    elif isinstance(rnn, nn.GRU):
+        layer_coef = _gru_layer_coef
+    else:
+        raise SaliencyInputError(f"model.rnn must be torch.nn.LSTM or torch.nn.GRU, got {type(rnn).__name__}")
+    if getattr(rnn, "proj_size", 0):
+        raise SaliencyInputError("LSTM with proj_size > 0 is not supported by the closed form")
+    inp, coefs = x, []
+    for layer in range(rnn.num_layers):
+        h = _run_layer_full(rnn, layer, inp)
+        coefs.append(layer_coef(rnn, layer, inp, h))
+        inp = h
+    return coefs, inp
+
+
+def _stacked_jacobian(coefs, valid: torch.Tensor) -> torch.Tensor:
+    """(J_L ... J_2) sum_k diag(a_k) W_1[k], (n, T, H, D), zero where ``valid`` (n, T) is 0."""
+    coef1, W1 = coefs[0]                                   # (n, T, G, H1), (G, H1, D)
+    G, H1, D = W1.shape
+    if len(coefs) == 1:
+        jac = torch.einsum("ntkh,khd->nthd", coef1, W1)
+    else:
+        M = None
+        for coef, W in reversed(coefs[1:]):
+            J_l = torch.einsum("ntkh,khd->nthd", coef, W)
+            M = J_l if M is None else torch.matmul(M, J_l)
+        n, T, H = M.shape[:3]
+        MA = M[:, :, :, None, :] * coef1[:, :, None, :, :]                  # (n, T, H, G, H1)
+        jac = torch.matmul(MA.reshape(n, T, H, G * H1), W1.reshape(G * H1, D))
+    return jac * valid[:, :, None, None]
+
+
+@torch.no_grad()
+def _local_jacobian_chunk(model: nn.Module, x: torch.Tensor, length: torch.Tensor):
+    """Closed-form Eq. 1 for one chunk on the model's device: x (n, T, D) -> ((n, T, H, D), h)."""
+    coefs, h = _coefficients(model, x)
+    valid = _mask(length, x.shape[1], x.device).to(x.dtype)
+    return _stacked_jacobian(coefs, valid), h
+
+
+class _UnitRows:
+    """Row u of the same-step Jacobian for every (n, t): ``rows(u)`` -> (n, T, D), zero after length.
+
+    One layer: a (n*T, G) @ (G, D) product per unit into a reused, cache-sized buffer, so the full
+    (n, T, H, D) Jacobian is never held.  Stacked layers: slices of the full chunk Jacobian.
+    """
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, length: torch.Tensor):
+        n, T, D = x.shape
+        coefs, self.h = _coefficients(model, x)
+        valid = _mask(length, T, x.device).to(x.dtype)
+        self.n, self.T, self.D, self.H = n, T, D, self.h.shape[-1]
+        if len(coefs) == 1:
+            coef, W = coefs[0]
+            G = W.shape[0]
+            self.a = (coef * valid[:, :, None, None]).permute(3, 0, 1, 2).reshape(self.H, n * T, G).contiguous()
+            self.W = W.permute(1, 0, 2).contiguous()                        # (H, G, D)
+            self.buf = torch.empty(n * T, D, device=x.device, dtype=x.dtype)
+            self.jac = None
+        else:
+            self.jac = _stacked_jacobian(coefs, valid)
+
+    def __call__(self, u: int) -> torch.Tensor:
+        if self.jac is not None:
+            return self.jac[:, :, u]
+        torch.mm(self.a[u], self.W[u], out=self.buf)
+        return self.buf.view(self.n, self.T, self.D)
+
+
+def iter_local_jacobian(model: nn.Module, x, length, chunk_size: Optional[int] = None
+                        ) -> Iterator[Tuple[slice, torch.Tensor]]:
+    """Yield ``(slice of sequences, Jacobian (n, T, H, J*C))`` chunk by chunk, on the model's device."""
+    x4 = _as_4d(model, x)
+    N, T = x4.shape[:2]
+    length = _as_length(length, N, T)
+    dev = _device(model)
+    D, H = x4.shape[2] * x4.shape[3], int(model.rnn.hidden_size)
+    step = _chunk_size(chunk_size, T, H, D)
+    for s in range(0, N, step):
+        sl = slice(s, min(N, s + step))
+        xb = x4[sl].to(dev, _dtype(model)).flatten(2)
+        yield sl, _local_jacobian_chunk(model, xb, length[sl].to(dev))[0]
+
+
+def local_jacobian(model: nn.Module, x, length, chunk_size: Optional[int] = None) -> torch.Tensor:
+    """Eq. 1 of Patil et al. in closed form: g[n, t, u, k] = dh_t^u / dx_{t,k}, (N, T, H, J*C).
+
+    ``x`` (N, T, J, C) or (N, T, J*C); ``length`` (N,).  Top-layer h, all previous states fixed
+    (stacked layers: through the same time step).  Zero after each sequence's length.  Computed
+    in chunks of ``chunk_size`` sequences on the model's device; returned on the device of ``x``.
+    The whole result has N*T*H*J*C floats: for large N use :func:`iter_local_jacobian`.
+    """
+    x_dev = torch.as_tensor(x).device
+    parts = [j.to(x_dev) for _, j in iter_local_jacobian(model, x, length, chunk_size)]
+    if not parts:
+        x4 = _as_4d(model, x)
+        return torch.zeros(0, x4.shape[1], int(model.rnn.hidden_size), x4.shape[2] * x4.shape[3])
+    return torch.cat(parts)
+
+
+# -------------------------------------------------------------------------------- Eq. 2-4 helpers
+def sequence_std(v: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+    """Standard deviation (ddof 0) over the valid frames: v (N, T, ...) -> (N, ...)."""
+    m = _mask(length, v.shape[1], v.device).to(v.dtype).reshape(v.shape[0], v.shape[1], *([1] * (v.dim() - 2)))
+    n = m.sum(1)
+    mean = (v * m).sum(1) / n
+    var = (((v - mean[:, None]) * m) ** 2).sum(1) / n
+    return var.clamp_min(0).sqrt()
+
+
+def _hidden_std(h: torch.Tensor, length: torch.Tensor, std_floor: float) -> torch.Tensor:
+    """sigma_h (n, H) floored at std_floor x the sequence's mean unit deviation (1 if all are 0)."""
+    s = sequence_std(h, length)
+    floor = std_floor * s.mean(1, keepdim=True)
+    s = torch.maximum(s, floor)
+    return torch.where(s > 0, s, torch.ones_like(s))
+
+
+@torch.no_grad()
+def _local_sensitivity_chunk(model, xb, lb, normalize: bool, std_floor: float,
+                             weights: Optional[torch.Tensor] = None, units: Optional[Sequence[int]] = None):
+    """Eq. 1-5 for one chunk xb (n, T, J, C) on the model's device.
+
+    Returns (weighted (n, Q, T, J) = sum_u S'[u] weights[n, u, q] or None,
+             per-unit S' (n, U, T, J) for ``units`` or None).
+    Per unit u: S'[u] = (1/sigma_h[u]) sum_d sigma_x[j, d] |g[t, j, d, u]| (Eq. 2-4), computed as
+    (sigma_x * |row u|) @ R, R (J*C, J) the 0/1 matrix that sums each joint's channels.
+    """
+    n, T, J, C = xb.shape
+    rows = _UnitRows(model, xb.flatten(2), lb)
+    H, D = rows.H, J * C
+    R = torch.zeros(D, J, device=xb.device, dtype=xb.dtype)
+    R[torch.arange(D), torch.arange(D) // C] = 1                          # sum over d (Eq. 4)
+    if normalize:
+        sx = sequence_std(xb, lb).reshape(n, 1, D)                        # sigma_x (Eq. 3)
+        inv = 1.0 / _hidden_std(rows.h, lb, std_floor)                    # 1/sigma_h (n, H)
+    else:
+        sx = None
+        inv = torch.ones(n, H, device=xb.device, dtype=xb.dtype)
+    acc = None if weights is None else torch.zeros(n, weights.shape[-1], T, J, device=xb.device, dtype=xb.dtype)
+    wanted: dict = {}
+    for k, u in enumerate(units or []):
+        wanted.setdefault(int(u), []).append(k)
+    per_unit = None if units is None else torch.zeros(n, len(units), T, J, device=xb.device, dtype=xb.dtype)
+    for u in range(H):
+        if acc is None and u not in wanted:
+            continue
+        g = rows(u)                                                       # (n, T, D)  Eq. 1
+        g = g.abs_() if rows.jac is None else g.abs()                      # Eq. 2
+        if sx is not None:
+            g.mul_(sx)
+        S_u = torch.mm(g.reshape(n * T, D), R).view(n, T, J)             # Eq. 4
+        S_u.mul_(inv[:, u, None, None])
+        if acc is not None:
+            acc.add_(S_u[:, None] * weights[:, u, :, None, None])         # Eq. 5
+        for k in wanted.get(u, ()):
+            per_unit[:, k] = S_u
+    return acc, per_unit
+
+
+# --------------------------------------------------------------------------- through-time saliency
+def _through_time_grad(model: nn.Module, xb: torch.Tensor, lb: torch.Tensor, target: str,
+                       index: torch.Tensor) -> torch.Tensor:
+    """|d out[n, index[n]] / d x| summed over C: xb (n, T, J, C) -> (n, T, J).
+
+    target 'class': out = logits at the last valid frame; 'unit': out = top-layer h there.
+    """
+    was = model.training
+    model.eval()
+    try:
+        with torch.enable_grad(), _grad_context(xb.device):
+            xg = xb.detach().clone().requires_grad_(True)
+            if target == "class":
+                out = model(xg.flatten(2), lb)
+            else:
+                out = model.last_hidden(xg.flatten(2), lb)
+            sel = out.gather(1, index.to(out.device).view(-1, 1)).sum()
+            (grad,) = torch.autograd.grad(sel, xg)
+    finally:
+        model.train(was)
+    return grad.abs().sum(-1)
+
+
+# --------------------------------------------------------------------------------- public helpers
+def sensitivity(model: nn.Module, x, length, units=None, mode: str = "local", normalize: bool = True,
+                std_floor: float = 0.01, chunk_size: Optional[int] = None) -> torch.Tensor:
+    """Joint sensitivity of hidden units, S'[n, t, u, j], shape (N, T, U, J).
+
+    ``local``: Eq. 1-4 of Patil et al. (same-step derivative, |.|, sigma_x/sigma_h scaling when
+    ``normalize``, summed over xyz).  ``through_time``: |dh^u_{T_n}/dx_t| summed over xyz for every
+    frame t (no scaling).  ``units``: indices (U,) of top-layer units, default all H.
+    ``x`` (N, T, J, C); zero after each length.  Returned on the device of ``x`` (float32).
+    """
+    _check_mode(mode)
+    x4 = _as_4d(model, x)
+    N, T, J, C = x4.shape
+    length = _as_length(length, N, T)
+    u = _check_units(model, units)
+    dev = _device(model)
+    H = int(model.rnn.hidden_size)
+    U = H if u is None else len(u)
+    out = torch.zeros(N, T, U, J, dtype=_dtype(model), device=x4.device)
+    step = _chunk_size(chunk_size, T, H, J * C)
+    ud = None if u is None else u.to(dev)
+    for s in range(0, N, step):
+        sl = slice(s, min(N, s + step))
+        xb, lb = x4[sl].to(dev, _dtype(model)), length[sl].to(dev)
+        if mode == "local":
+            idx = list(range(H)) if ud is None else ud.tolist()
+            _, S = _local_sensitivity_chunk(model, xb, lb, normalize, std_floor, units=idx)
+            S = S.permute(0, 2, 1, 3)                                         # (n, T, U, J)
+        else:
+            idx = torch.arange(H, device=dev) if ud is None else ud
+            S = torch.stack([_through_time_grad(model, xb, lb, "unit", k.expand(len(xb)))
+                             for k in idx], dim=2)
+        out[sl] = S.to(out.device)
+    return out
+
+
+def class_sensitivity(model: nn.Module, x, length, classes, mode: str = "local", normalize: bool = True,
+                      std_floor: float = 0.01, chunk_size: Optional[int] = None) -> torch.Tensor:
+    """Class sensitivity map S'_c[n, t, j], shape (N, T, J), for class ``classes`` (int or (N,)).
+
+    ``local``: Eq. 5 of Patil et al., sum_u S'[t, j, u] |W_c^u| (S' from :func:`sensitivity`).
+    ``through_time``: |d logit_c(T_n) / d x_t| summed over xyz.  Zero after each length.
+    """
+    _check_mode(mode)
+    x4 = _as_4d(model, x)
+    N, T, J, C = x4.shape
+    length = _as_length(length, N, T)
+    cls = _check_classes(model, classes, N)
+    maps = saliency_maps(model, x4, length, cls, units=[], mode=mode, normalize=normalize,
+                         std_floor=std_floor, chunk_size=chunk_size, predicted=False)
+    return torch.from_numpy(maps.class_map).to(x4.device)
+
+
+def top_units(model: nn.Module, per_class: int = 2) -> np.ndarray:
+    """For each class the ``per_class`` units with the largest |W_c^u|, deduplicated, (K,) int.
+
+    Ordered class by class (then by decreasing |W_c^u|); a unit already chosen is skipped, so each
+    class still contributes ``per_class`` distinct units when H allows.
+    """
+    W = model.classifier.weight.detach().abs().cpu().numpy()
+    H = W.shape[1]
+    if per_class < 0 or per_class > H:
+        raise SaliencyInputError(f"units_per_class = {per_class} out of range: the model has H = {H} hidden units")
+    chosen: List[int] = []
+    for c in range(W.shape[0]):
+        order = np.argsort(-W[c], kind="stable")
+        picked = 0
+        for u in order:
+            if picked == per_class:
+                break
+            if int(u) not in chosen:
+                chosen.append(int(u))
+                picked += 1
+    return np.asarray(chosen, dtype=np.int64)
+
+
+@dataclass
+class SaliencyMaps:
+    """What the ``saliency`` rule writes (numpy, float32; zero after each length).
+
+    class_map (N, T, J) for the given (true) class; pred_map (N, T, J) for the predicted class;
+    unit_maps (N, K, T, J) for ``units`` (K,); predicted (N,) class indices.
+    """
+
+    class_map: np.ndarray
+    pred_map: np.ndarray
+    unit_maps: np.ndarray
+    units: np.ndarray
+    predicted: np.ndarray
+    mode: str = "local"
+
+
+def saliency_maps(model: nn.Module, x, length, label, units=None, mode: str = "local",
+                  normalize: bool = True, std_floor: float = 0.01, chunk_size: Optional[int] = None,
+                  predicted: bool = True, progress: bool = False) -> SaliencyMaps:
+    """Class maps for ``label`` and the predicted class, and unit maps, in one pass per chunk.
+
+    ``x`` (N, T, J, C), ``length`` (N,), ``label`` (N,) class indices, ``units`` (K,) top-layer
+    unit indices (None: :func:`top_units` with 2 per class).  Local mode builds each chunk's
+    Jacobian once and derives every map from it.
+    """
+    _check_mode(mode)
+    x4 = _as_4d(model, x)
+    N, T, J, C = x4.shape
+    length = _as_length(length, N, T)
+    lab = _check_classes(model, label, N)
+    u = _check_units(model, top_units(model, 2) if units is None else units)
+    dev = _device(model)
+    H = int(model.rnn.hidden_size)
+    K = len(u)
+    absW = model.classifier.weight.detach().abs().to(dev)  # (classes, H)
+    class_map = np.zeros((N, T, J), np.float32)
+    pred_map = np.zeros((N, T, J), np.float32)
+    unit_maps = np.zeros((N, K, T, J), np.float32)
+    pred_all = np.zeros(N, np.int64)
+    step = _chunk_size(chunk_size, T, H, J * C)
+    if mode == "through_time":
+        step = max(step, 64)
+    ud = u.to(dev)
+    it = range(0, N, step)
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(it, desc=f"saliency ({mode})", mininterval=2.0)
+    was = model.training
+    model.eval()
+    try:
+        for s in it:
+            sl = slice(s, min(N, s + step))
+            xb, lb, yb = x4[sl].to(dev, _dtype(model)), length[sl].to(dev), lab[sl].to(dev)
+            with torch.no_grad():
+                logits = model(xb.flatten(2), lb)
+            pb = logits.argmax(1)
+            pred_all[sl] = pb.cpu().numpy()
+            if mode == "local":
+                wts = [absW[yb]] + ([absW[pb]] if predicted else [])
+                acc, S = _local_sensitivity_chunk(model, xb, lb, normalize, std_floor,
+                                                  weights=torch.stack(wts, -1), units=ud.tolist())
+                class_map[sl] = acc[:, 0].cpu().numpy()
+                if predicted:
+                    pred_map[sl] = acc[:, 1].cpu().numpy()
+                if K:
+                    unit_maps[sl] = S.cpu().numpy()
+                del acc, S
+            else:
+                class_map[sl] = _through_time_grad(model, xb, lb, "class", yb).cpu().numpy()
+                if predicted:
+                    same = bool((pb == yb).all())
+                    pred_map[sl] = class_map[sl] if same else \
+                        _through_time_grad(model, xb, lb, "class", pb).cpu().numpy()
+                for k in range(K):
+                    unit_maps[sl, k] = _through_time_grad(model, xb, lb, "unit",
+                                                          ud[k].expand(len(xb))).cpu().numpy()
+    finally:
+        model.train(was)
+    valid = (np.arange(T)[None, :] < length.cpu().numpy()[:, None])
+    class_map *= valid[:, :, None]
+    pred_map *= valid[:, :, None]
+    unit_maps *= valid[:, None, :, None]
+    return SaliencyMaps(class_map=class_map, pred_map=pred_map, unit_maps=unit_maps,
+                        units=u.numpy().astype(np.int64), predicted=pred_all, mode=mode)
+
+
+# ------------------------------------------------------------------------ reference (slow) check
+def local_jacobian_autograd(model: nn.Module, x, length) -> torch.Tensor:
+    """Eq. 1 by brute force, the reference for tests and the benchmark: (N, T, H, J*C).
+
+    The network is unrolled with torch.nn.LSTMCell / GRUCell holding each layer's weights; at every
+    frame t the previous states of every layer are detached, x_t is a leaf, and one
+    ``torch.autograd.grad`` call per hidden unit u gives row u.  N*T*H autograd calls: slow.
+    """
+    x4 = _as_4d(model, x)
+    N, T, J, C = x4.shape
+    length = _as_length(length, N, T)
+    rnn, dev = model.rnn, _device(model)
+    H, L = int(rnn.hidden_size), int(rnn.num_layers)
+    lstm = isinstance(rnn, nn.LSTM)
+    cells = []
+    for layer in range(L):
+        W_ih, W_hh, b_ih, b_hh = _layer_weights(rnn, layer)
+        cell = (nn.LSTMCell if lstm else nn.GRUCell)(W_ih.shape[1], H, bias=b_ih is not None).to(dev, W_ih.dtype)
+        with torch.no_grad():
+            cell.weight_ih.copy_(W_ih)
+            cell.weight_hh.copy_(W_hh)
+            if b_ih is not None:
+                cell.bias_ih.copy_(b_ih)
+                cell.bias_hh.copy_(b_hh)
+        cells.append(cell)
+    out = torch.zeros(N, T, H, J * C, dtype=W_ih.dtype)
+    xf = x4.flatten(2).to(dev, W_ih.dtype)
+    with _grad_context(dev):
+        for n in range(N):
+            state = [(torch.zeros(1, H, device=dev, dtype=W_ih.dtype),) * (2 if lstm else 1) for _ in range(L)]
+            for t in range(int(length[n])):
+                xt = xf[n, t:t + 1].detach().clone().requires_grad_(True)
+                inp, new_state = xt, []
+                for layer, cell in enumerate(cells):
+                    prev = tuple(s.detach() for s in state[layer])
+                    if lstm:
+                        h, c = cell(inp, prev)
+                        new_state.append((h, c))
+                    else:
+                        h = cell(inp, prev[0])
+                        new_state.append((h,))
+                    inp = h
+                for u in range(H):
+                    (g,) = torch.autograd.grad(inp[0, u], xt, retain_graph=u < H - 1)
+                    out[n, t, u] = g[0].cpu()
+                state = new_state
+    return out
+
+
+# ------------------------------------------------------------------------------------------ files
+def write_saliency(path, maps: SaliencyMaps, model: str = "", data: str = "", **attrs) -> None:
+    """saliency.h5: class_map, pred_map (N, T, J) float32; unit_maps (N, K, T, J); units (K,);
+    predicted (N,); attrs mode, model, data (+ ``attrs``).  Written atomically, gzip-compressed."""
+    kw = dict(compression="gzip", compression_opts=4, shuffle=True)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("class_map", data=maps.class_map.astype(np.float32), chunks=True, **kw)
+        f.create_dataset("pred_map", data=maps.pred_map.astype(np.float32), chunks=True, **kw)
+        um = maps.unit_maps.astype(np.float32)
+        chunks = (1,) + um.shape[1:] if um.size else None
+        f.create_dataset("unit_maps", data=um, chunks=chunks, **(kw if um.size else {}))
+        f["units"] = np.asarray(maps.units, np.int64)
+        f["predicted"] = np.asarray(maps.predicted, np.int32)
+        f.attrs["mode"] = maps.mode
+        f.attrs["model"], f.attrs["data"] = str(model), str(data)
+        for k, v in attrs.items():
+            f.attrs[k] = v if isinstance(v, (str, int, float, bool)) else json.dumps(v)
+
+
+def read_saliency(path) -> dict:
+    """Everything in a saliency.h5 as numpy arrays, plus its attrs under 'attrs'."""
+    from .errors import DataFormatError
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise DataFormatError(path, f"not a readable saliency file ({e})",
+                              fix="delete it and run the 'saliency' rule again") from None
+    with f:
+        out = {k: f[k][...] for k in f.keys()}
+        out["attrs"] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    return out
