@@ -227,16 +227,17 @@ def _read_fast(path, data: bytes) -> NTUSkeleton:
     if not records:
         return _assemble(records, np.zeros((0, J, 3), np.float32), frames, path)
     try:
-        df = pd.read_csv(io.BytesIO(data), sep=" ", header=None, names=range(12), usecols=[0, 1, 2, 11],
+        # 13 names: a 13th field (or more; pandas drops the rest) shows up in column 12
+        df = pd.read_csv(io.BytesIO(data), sep=" ", header=None, names=range(13), usecols=[0, 1, 2, 11, 12],
                          dtype=np.float64, engine="c", quoting=csv.QUOTE_NONE, skip_blank_lines=False,
-                         na_filter=True, keep_default_na=False, na_values=[""])
+                         index_col=False, na_filter=True, keep_default_na=False, na_values=[""])
     except Exception:  # noqa: BLE001 - any parser complaint: let the naive reader name the line
         raise _Fallback from None
     if len(df) < i:
         raise _Fallback
     rows = (np.asarray(starts)[:, None] + np.arange(J)[None, :]).ravel()
     vals = df.to_numpy()[rows]
-    if not np.isfinite(vals).all():
+    if not np.isnan(vals[:, 4]).all() or not np.isfinite(vals[:, :4]).all():
         raise _Fallback  # NaN/inf/missing field: the naive reader decides what the text says
     with np.errstate(over="ignore"):
         xyz = vals[:, :3].astype(np.float32).reshape(len(records), J, 3)
