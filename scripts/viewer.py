@@ -5,7 +5,8 @@ from skelvis.viewer import ViewerConfig, write_viewer
 with rule_logging(snakemake) as log:
     p = dict(snakemake.params.viewer)
     cfg = ViewerConfig(sequences_per_class=p["sequences_per_class"], splits=tuple(p["splits"]),
-                       max_units=p["max_units"], title=p["title"])
+                       max_units=p["max_units"], title=p["title"],
+                       encoding=p["encoding"], decimals=p["decimals"])
     summary = write_viewer(snakemake.output.html, snakemake.input.data, snakemake.input.metrics,
                            snakemake.input.predictions,
                            saliency=snakemake.input.get("saliency"), maximize=snakemake.input.get("maximize"),

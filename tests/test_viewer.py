@@ -124,6 +124,16 @@ def test_encode_roundtrip_error_within_half_step(kind):
 
 
 @pytest.mark.fast
+def test_rounded_encoding_roundtrip():
+    a = np.abs(np.random.default_rng(1).normal(size=(4, 6)))
+    enc = viewer.encode_array(a, "map", encoding="rounded", decimals=3)
+    assert enc["dtype"] == "json" and len(enc["values"]) == a.size
+    assert np.abs(viewer.decode_array(enc) - a).max() <= 0.5e-3 + 1e-12
+    with pytest.raises(ValueError, match="encoding"):
+        viewer.encode_array(a, "map", encoding="zip")
+
+
+@pytest.mark.fast
 def test_parse_target_forms():
     classes = ["throw", "kick"]
     assert viewer.parse_target("class:kick", classes) == {"kind": "class", "index": 1}
@@ -185,8 +195,7 @@ def test_payload_carries_the_maps_and_runs(inputs):
     unc = viewer.decode_array(runs[0]["unconstrained"]["snapshots"])
     assert con.shape[0] == ITERATIONS + 1
     # the fake unconstrained run drifts three times as far: its displacement must be larger
-    dc = viewer.decode_array(runs[0]["constrained"]["displacement"])
-    du = viewer.decode_array(runs[0]["unconstrained"]["displacement"])
+    dc, du = viewer.displacement(con), viewer.displacement(unc)
     assert np.allclose(dc[0], 0) and du[-1].mean() > 2 * dc[-1].mean()
     assert np.abs(unc[-1] - con[-1]).max() > 0
 
@@ -337,7 +346,7 @@ def test_browser_drives_the_page(inputs, tmp_path):
             assert d6["iterationLabel"] == f"iteration 1 / {ITERATIONS}"
             run = payload["maxruns"][d6["seq"]]
             assert run["target"] == {"kind": "class", "index": 0}
-            disp = viewer.decode_array(run["constrained"]["displacement"])
+            disp = viewer.displacement(viewer.decode_array(run["constrained"]["snapshots"]))
             np.testing.assert_allclose(d6["colors"], disp[1, d6["frame"]], atol=1e-9)
             assert max(d6["colors"]) < max(d5["colors"])  # less displaced after 1 iteration than after I
             page.eval_on_selector("#iteration", "el => { el.value = 0; el.dispatchEvent(new Event('input')); }")
@@ -345,7 +354,7 @@ def test_browser_drives_the_page(inputs, tmp_path):
             page.check("#run-unconstrained")
             page.eval_on_selector("#iteration", f"el => {{ el.value = {ITERATIONS}; el.dispatchEvent(new Event('input')); }}")
             d7 = page.evaluate("skelvis.drawn()")
-            du = viewer.decode_array(run["unconstrained"]["displacement"])
+            du = viewer.displacement(viewer.decode_array(run["unconstrained"]["snapshots"]))
             np.testing.assert_allclose(d7["colors"], du[ITERATIONS, d7["frame"]], atol=1e-9)
             page.screenshot(path=str(SCREENSHOTS / "04_maximisation_unconstrained.png"))
             assert page.is_visible("#response .main-svg")

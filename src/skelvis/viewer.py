@@ -46,7 +46,7 @@ from .evaluate import read_predictions
 from .topology import get_topology
 
 __all__ = ["ViewerConfig", "encode_array", "decode_array", "select_sequences", "read_saliency",
-           "read_maximize", "parse_target", "build_payload", "render_html", "write_viewer"]
+           "read_maximize", "parse_target", "displacement", "build_payload", "render_html", "write_viewer"]
 
 _SPLIT_CODES = {v: k for k, v in SPLIT_NAMES.items()}
 
@@ -59,12 +59,16 @@ class ViewerConfig:
     splits: Sequence[str] = ("validation", "test")
     max_units: int = 8
     title: str = "SkeletonVis"
+    encoding: str = "quantized"
+    decimals: int = 3
 
     def __post_init__(self):
         if self.sequences_per_class < 1:
             raise ConfigError(f"viewer.sequences_per_class must be >= 1, got {self.sequences_per_class}")
         if self.max_units < 0:
             raise ConfigError(f"viewer.max_units must be >= 0, got {self.max_units}")
+        if self.encoding not in ("quantized", "rounded"):
+            raise ConfigError(f"viewer.encoding must be 'quantized' or 'rounded', got {self.encoding!r}")
         bad = [s for s in self.splits if s not in _SPLIT_CODES]
         if bad or not self.splits:
             raise ConfigError(f"viewer.splits must name some of {list(_SPLIT_CODES)}, got {list(self.splits)}")
@@ -72,18 +76,29 @@ class ViewerConfig:
 
 # --------------------------------------------------------------------------- array encoding
 
-def encode_array(a: np.ndarray, kind: str) -> Dict[str, Any]:
-    """Quantise ``a`` and pack it as base64: ``kind='pos'`` int16 symmetric, ``'map'`` uint8 for
-    non-negative values. Returns ``{"b64", "dtype", "shape", "step"}``; value = q * step, so the
-    error is at most step / 2 (step = max|a| / 32767 or max(a) / 255)."""
+def encode_array(a: np.ndarray, kind: str, encoding: str = "quantized", decimals: int = 3) -> Dict[str, Any]:
+    """Pack ``a`` for the page.
+
+    ``encoding='quantized'`` (default): base64 of int16 (``kind='pos'``, symmetric) or uint8
+    (``kind='map'``, non-negative) codes; returns ``{"b64", "dtype", "shape", "step"}`` with
+    value = q * step, so the error is at most step / 2 (step = max|a| / 32767 or max(a) / 255).
+    ``encoding='rounded'``: a plain JSON list rounded to ``decimals`` (``dtype`` "json"); larger
+    and slower to parse, kept for comparison (benchmarks/bench_viewer.py)."""
     a = np.nan_to_num(np.asarray(a, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    if kind == "map":
+        a = np.maximum(a, 0.0)
+    if encoding == "rounded":
+        r = np.round(a, decimals).ravel()
+        vals = [int(v) if v == int(v) else float(v) for v in r.tolist()]
+        return {"values": vals, "dtype": "json", "shape": list(a.shape), "step": 1.0}
+    if encoding != "quantized":
+        raise ValueError(f"encoding must be 'quantized' or 'rounded', got {encoding!r}")
     if kind == "pos":
         m = float(np.abs(a).max()) if a.size else 0.0
         step = m / 32767.0 if m > 0 else 1.0
         q = np.clip(np.round(a / step), -32767, 32767).astype("<i2")
         dtype = "i2"
     elif kind == "map":
-        a = np.maximum(a, 0.0)
         m = float(a.max()) if a.size else 0.0
         step = m / 255.0 if m > 0 else 1.0
         q = np.clip(np.round(a / step), 0, 255).astype("u1")
@@ -96,6 +111,8 @@ def encode_array(a: np.ndarray, kind: str) -> Dict[str, Any]:
 
 def decode_array(enc: Dict[str, Any]) -> np.ndarray:
     """Inverse of :func:`encode_array` (what the page's JavaScript computes), float64."""
+    if enc["dtype"] == "json":
+        return np.asarray(enc["values"], np.float64).reshape(enc["shape"])
     dt = {"i2": "<i2", "u1": "u1"}[enc["dtype"]]
     q = np.frombuffer(base64.b64decode(enc["b64"]), dtype=dt)
     return (q.astype(np.float64) * enc["step"]).reshape(enc["shape"])
@@ -255,10 +272,9 @@ def _valid_frames(seq: np.ndarray) -> int:
     return int(nz[-1]) + 1 if nz.size else seq.shape[0]
 
 
-def _run_payload(run: Dict[str, np.ndarray], length: int) -> Dict[str, Any]:
+def _run_payload(run: Dict[str, np.ndarray], length: int, enc) -> Dict[str, Any]:
     snaps = np.asarray(run["snapshots"], np.float64)[:, :length]
-    disp = np.linalg.norm(snaps - snaps[:1], axis=-1)  # (I+1, L, J) displacement from the original
-    out = {"snapshots": encode_array(snaps, "pos"), "displacement": encode_array(disp, "map")}
+    out = {"snapshots": enc(snaps, "pos")}  # the page computes displacements (see displacement())
     for k in ("response", "max_bone_error", "max_angle_violation_deg"):
         if k in run:
             out[k] = [float(v) for v in np.round(np.asarray(run[k], np.float64), 6)]
@@ -269,6 +285,9 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
                   cfg: Optional[ViewerConfig] = None, model_name: str = "") -> Dict[str, Any]:
     """Everything the page needs, as a JSON-able dict (see the module docstring)."""
     cfg = cfg or ViewerConfig()
+
+    def enc(a, kind):
+        return encode_array(a, kind, cfg.encoding, cfg.decimals)
     ds = read_dataset(data)
     metrics_d = json.loads(Path(metrics).read_text())
     pred = read_predictions(predictions)
@@ -310,11 +329,11 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
         seq = {"index": int(r), "id": str(ds.sample_id[r]), "label": int(ds.label[r]),
                "pred": int(pred["predicted"][r]), "split": SPLIT_NAMES[int(ds.split[r])],
                "prob": round(float(pred["probability"][r, pred["predicted"][r]]), 4), "length": L,
-               "pos": encode_array(ds.x[r, :L], "pos")}
+               "pos": enc(ds.x[r, :L], "pos")}
         if sal is not None:
-            seq["class_map"] = encode_array(sal["class_map"][r, :L], "map")
-            seq["pred_map"] = encode_array(sal["pred_map"][r, :L], "map")
-            seq["unit_maps"] = encode_array(unit_maps[i][:, :L], "map")
+            seq["class_map"] = enc(sal["class_map"][r, :L], "map")
+            seq["pred_map"] = enc(sal["pred_map"][r, :L], "map")
+            seq["unit_maps"] = enc(unit_maps[i][:, :L], "map")
         payload["sequences"].append(seq)
     if maximize:
         ids = {str(s): i for i, s in enumerate(ds.sample_id)}
@@ -325,8 +344,8 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
             L = min(L, snaps.shape[1])
             entry = {"target": e["target"], "label": e["label"], "sample_id": e["sample_id"], "length": L,
                      "true": int(ds.label[r]) if r is not None else None,
-                     "constrained": _run_payload(e["constrained"], L),
-                     "unconstrained": _run_payload(e["unconstrained"], L) if e["unconstrained"] else None}
+                     "constrained": _run_payload(e["constrained"], L, enc),
+                     "unconstrained": _run_payload(e["unconstrained"], L, enc) if e["unconstrained"] else None}
             payload["maxruns"].append(entry)
         for e in payload["maxruns"]:
             t = e["target"]
@@ -335,6 +354,13 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
     else:
         payload["notes"].append("No activation maximisation (the maximize stage did not run): that mode is off.")
     return payload
+
+
+def displacement(snapshots: np.ndarray) -> np.ndarray:
+    """|x_i - x_0| per joint, (I+1, L, J), from snapshots (I+1, L, J, 3): what the page colours the
+    maximised skeleton by (computed in the page from the decoded snapshots, as here)."""
+    s = np.asarray(snapshots, np.float64)
+    return np.linalg.norm(s - s[:1], axis=-1)
 
 
 # --------------------------------------------------------------------------- HTML

@@ -4,7 +4,9 @@
  * State is kept in window.skelvis.state; window.skelvis.drawn() reports what is drawn (tests). */
 (function () {
   "use strict";
+  var T_START = performance.now();  // ms since navigation start: plotly.js is parsed by now
   var P = JSON.parse(document.getElementById("skelvis-data").textContent);
+  var T_PARSED = performance.now();
   var H = P.header;
   var $ = function (id) { return document.getElementById(id); };
   var COLORSCALE = "Reds";  // sequential: darker = more sensitive (paper Fig. 4)
@@ -12,6 +14,7 @@
 
   function decode(enc) {
     if (enc._cache) return enc._cache;
+    if (enc.dtype === "json") { enc._cache = { data: Float64Array.from(enc.values), shape: enc.shape }; return enc._cache; }
     var bin = atob(enc.b64), n = bin.length, bytes = new Uint8Array(n);
     for (var i = 0; i < n; i++) bytes[i] = bin.charCodeAt(i);
     var q = enc.dtype === "i2" ? new Int16Array(bytes.buffer) : bytes;
@@ -19,6 +22,18 @@
     for (var k = 0; k < q.length; k++) out[k] = q[k] * enc.step;
     enc._cache = { data: out, shape: enc.shape };
     return enc._cache;
+  }
+  // |x_i - x_0| per joint (I+1, L, J) of a maximisation run, from its decoded snapshots
+  function displacement(run) {
+    if (run._disp) return run._disp;
+    var s = decode(run.snapshots), n = s.shape[0], L = s.shape[1], J = s.shape[2], d = new Float64Array(n * L * J);
+    for (var i = 0; i < n; i++) for (var t = 0; t < L; t++) for (var j = 0; j < J; j++) {
+      var a = ((i * L + t) * J + j) * 3, b = (t * J + j) * 3;
+      var dx = s.data[a] - s.data[b], dy = s.data[a + 1] - s.data[b + 1], dz = s.data[a + 2] - s.data[b + 2];
+      d[(i * L + t) * J + j] = Math.sqrt(dx * dx + dy * dy + dz * dz);
+    }
+    run._disp = { data: d, shape: [n, L, J] };
+    return run._disp;
   }
   function maxOf(a) { var m = 0; for (var i = 0; i < a.length; i++) if (a[i] > m) m = a[i]; return m; }
   function fmtPct(v) { return v === null || v === undefined ? "n/a" : (100 * v).toFixed(1) + " %"; }
@@ -97,7 +112,7 @@
     if (state.mode === "maximisation") {
       var r = P.maxruns[state.seq];
       var run = state.run === "unconstrained" && r.unconstrained ? r.unconstrained : r.constrained;
-      var snaps = decode(run.snapshots), disp = decode(run.displacement);
+      var snaps = decode(run.snapshots), disp = displacement(run);
       var I = snaps.shape[0] - 1, L = snaps.shape[1], J = snaps.shape[2];
       var it = state.iteration === null ? I : Math.min(state.iteration, I);
       return { kind: "max", L: L, J: J, I: I, it: it, run: run, entry: r,
@@ -277,8 +292,10 @@
   // ------------------------------------------------------------------ start
   $("target").value = state.target; $("class-filter").value = state.filter;
   refillSequences(); drawAll();
+  var T_DRAWN = performance.now();
   window.skelvis = {
     payload: P, state: state,
+    timing: { script_start_ms: T_START, data_parsed_ms: T_PARSED, first_draw_ms: T_DRAWN },
     /* what is drawn now: the joint colours of the (maximised) skeleton, the frame/iteration shown */
     drawn: function () {
       var gd = view && view.kind === "max" ? $("player2") : $("player");
