@@ -1,0 +1,604 @@
+"""Anatomical constraints on skeleton poses and the projection onto them (Patil et al., §3.2, Eq. 8-14).
+
+A :class:`ConstraintSet` holds, per topology (built from ``Topology.angle_joints``):
+
+* **bone lengths** (Eq. 9-10): every bone keeps the length it has on average over the input
+  sequence; written as the equality ``|x_a - x_b| / L - 1 = 0`` (relative, scale free);
+* **three-joint angle limits** (Eq. 11): the angle at joint B between the bones to A and C lies
+  in ``[lo, hi]`` degrees: spine mid (between spine base and spine shoulder) [160, 180], spine
+  shoulder (between the shoulders) [110, 180], spine base (between the hips) [100, 180], each
+  wrist (between elbow and hand) [90, 180].  The 20-joint layouts (Kinect v1, MSR Action3D) use
+  hip centre / spine / shoulder centre for spine base / spine mid / spine shoulder;
+* **a four-joint limit** (Eq. 12-13): the normal ``n = (r_hip - s_base) x (l_hip - s_base)`` of
+  the plane through right hip, spine base and left hip makes an angle in [0, 90] degrees with
+  ``s_mid - s_base`` (the trunk does not fold backwards through the hip plane);
+* optional, beyond the paper: a **floor** (feet and ankles not below the lowest foot/ankle height
+  of the input, along the body-frame y axis) and a bound on joint **acceleration** between frames
+  (see :func:`project_sequence`).
+
+Inequalities are written ``g(x) >= 0`` in radians (``theta - lo >= 0``),
+smooth wherever the bones have non-zero length and the angle is not 0 or 180 degrees.
+Jacobians are analytic.  All functions take an array namespace: numpy arrays or torch tensors with
+any leading batch shape ``(..., J, 3)``.
+
+:func:`project` solves Eq. 14 for a whole batch of frames at once: the pose closest (Euclidean,
+over all joints) to ``x + d`` that satisfies C, by a batched active-set Gauss-Newton (SQP)
+iteration: each step linearises the equalities and the active inequalities and applies the
+minimum-norm correction ``delta = -r - J^T (J J^T)^{-1} (c - J r)`` (``r`` = current minus target),
+solving one small (m x m) system per frame with ``torch.linalg.solve``.  An inequality is active
+while it is violated or while its multiplier still pushes (KKT sign), so the result is the
+projection, not just any feasible point.  Limits are targeted with a small inner margin
+(``margin_deg``) so that converged poses meet them strictly; feasibility is reported as the
+relative bone-length error and the angle violation in degrees.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from .topology import Topology
+
+__all__ = ["AngleLimit", "PlaneLimit", "ConstraintSet", "constraint_set", "bone_lengths",
+           "mean_bone_lengths", "joint_angles", "plane_angles", "angle_violation_deg",
+           "bone_length_error", "equality_residuals", "inequality_residuals", "jacobians",
+           "constraint_blocks", "row_joints",
+           "project", "ProjectionResult", "project_sequence", "limit_acceleration",
+           "acceleration", "floor_height", "DEFAULT_ANGLE_LIMITS", "describe_violations"]
+
+#: (name, joint A, joint B (vertex), joint C, lo, hi) in degrees, on angle_joints names (Eq. 11).
+DEFAULT_ANGLE_LIMITS: Tuple[Tuple[str, str, str, str, float, float], ...] = (
+    ("spine_mid", "spine_base", "spine_mid", "spine_shoulder", 160.0, 180.0),
+    ("spine_shoulder", "left_shoulder", "spine_shoulder", "right_shoulder", 110.0, 180.0),
+    ("spine_base", "left_hip", "spine_base", "right_hip", 100.0, 180.0),
+    ("left_wrist", "left_elbow", "left_wrist", "left_hand", 90.0, 180.0),
+    ("right_wrist", "right_elbow", "right_wrist", "right_hand", 90.0, 180.0),
+)
+
+
+@dataclass(frozen=True)
+class AngleLimit:
+    """The angle at joint ``b`` between bones b->a and b->c lies in [lo_deg, hi_deg] (Eq. 11)."""
+
+    name: str
+    a: int
+    b: int
+    c: int
+    lo_deg: float
+    hi_deg: float = 180.0
+
+
+@dataclass(frozen=True)
+class PlaneLimit:
+    """The normal of plane (right, base, left), n = (right-base) x (left-base), makes an angle in
+    [0, hi_deg] with base->toward (Eq. 12-13)."""
+
+    name: str
+    right: int
+    base: int
+    left: int
+    toward: int
+    hi_deg: float = 90.0
+
+
+@dataclass
+class ConstraintSet:
+    """The constraint set C of one topology. ``floor_joints`` is empty unless the floor is on."""
+
+    topology: Topology
+    bones: np.ndarray                      # (nb, 2) int
+    angles: List[AngleLimit] = field(default_factory=list)
+    planes: List[PlaneLimit] = field(default_factory=list)
+    floor_joints: Tuple[int, ...] = ()
+    up_axis: int = 1
+
+    @property
+    def num_inequalities(self) -> int:
+        """Rows of :func:`inequality_residuals`: angle lower, angle upper (<180 only), plane, floor."""
+        return len(self.inequality_names())
+
+    def inequality_names(self) -> List[str]:
+        names = []
+        for al in self.angles:
+            names.append(f"{al.name} >= {al.lo_deg:g} deg")
+        for al in self.angles:
+            if al.hi_deg < 180.0:
+                names.append(f"{al.name} <= {al.hi_deg:g} deg")
+        for pl in self.planes:
+            names.append(f"{pl.name} <= {pl.hi_deg:g} deg")
+        for j in self.floor_joints:
+            names.append(f"floor {self.topology.joints[j]}")
+        return names
+
+    @property
+    def is_empty(self) -> bool:
+        return len(self.bones) == 0
+
+
+def constraint_set(topology: Topology, floor: bool = False,
+                   angle_limits: Optional[Dict[str, Sequence[float]]] = None,
+                   plane: bool = True) -> ConstraintSet:
+    """The constraint set of ``topology``; channel data (no bones) gets an empty set.
+
+    angle_limits: optional overrides ``{name: [lo, hi]}`` for the names of
+    :data:`DEFAULT_ANGLE_LIMITS`; floor: add the floor constraint on feet and ankles.
+    """
+    if not topology.is_skeleton:
+        return ConstraintSet(topology=topology, bones=np.zeros((0, 2), int))
+    aj = topology.angle_joints
+    overrides = dict(angle_limits or {})
+    unknown = set(overrides) - {n for n, *_ in DEFAULT_ANGLE_LIMITS}
+    if unknown:
+        raise KeyError(f"unknown angle limit(s) {sorted(unknown)}; known: {[n for n, *_ in DEFAULT_ANGLE_LIMITS]}")
+    angles = []
+    for name, a, b, c, lo, hi in DEFAULT_ANGLE_LIMITS:
+        lo, hi = overrides.get(name, (lo, hi))
+        if not 0.0 <= lo < hi <= 180.0:
+            raise ValueError(f"angle limit {name}: need 0 <= lo < hi <= 180, got [{lo}, {hi}]")
+        angles.append(AngleLimit(name, aj[a], aj[b], aj[c], float(lo), float(hi)))
+    planes = [PlaneLimit("hip_plane", aj["right_hip"], aj["spine_base"], aj["left_hip"], aj["spine_mid"])] if plane else []
+    floor_joints = tuple(aj[k] for k in ("left_foot", "right_foot", "left_ankle", "right_ankle")) if floor else ()
+    return ConstraintSet(topology=topology, bones=np.asarray(topology.bones, int).reshape(-1, 2),
+                         angles=angles, planes=planes, floor_joints=floor_joints)
+
+
+# ----------------------------------------------------------------------------------- geometry
+
+def _xp(x):
+    return torch if isinstance(x, torch.Tensor) else np
+
+
+def _dot(u, v):
+    return (u * v).sum(-1)
+
+
+def _norm(u):
+    return _dot(u, u) ** 0.5
+
+
+def _cross(u, v):
+    xp = _xp(u)
+    return xp.stack([u[..., 1] * v[..., 2] - u[..., 2] * v[..., 1],
+                     u[..., 2] * v[..., 0] - u[..., 0] * v[..., 2],
+                     u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]], -1)
+
+
+def bone_lengths(x, bones) -> np.ndarray:
+    """Bone lengths (..., nb) of poses x (..., J, 3)."""
+    bones = np.asarray(bones).reshape(-1, 2)
+    return _norm(x[..., bones[:, 1], :] - x[..., bones[:, 0], :])
+
+
+def mean_bone_lengths(seq, length: Optional[int] = None, bones=None) -> np.ndarray:
+    """Mean bone lengths (nb,) over the first ``length`` frames of one sequence (T, J, 3) (Eq. 10)."""
+    n = len(seq) if length is None else int(length)
+    return bone_lengths(seq[:n], bones).mean(0)
+
+
+def _cos_angle(x, al_a, al_b, al_c):
+    u = x[..., al_a, :] - x[..., al_b, :]
+    v = x[..., al_c, :] - x[..., al_b, :]
+    return _dot(u, v) / (_norm(u) * _norm(v))
+
+
+def joint_angles(x, cs: ConstraintSet):
+    """Three-joint angles (..., na) in degrees, in the order of ``cs.angles``."""
+    xp = _xp(x)
+    if not cs.angles:
+        return x[..., :0, 0]
+    idx = np.array([(al.a, al.b, al.c) for al in cs.angles])
+    c = _cos_angle(x, idx[:, 0], idx[:, 1], idx[:, 2])
+    return xp.rad2deg(xp.arccos(xp.clip(c, -1.0, 1.0)))
+
+
+def _plane_cos(x, pl_r, pl_s, pl_l, pl_m):
+    s = x[..., pl_s, :]
+    n = _cross(x[..., pl_r, :] - s, x[..., pl_l, :] - s)
+    w = x[..., pl_m, :] - s
+    return _dot(n, w) / (_norm(n) * _norm(w))
+
+
+def plane_angles(x, cs: ConstraintSet):
+    """Four-joint angles (..., np) in degrees between the hip-plane normal and the spine (Eq. 12)."""
+    xp = _xp(x)
+    if not cs.planes:
+        return x[..., :0, 0]
+    idx = np.array([(p.right, p.base, p.left, p.toward) for p in cs.planes])
+    c = _plane_cos(x, idx[:, 0], idx[:, 1], idx[:, 2], idx[:, 3])
+    return xp.rad2deg(xp.arccos(xp.clip(c, -1.0, 1.0)))
+
+
+def floor_height(seq, cs: ConstraintSet, length: Optional[int] = None) -> float:
+    """Lowest foot/ankle height (up axis) over a sequence (T, J, 3): the floor of the floor constraint."""
+    n = len(seq) if length is None else int(length)
+    aj = cs.topology.angle_joints
+    joints = [aj[k] for k in ("left_foot", "right_foot", "left_ankle", "right_ankle")]
+    return float(seq[:n, joints, cs.up_axis].min())
+
+
+def bone_length_error(x, cs: ConstraintSet, target_length):
+    """Relative bone-length error |len/L - 1| (..., nb)."""
+    return abs(bone_lengths(x, cs.bones) / target_length - 1.0)
+
+
+def angle_violation_deg(x, cs: ConstraintSet, floor_y=None):
+    """Violation per inequality (..., ni), in degrees for angles and the plane (0 where met);
+    the floor rows are in coordinate units (how far below the floor)."""
+    xp = _xp(x)
+    parts = []
+    if cs.angles:
+        ang = joint_angles(x, cs)
+        lo = xp.asarray([al.lo_deg for al in cs.angles]) if xp is np else torch.tensor(
+            [al.lo_deg for al in cs.angles], dtype=x.dtype, device=x.device)
+        parts.append((lo - ang).clip(min=0) if xp is torch else np.clip(lo - ang, 0, None))
+        hi_idx = [i for i, al in enumerate(cs.angles) if al.hi_deg < 180.0]
+        if hi_idx:
+            hi = np.array([cs.angles[i].hi_deg for i in hi_idx])
+            d = ang[..., hi_idx] - (torch.tensor(hi, dtype=x.dtype, device=x.device) if xp is torch else hi)
+            parts.append(d.clip(min=0) if xp is torch else np.clip(d, 0, None))
+    if cs.planes:
+        pa = plane_angles(x, cs)
+        hi = np.array([p.hi_deg for p in cs.planes])
+        d = pa - (torch.tensor(hi, dtype=x.dtype, device=x.device) if xp is torch else hi)
+        parts.append(d.clip(min=0) if xp is torch else np.clip(d, 0, None))
+    if cs.floor_joints:
+        if floor_y is None:
+            raise ValueError("the constraint set has a floor: pass floor_y")
+        fy = floor_y[..., None] if hasattr(floor_y, "shape") and np.ndim(floor_y) else floor_y
+        d = fy - x[..., list(cs.floor_joints), cs.up_axis]
+        parts.append(d.clip(min=0) if xp is torch else np.clip(d, 0, None))
+    if not parts:
+        return x[..., :0, 0]
+    return xp.concatenate(parts, -1) if xp is np else torch.cat(parts, -1)
+
+
+def describe_violations(x: np.ndarray, cs: ConstraintSet, floor_y=None, tol_deg: float = 0.1) -> List[str]:
+    """One line per frame of ``x`` (T, J, 3) that breaks an inequality by more than ``tol_deg``."""
+    viol = np.asarray(angle_violation_deg(np.asarray(x, np.float64), cs, floor_y))
+    names = cs.inequality_names()
+    lines = []
+    for t in np.flatnonzero((viol > tol_deg).any(-1)):
+        bad = [f"{names[k]} by {viol[t, k]:.2f}" for k in np.flatnonzero(viol[t] > tol_deg)]
+        lines.append(f"frame {t}: " + ", ".join(bad))
+    return lines
+
+
+# ------------------------------------------------------------------- residuals and Jacobians
+#
+# Every constraint row k depends on at most four joints idx[k, 0..3]; its Jacobian is stored as
+# four 3-vectors ("blocks", d c_k / d x_{idx[k, s]}).  The projection works on blocks only, so the
+# cost per frame is O(rows) instead of O(rows x 3J); dense Jacobians are built from the same
+# blocks (one implementation of the derivatives).
+
+def row_joints(cs: ConstraintSet) -> Tuple[np.ndarray, np.ndarray]:
+    """Joint indices (m, 4) of every row (bones, then inequalities) and which slots are used."""
+    key = "_row_joints"
+    cache = cs.__dict__.setdefault("_cache", {})
+    if key in cache:
+        return cache[key]
+    rows = [(int(a), int(b)) for a, b in cs.bones]
+    rows += [(al.a, al.b, al.c) for al in cs.angles]
+    rows += [(al.a, al.b, al.c) for al in cs.angles if al.hi_deg < 180.0]
+    rows += [(p.right, p.base, p.left, p.toward) for p in cs.planes]
+    rows += [(j,) for j in cs.floor_joints]
+    idx = np.zeros((len(rows), 4), int)
+    used = np.zeros((len(rows), 4), bool)
+    for k, r in enumerate(rows):
+        idx[k, :len(r)] = r
+        used[k, :len(r)] = True
+    cache[key] = (idx, used)
+    return idx, used
+
+
+def _pairs(cs: ConstraintSet):
+    """(I, SI, JR, SJ) for every pair of row slots that refer to the same joint: the nonzeros of
+    J J^T are sums of block dot products over these pairs."""
+    cache = cs.__dict__.setdefault("_cache", {})
+    if "_pairs" not in cache:
+        idx, used = row_joints(cs)
+        m = len(idx)
+        out = [(i, si, j, sj) for i in range(m) for si in range(4) if used[i, si]
+               for j in range(m) for sj in range(4) if used[j, sj] and idx[i, si] == idx[j, sj]]
+        cache["_pairs"] = np.array(out, int).reshape(-1, 4)
+    return cache["_pairs"]
+
+
+def _acos_terms(c):
+    """arccos(c) in radians and d arccos / dc = -1 / sin (sin clamped away from 0)."""
+    xp = _xp(c)
+    c = xp.clip(c, -1.0, 1.0)
+    s = xp.sqrt(xp.clip(1.0 - c * c, 1e-12, None))
+    return xp.arccos(c), -1.0 / s
+
+
+def constraint_blocks(x, cs: ConstraintSet, target_length=None, floor_y=None, margin_deg: float = 0.0,
+                      jac: bool = True, bones: bool = True):
+    """All constraint residuals c (..., m) = [h, g] and their Jacobian blocks (..., m, 4, 3).
+
+    h (bones): |x_b - x_a| / L - 1 (Eq. 9-10). g >= 0 (inequalities, in the order of
+    :meth:`ConstraintSet.inequality_names`), angles in radians: theta - (lo + m), (hi - m) - theta,
+    plane (hi - m) - phi (Eq. 12-13), floor height - floor_y.  ``m`` is an inner margin (degrees)
+    the projection aims for.  ``bones=False`` leaves out the bone rows.
+    """
+    xp = _xp(x)
+    batch = x.shape[:-2]
+    rows, blocks = [], []
+    mrad = math.radians(margin_deg)
+
+    def const(vals):
+        vals = np.asarray(vals, float)
+        return vals if xp is np else torch.tensor(vals, dtype=x.dtype, device=x.device)
+
+    def stack(parts):  # list of (..., k, 3) -> (..., k, 4, 3) padded with zeros
+        while len(parts) < 4:
+            parts.append(parts[0] * 0)
+        return xp.stack(parts, -2)
+
+    if bones and len(cs.bones):
+        b = cs.bones
+        u = x[..., b[:, 1], :] - x[..., b[:, 0], :]
+        nu = _norm(u)
+        rows.append(nu / target_length - 1.0)
+        if jac:
+            du = u / (nu * target_length)[..., None]
+            blocks.append(stack([-du, du]))
+    if cs.angles:
+        idx = np.array([(al.a, al.b, al.c) for al in cs.angles])
+        u = x[..., idx[:, 0], :] - x[..., idx[:, 1], :]
+        v = x[..., idx[:, 2], :] - x[..., idx[:, 1], :]
+        nu, nv = _norm(u), _norm(v)
+        c = _dot(u, v) / (nu * nv)
+        theta, dth = _acos_terms(c)
+        rows.append(theta - const([math.radians(al.lo_deg) + mrad for al in cs.angles]))
+        if jac:
+            dA = (v / (nu * nv)[..., None] - (c / nu ** 2)[..., None] * u) * dth[..., None]
+            dC = (u / (nu * nv)[..., None] - (c / nv ** 2)[..., None] * v) * dth[..., None]
+            blocks.append(stack([dA, -(dA + dC), dC]))
+        hi_idx = [i for i, al in enumerate(cs.angles) if al.hi_deg < 180.0]
+        if hi_idx:
+            rows.append(const([math.radians(cs.angles[i].hi_deg) - mrad for i in hi_idx]) - theta[..., hi_idx])
+            if jac:
+                dA_, dC_ = dA[..., hi_idx, :], dC[..., hi_idx, :]
+                blocks.append(stack([-dA_, dA_ + dC_, -dC_]))
+    if cs.planes:
+        idx = np.array([(p.right, p.base, p.left, p.toward) for p in cs.planes])
+        s0 = x[..., idx[:, 1], :]
+        r, l, w = x[..., idx[:, 0], :] - s0, x[..., idx[:, 2], :] - s0, x[..., idx[:, 3], :] - s0
+        n = _cross(r, l)
+        nn_, nw = _norm(n), _norm(w)
+        f = _dot(n, w) / (nn_ * nw)
+        phi, dphi = _acos_terms(f)
+        rows.append(const([math.radians(p.hi_deg) - mrad for p in cs.planes]) - phi)
+        if jac:
+            sc = -dphi[..., None]                     # d(hi - phi)/df = 1 / sin(phi)
+            dn = (w / (nn_ * nw)[..., None] - (f / nn_ ** 2)[..., None] * n) * sc
+            dw = (n / (nn_ * nw)[..., None] - (f / nw ** 2)[..., None] * w) * sc
+            dr, dl = _cross(l, dn), _cross(dn, r)
+            blocks.append(stack([dr, -(dr + dl + dw), dl, dw]))
+    if cs.floor_joints:
+        if floor_y is None:
+            raise ValueError("the constraint set has a floor: pass floor_y")
+        fj = list(cs.floor_joints)
+        fy = floor_y[..., None] if np.ndim(floor_y) else floor_y
+        height = x[..., fj, cs.up_axis]
+        rows.append(height - fy)
+        if jac:
+            e = const(np.eye(3)[cs.up_axis])
+            one = x[..., fj, :] * 0 + e
+            blocks.append(stack([one]))
+    cat = (lambda a, d: np.concatenate(a, d)) if xp is np else (lambda a, d: torch.cat(a, d))
+    if not rows:
+        c = x[..., :0, 0]
+        return c, (x[..., :0, :1, :].reshape(batch + (0, 1, 3))[..., :0, :] if jac else None)
+    c = cat(rows, -1)
+    return (c, cat(blocks, -3)) if jac else (c, None)
+
+
+def equality_residuals(x, cs: ConstraintSet, target_length):
+    """|x_b - x_a| / L - 1 per bone (..., nb) (Eq. 9-10, relative)."""
+    b = cs.bones
+    return _norm(x[..., b[:, 1], :] - x[..., b[:, 0], :]) / target_length - 1.0
+
+
+def inequality_residuals(x, cs: ConstraintSet, floor_y=None, margin_deg: float = 0.0):
+    """g(x) >= 0 form of every inequality (..., ni) (see :func:`constraint_blocks`)."""
+    return constraint_blocks(x, cs, None, floor_y, margin_deg, jac=False, bones=False)[0]
+
+
+def jacobians(x, cs: ConstraintSet, target_length, floor_y=None, margin_deg: float = 0.0):
+    """Residuals and dense analytic Jacobians: (h (..., nb), H (..., nb, 3J), g (..., ni), G (..., ni, 3J))."""
+    xp = _xp(x)
+    c, blk = constraint_blocks(x, cs, target_length, floor_y, margin_deg)
+    idx, used = row_joints(cs)
+    m, J = len(idx), x.shape[-2]
+    if xp is np:
+        D = np.zeros(x.shape[:-2] + (m, J, 3), x.dtype)
+    else:
+        D = torch.zeros(x.shape[:-2] + (m, J, 3), dtype=x.dtype, device=x.device)
+    ar = np.arange(m)
+    for s in range(4):
+        D[..., ar, idx[:, s], :] += blk[..., :, s, :]
+    D = D.reshape(x.shape[:-2] + (m, J * 3))
+    nb = len(cs.bones)
+    return c[..., :nb], D[..., :nb, :], c[..., nb:], D[..., nb:, :]
+
+
+# ------------------------------------------------------------------------------- projection
+
+@dataclass
+class ProjectionResult:
+    """Projected poses and how far from feasible they ended (per frame)."""
+
+    x: torch.Tensor                 # (B, J, 3)
+    bone_error: torch.Tensor        # (B,) max relative bone-length error
+    angle_violation: torch.Tensor   # (B,) max angle/plane violation in degrees (enabled limits)
+    floor_violation: torch.Tensor   # (B,) how far below the floor (0 without floor)
+    iterations: int
+    converged: bool
+
+
+def _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active_ineq, alpha):
+    """One linearised step, on Jacobian blocks: minimise |y + delta - alpha z - (1-alpha) y|
+    subject to the linearised equalities and the rows of ``active_ineq``.
+    Returns (delta (B, J, 3), lambda of the inequality rows, residuals c)."""
+    B, J, _ = y.shape
+    nb = len(cs.bones)
+    idx, _ = row_joints(cs)
+    m = len(idx)
+    pairs = _pairs(cs)
+    c, blk = constraint_blocks(y, cs, Lt, fy, margin_deg)
+    a = torch.cat([torch.ones(B, nb, dtype=y.dtype, device=y.device), active_ineq.to(y.dtype)], -1)
+    blk = blk * a[..., None, None]
+    c = c * a
+    r = alpha * (y - zf.reshape(B, J, 3))
+    Ar = (blk * r[:, idx]).sum((-1, -2))                                       # (B, m)
+    prod = (blk[:, pairs[:, 0], pairs[:, 1]] * blk[:, pairs[:, 2], pairs[:, 3]]).sum(-1)  # (B, Q)
+    M = torch.zeros(B, m * m, dtype=y.dtype, device=y.device)
+    M.index_add_(1, torch.as_tensor(pairs[:, 0] * m + pairs[:, 2], device=y.device), prod)
+    M = M.reshape(B, m, m)
+    M = M + torch.diag_embed(1.0 - a + 1e-12)
+    lam = torch.linalg.solve(M, (c - Ar)[..., None])[..., 0]
+    ATl = torch.zeros(B, J, 3, dtype=y.dtype, device=y.device)
+    ATl.index_add_(1, torch.as_tensor(idx.reshape(-1), device=y.device),
+                   (blk * lam[..., None, None]).reshape(B, m * 4, 3))
+    delta = -r - ATl
+    return delta, lam[..., nb:], c
+
+
+def _restore(y, zf, cs, Lt, fy, en, margin_deg, max_iter, tol):
+    """Feasibility restoration: minimum-norm Gauss-Newton steps on the violated constraints
+    (quadratic convergence near C; every frame moves as little as the linearisation allows)."""
+    keep = torch.zeros_like(en)
+    for _ in range(max_iter):
+        g_now = inequality_residuals(y, cs, fy, margin_deg)
+        active = en & ((g_now < 0) | keep)
+        delta, lam, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active, 0.0)
+        keep = active & (lam < 0)
+        y = y + delta
+        if delta.numel() == 0 or delta.abs().max().item() < tol:
+            break
+    return y
+
+
+def _feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg):
+    B = y.shape[0]
+    ok = torch.ones(B, dtype=torch.bool, device=y.device)
+    if len(cs.bones):
+        ok &= bone_length_error(y, cs, Lt).amax(-1) <= bone_tol
+    if cs.num_inequalities:
+        g = inequality_residuals(y, cs, fy, 0.0)
+        tol = torch.full_like(g, -math.radians(angle_tol_deg))
+        if cs.floor_joints:
+            tol[..., -len(cs.floor_joints):] = -1e-9
+        ok &= ~((g < tol) & en).any(-1)
+    return ok
+
+
+def project(target, cs: ConstraintSet, target_length, floor_y=None, enabled=None, x_init=None,
+            max_iter: int = 30, refine_iter: int = 3, tol: float = 1e-9, margin_deg: float = 0.01,
+            bone_tol: float = 1e-6, angle_tol_deg: float = 1e-3) -> ProjectionResult:
+    """Closest poses to ``target`` (B, J, 3) satisfying C, all frames at once (Eq. 14).
+
+    target_length: (B, nb) bone lengths per frame (usually the sequence mean repeated);
+    floor_y: (B,) floor height when the set has a floor; enabled: (B, ni) bool, inequalities to
+    enforce (all by default; the 'skip' policy disables limits a start frame already breaks).
+
+    Two phases, both batched over frames: (1) feasibility restoration from ``x_init`` (default
+    the target) by minimum-norm Gauss-Newton steps; (2) ``refine_iter`` SQP steps toward the
+    target (the KKT step for the linearised equalities and active inequalities, an inequality
+    released when its multiplier has the wrong sign), each followed by restoration and accepted
+    per frame only if it stays feasible and brings the pose closer to the target (else halved).
+    Works in float64 on the device of ``target``; returns float64 poses.
+    """
+    z = torch.as_tensor(target).to(torch.float64)
+    B, J, _ = z.shape
+    dev = z.device
+    Lt = torch.as_tensor(target_length, dtype=torch.float64, device=dev).expand(B, -1)
+    fy = None if floor_y is None else torch.as_tensor(floor_y, dtype=torch.float64, device=dev).expand(B)
+    ni, nb = cs.num_inequalities, len(cs.bones)
+    en = (torch.ones(B, ni, dtype=torch.bool, device=dev) if enabled is None
+          else torch.as_tensor(enabled, dtype=torch.bool, device=dev).expand(B, ni))
+    zf = z.reshape(B, -1)
+    y = z.clone() if x_init is None else torch.as_tensor(x_init).to(z).clone()
+    it = 0
+    if nb or ni:
+        y = _restore(y, zf, cs, Lt, fy, en, margin_deg, max_iter, tol)
+        step = torch.ones(B, dtype=z.dtype, device=dev)
+        for it in range(1, refine_iter + 1):
+            g = inequality_residuals(y, cs, fy, margin_deg)
+            near = en & (g < math.radians(1e-3) if not cs.floor_joints else en & (g < 1e-6))
+            delta, lam, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, near, 1.0)
+            near = near & (lam <= 0)
+            delta, _, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, near, 1.0)
+            if delta.abs().max().item() < 1e-9:
+                break
+            trial = _restore(y + step[:, None, None] * delta, zf, cs, Lt, fy, en, margin_deg, max_iter, tol)
+            d_old = (y - z).flatten(1).norm(dim=-1)
+            d_new = (trial - z).flatten(1).norm(dim=-1)
+            better = (d_new < d_old) & _feasible(trial, cs, Lt, fy, en, bone_tol, angle_tol_deg)
+            y = torch.where(better[:, None, None], trial, y)
+            step = torch.where(better, (step * 2).clamp(max=1.0), step / 2)
+    berr = (bone_length_error(y, cs, Lt).amax(-1) if nb else torch.zeros(B, dtype=z.dtype, device=dev))
+    viol = angle_violation_deg(y, cs, fy)
+    nang = ni - len(cs.floor_joints)
+    zero = torch.zeros(B, dtype=z.dtype, device=dev)
+    va = (viol[..., :nang] * en[..., :nang]).amax(-1) if nang else zero
+    vf = (viol[..., nang:] * en[..., nang:]).amax(-1) if cs.floor_joints else zero
+    converged = bool(_feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg).all()) if (nb or ni) else True
+    return ProjectionResult(x=y, bone_error=berr, angle_violation=va, floor_violation=vf,
+                            iterations=it, converged=converged)
+
+
+def acceleration(seq):
+    """Per-joint acceleration magnitude (T-2, J) of a sequence (T, J, 3) (second differences)."""
+    return _norm(seq[2:] - 2 * seq[1:-1] + seq[:-2])
+
+
+def limit_acceleration(seq: torch.Tensor, max_acc: float, sweeps: int = 20) -> torch.Tensor:
+    """Move joints so that every second difference has norm <= ``max_acc`` (approximately, by
+    alternating projections onto each frame triple's constraint; seq (T, J, 3))."""
+    y = seq.clone()
+    if len(y) < 3:
+        return y
+    w = torch.tensor([1.0, -2.0, 1.0], dtype=y.dtype, device=y.device)
+    for _ in range(sweeps):
+        acc = y[2:] - 2 * y[1:-1] + y[:-2]
+        n = _norm(acc)
+        excess = (1.0 - max_acc / n.clamp(min=1e-12)).clamp(min=0)[..., None] * acc  # (T-2, J, 3)
+        if excess.abs().max() < 1e-12:
+            break
+        corr = torch.zeros_like(y)
+        # minimum-norm correction of each triple, Jacobi-averaged (each frame is in <= 3 triples)
+        for k in range(3):
+            corr[k:len(y) - 2 + k] -= w[k] * excess / 6.0 / 3.0 * 2.0
+        y = y + corr
+    return y
+
+
+def project_sequence(seq, cs: ConstraintSet, target_length, length: Optional[int] = None,
+                     floor_y=None, enabled=None, max_acceleration: Optional[float] = None,
+                     rounds: int = 4, **kw) -> ProjectionResult:
+    """Project the valid frames of one sequence (T, J, 3); padding stays zero.
+
+    With ``max_acceleration`` (beyond the paper) the per-frame projection alternates with
+    :func:`limit_acceleration` for ``rounds`` rounds and always ends with the per-frame projection,
+    so bone lengths and angle limits hold exactly and the acceleration bound holds approximately
+    (its achieved maximum is what :func:`acceleration` reports).
+    """
+    seq = torch.as_tensor(seq).to(torch.float64)
+    T = len(seq) if length is None else int(length)
+    out = seq.clone()
+    out[T:] = 0.0
+    en = None if enabled is None else torch.as_tensor(enabled)[:T]
+    fy = None if floor_y is None else torch.as_tensor(floor_y, dtype=torch.float64).expand(T)
+    res = project(seq[:T], cs, target_length, floor_y=fy, enabled=en, **kw)
+    if max_acceleration is not None and T >= 3:
+        for _ in range(rounds):
+            smooth = limit_acceleration(res.x, max_acceleration)
+            res = project(smooth, cs, target_length, floor_y=fy, enabled=en, x_init=smooth, **kw)
+    out[:T] = res.x
+    res.x = out
+    return res
