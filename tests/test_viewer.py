@@ -77,7 +77,7 @@ def make_fake_maximize(data_path: Path, out: Path, seed=2):
     ds = read_dataset(data_path)
     rng = np.random.default_rng(seed)
     targets = [(f"class:{c}", int(np.flatnonzero(ds.label == i)[0])) for i, c in enumerate(ds.classes)]
-    targets.append(("unit:7", 0))
+    targets.append(("favourite unit", 0))  # not parseable: the kind and index come from attrs
     with h5py.File(out, "w") as f:
         for g_i, (target, r) in enumerate(targets):
             g = f.create_group(f"target_{g_i}")
@@ -90,6 +90,8 @@ def make_fake_maximize(data_path: Path, out: Path, seed=2):
                 sub["max_bone_error"] = np.zeros(ITERATIONS + 1, np.float32)
                 sub["max_angle_violation_deg"] = np.zeros(ITERATIONS + 1, np.float32)
             g.attrs.update(target=target, sample_id=str(ds.sample_id[r]), model="m.pt", data=str(data_path))
+            if target == "favourite unit":
+                g.attrs.update(target_kind="unit", target_index=7, target_layer=-1)
     return targets
 
 

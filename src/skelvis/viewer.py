@@ -225,7 +225,8 @@ def _group_run(g: h5py.Group, prefix: str = "", suffix: str = "") -> Optional[Di
 
 
 def read_maximize(path, classes: Sequence[str]) -> List[Dict[str, Any]]:
-    """Every target run in a maximisation file: ``target`` (parsed), ``label`` (attr text),
+    """Every target run in a maximisation file: ``target`` (from attrs ``target_kind`` and
+    ``target_index``, else parsed from ``target``), ``label`` (attr ``target``),
     ``sample_id``, ``constrained`` and ``unconstrained`` runs (dicts of arrays; the latter may be
     None). The unconstrained run is found as a sub-group ``unconstrained/`` or as datasets
     ``unconstrained_<name>`` / ``<name>_unconstrained`` beside the constrained ones."""
@@ -258,7 +259,11 @@ def read_maximize(path, classes: Sequence[str]) -> List[Dict[str, Any]]:
             if snaps.ndim != 4 or snaps.shape[-1] != 3:
                 raise DataFormatError(path, f"{g.name}/snapshots must be (I+1, T, J, 3), got {snaps.shape}",
                                       fix="run the 'maximize' rule again")
-            entries.append({"target": parse_target(attrs["target"], classes), "label": attrs["target"],
+            if attrs.get("target_kind") in ("class", "unit") and "target_index" in attrs:
+                target = {"kind": attrs["target_kind"], "index": int(attrs["target_index"])}
+            else:
+                target = parse_target(attrs["target"], classes)
+            entries.append({"target": target, "label": attrs["target"],
                             "sample_id": attrs.get("sample_id", ""), "group": g.name,
                             "constrained": con, "unconstrained": unc, "attrs": attrs})
     return entries
