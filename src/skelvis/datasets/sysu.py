@@ -52,13 +52,15 @@ def to_frames(a: np.ndarray, path="") -> np.ndarray:
 
 
 def _numeric_arrays(path) -> Dict[str, np.ndarray]:
+    import h5py
     import scipy.io
     try:
+        if h5py.is_hdf5(str(path)):
+            raise NotImplementedError
         m = scipy.io.loadmat(str(path))
         return {k: v for k, v in m.items() if not k.startswith("__") and isinstance(v, np.ndarray)
                 and v.dtype.kind in "fiu"}
     except NotImplementedError:  # MATLAB v7.3 = HDF5; h5py reads axes in reverse order
-        import h5py
         out = {}
         with h5py.File(path, "r") as f:
             for k, v in f.items():
