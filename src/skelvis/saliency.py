@@ -645,13 +645,14 @@ def local_jacobian_autograd(model: nn.Module, x, length) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------------------ files
 def write_saliency(path, maps: SaliencyMaps, model: str = "", data: str = "", **attrs) -> None:
-    """saliency.h5: class_map, pred_map (N, T, J) float32; unit_maps (N, K, T, J); units (K,);
-    predicted (N,); attrs mode, model, data (+ ``attrs``).  Written atomically, gzip-compressed."""
+    """saliency.h5: class_map, pred_map (N, T, J) float32; unit_maps (N, K, T, J) stored as float16
+    (read back as float32 by :func:`read_saliency`); units (K,); predicted (N,); attrs mode, model,
+    data (+ ``attrs``).  Written atomically, gzip-compressed."""
     kw = dict(compression="gzip", compression_opts=4, shuffle=True)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("class_map", data=maps.class_map.astype(np.float32), chunks=True, **kw)
         f.create_dataset("pred_map", data=maps.pred_map.astype(np.float32), chunks=True, **kw)
-        um = maps.unit_maps.astype(np.float32)
+        um = maps.unit_maps.astype(np.float16)   # half the size; maps need ~3 significant digits
         chunks = (1,) + um.shape[1:] if um.size else None
         f.create_dataset("unit_maps", data=um, chunks=chunks, **(kw if um.size else {}))
         f["units"] = np.asarray(maps.units, np.int64)
@@ -672,5 +673,7 @@ def read_saliency(path) -> dict:
                               fix="delete it and run the 'saliency' rule again") from None
     with f:
         out = {k: f[k][...] for k in f.keys()}
+        if "unit_maps" in out:
+            out["unit_maps"] = out["unit_maps"].astype(np.float32)
         out["attrs"] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
     return out

@@ -1,1 +1,94 @@
-# saliency stage: rules are added by its issue.
+# Saliency stage: joint sensitivity (Patil et al. Eq. 1-5) for classes and hidden units, its
+# faithfulness on ground-truth joints and under deletion, and the figures of notebook 02.
+
+
+rule saliency:
+    input:
+        data="results/{dataset}/data.h5",
+        model="results/{dataset}/model/{arch}.pt",
+    output:
+        saliency="results/{dataset}/saliency/{arch}.h5",
+    params:
+        cfg=lookup(dpath="saliency", within=config),
+        device=lookup(dpath="device", within=config),
+    log:
+        "logs/{dataset}/saliency/{arch}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/saliency/{arch}.tsv"
+    threads: 1  # many small kernels: extra threads only spin on a busy machine
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        ENV
+    script:
+        "../../scripts/saliency.py"
+
+
+rule faithfulness:
+    input:
+        data="results/{dataset}/data.h5",
+        model="results/{dataset}/model/{arch}.pt",
+        saliency="results/{dataset}/saliency/{arch}.h5",
+    output:
+        json="results/{dataset}/saliency/{arch}_faithfulness.json",
+    params:
+        cfg=lookup(dpath="saliency", within=config),
+        device=lookup(dpath="device", within=config),
+        seed=lookup(dpath="seed", within=config),
+    log:
+        "logs/{dataset}/faithfulness/{arch}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/faithfulness/{arch}.tsv"
+    threads: 1  # many small kernels: extra threads only spin on a busy machine
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        ENV
+    script:
+        "../../scripts/faithfulness.py"
+
+
+NB02_FIGURES = ["throw_kick", "confused_pair", "class_heatmaps", "unit_maps", "faithfulness"]
+
+
+rule notebook_sensitivity:
+    input:
+        notebook="notebooks/02_sensitivity.ipynb",
+        data="results/{dataset}/data.h5",
+        model="results/{dataset}/model/{arch}.pt",
+        saliency="results/{dataset}/saliency/{arch}.h5",
+        faithfulness="results/{dataset}/saliency/{arch}_faithfulness.json",
+        predictions="results/{dataset}/model/{arch}/predictions.h5",
+        confusion="results/{dataset}/model/{arch}/confusion.csv",
+    output:
+        notebook="results/{dataset}/reports/02_sensitivity_{arch}.ipynb",
+        png=[
+            report(
+                f"results/{{dataset}}/figures/{{arch}}/02_{name}.png",
+                caption=f"../report/02_{name}.rst",
+                category="2. Joint sensitivity",
+                subcategory="{dataset}",
+                labels={"dataset": "{dataset}", "model": "{arch}", "figure": name},
+            )
+            for name in NB02_FIGURES
+        ],
+        pdf=[f"results/{{dataset}}/figures/{{arch}}/02_{name}.pdf" for name in NB02_FIGURES],
+    params:
+        figures="results/{dataset}/figures/{arch}",
+    log:
+        "logs/{dataset}/notebook_sensitivity/{arch}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/notebook_sensitivity/{arch}.tsv"
+    conda:
+        ENV
+    shell:
+        "papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
+        " -p data {input.data} -p model {input.model} -p saliency {input.saliency}"
+        " -p faithfulness {input.faithfulness} -p predictions {input.predictions}"
+        " -p confusion {input.confusion} -p figures {params.figures} > {log} 2>&1"
+
+
+if stage_enabled("saliency"):
+    TARGETS.extend(expand_runs("results/{dataset}/reports/02_sensitivity_{arch}.ipynb"))

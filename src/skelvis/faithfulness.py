@@ -1,0 +1,162 @@
+"""Faithfulness of sensitivity maps: do they point at the joints the classifier really uses?
+
+Two measures (none of the peer tools report them):
+
+``mass_share``
+    On data with known ground truth (the synthetic set's ``class_joints`` attr: class -> the joints
+    that carry its motion), the share of a sequence's saliency mass sum_{t, j in G_c} S_c[t, j] /
+    sum_{t, j} S_c[t, j] that falls on its class's joints G_c, averaged per class, next to the
+    share a uniform map would give (chance = |G_c| / J).
+
+``deletion_curve``
+    Class probability of the true class as the k most salient joints (ranked by the sequence's
+    map summed over time) are frozen to their first-frame position for the whole sequence, for
+    k = 0..J, against the same number of joints chosen at random (several seeded random orders).
+    A faithful map makes the probability drop faster than random; the normalised area under each
+    curve (mean probability over k) summarises it (lower = more faithful for the salient curve).
+"""
+from __future__ import annotations
+
+import json
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .datasets.store import SPLIT_NAMES, Dataset, atomic_path
+
+__all__ = ["mass_share", "freeze_joints", "deletion_curve", "evaluate_faithfulness",
+           "write_faithfulness", "split_mask"]
+
+
+def split_mask(ds_split: np.ndarray, split: str) -> np.ndarray:
+    """Samples used for scoring: 'train' | 'validation' | 'test' | 'held_out' (not train) | 'all'.
+
+    Falls back to every sample when the chosen split is empty (e.g. data without a test split).
+    """
+    code = {v: k for k, v in SPLIT_NAMES.items()}
+    if split == "all":
+        m = np.ones(len(ds_split), bool)
+    elif split == "held_out":
+        m = ds_split != 0
+    elif split in code:
+        m = ds_split == code[split]
+    else:
+        raise ValueError(f"split must be one of {['all', 'held_out', *code]}, got {split!r}")
+    return m if m.any() else np.ones(len(ds_split), bool)
+
+
+def mass_share(class_map: np.ndarray, label: np.ndarray, classes: Sequence[str],
+               class_joints: Dict[str, Sequence[str]], joint_names: Sequence[str]) -> Dict:
+    """Share of saliency mass on each class's ground-truth joints.
+
+    ``class_map`` (N, T, J) for the true class, ``label`` (N,).  Returns {'per_class': {class:
+    {'share', 'share_std', 'chance', 'n', 'joints'}}, 'mean_share', 'mean_chance'}; classes
+    without ground truth or samples are left out.  Sequences whose map is all zero are skipped.
+    """
+    index = {n: i for i, n in enumerate(joint_names)}
+    J = class_map.shape[2]
+    per_joint = class_map.sum(1)                              # (N, J)
+    total = per_joint.sum(1)
+    per_class = {}
+    for c, name in enumerate(classes):
+        joints = class_joints.get(name)
+        if not joints:
+            continue
+        unknown = [j for j in joints if j not in index]
+        if unknown:
+            raise ValueError(f"class_joints[{name!r}] names unknown joint(s) {unknown}; joints: {list(joint_names)}")
+        sel = (label == c) & (total > 0)
+        if not sel.any():
+            continue
+        idx = [index[j] for j in joints]
+        share = per_joint[sel][:, idx].sum(1) / total[sel]
+        per_class[name] = {"share": float(share.mean()), "share_std": float(share.std()),
+                           "chance": len(idx) / J, "n": int(sel.sum()), "joints": list(joints)}
+    if not per_class:
+        return {"per_class": {}, "mean_share": None, "mean_chance": None}
+    return {"per_class": per_class,
+            "mean_share": float(np.mean([v["share"] for v in per_class.values()])),
+            "mean_chance": float(np.mean([v["chance"] for v in per_class.values()]))}
+
+
+def freeze_joints(x: torch.Tensor, length: torch.Tensor, frozen: torch.Tensor) -> torch.Tensor:
+    """Copy of ``x`` (N, T, J, C) where joints with ``frozen`` (N, J) True stay at their first-frame
+    position on every valid frame (padding stays zero)."""
+    T = x.shape[1]
+    valid = (torch.arange(T, device=x.device)[None, :] < length[:, None])          # (N, T)
+    m = (valid[:, :, None] & frozen[:, None, :])[..., None]                          # (N, T, J, 1)
+    return torch.where(m, x[:, :1].expand_as(x), x)
+
+
+@torch.no_grad()
+def _true_prob(model: nn.Module, x: torch.Tensor, length: torch.Tensor, label: torch.Tensor,
+               batch_size: int) -> torch.Tensor:
+    out = []
+    for s in range(0, len(x), batch_size):
+        logits = model(x[s:s + batch_size].flatten(2), length[s:s + batch_size])
+        p = torch.softmax(logits.float(), 1)
+        out.append(p.gather(1, label[s:s + batch_size, None])[:, 0])
+    return torch.cat(out)
+
+
+def deletion_curve(model: nn.Module, x, length, label, class_map: np.ndarray,
+                   random_orders: int = 3, seed: int = 0, batch_size: int = 256) -> Dict:
+    """Mean true-class probability as k = 0..J joints are frozen: most salient first vs random.
+
+    ``x`` (N, T, J, C), ``class_map`` (N, T, J).  Returns {'k', 'salient', 'random',
+    'random_std' (over the random orders), 'auc_salient', 'auc_random'} (AUC = mean over k).
+    """
+    dev = next(model.parameters()).device
+    was = model.training
+    model.eval()
+    x = torch.as_tensor(x).to(dev, next(model.parameters()).dtype)
+    length = torch.as_tensor(length).long().to(dev)
+    label = torch.as_tensor(label).long().to(dev)
+    N, T, J, C = x.shape
+    ranks = np.argsort(-class_map.sum(1), axis=1, kind="stable")                   # (N, J)
+    rng = np.random.default_rng(seed)
+    orders = [ranks] + [np.stack([rng.permutation(J) for _ in range(N)]) if N else np.zeros((0, J), int)
+                        for _ in range(random_orders)]
+    curves = np.zeros((len(orders), J + 1))
+    try:
+        for o, order in enumerate(orders):
+            pos = np.empty_like(order)
+            np.put_along_axis(pos, order, np.arange(J)[None].repeat(N, 0), axis=1)  # rank of joint j
+            pos_t = torch.from_numpy(pos).to(dev)
+            for k in range(J + 1):
+                xf = freeze_joints(x, length, pos_t < k)
+                curves[o, k] = float(_true_prob(model, xf, length, label, batch_size).mean()) if N else np.nan
+    finally:
+        model.train(was)
+    rand = curves[1:] if random_orders else np.full((1, J + 1), np.nan)
+    return {"k": list(range(J + 1)), "salient": curves[0].tolist(), "random": rand.mean(0).tolist(),
+            "random_std": rand.std(0).tolist(), "random_orders": int(random_orders),
+            "auc_salient": float(curves[0].mean()), "auc_random": float(rand.mean())}
+
+
+def evaluate_faithfulness(model: nn.Module, ds: Dataset, class_map: np.ndarray, joint_names: Sequence[str],
+                          split: str = "held_out", random_orders: int = 3, seed: int = 0) -> Dict:
+    """Both measures on the samples of ``split``; the mass share is skipped (with the reason) when
+    the data has no ``class_joints`` ground truth (real data)."""
+    m = split_mask(ds.split, split)
+    out: Dict = {"split": split, "n": int(m.sum())}
+    cj = ds.extra_attrs.get("class_joints")
+    if cj is None:
+        out["mass_share"] = None
+        out["mass_share_skipped"] = "the data has no 'class_joints' attribute (ground truth exists for synthetic data only)"
+    else:
+        cj = json.loads(cj) if isinstance(cj, (str, bytes)) else cj
+        out["mass_share"] = mass_share(class_map[m], ds.label[m], ds.classes, cj, joint_names)
+    out["deletion"] = deletion_curve(model, ds.x[m], ds.length[m], ds.label[m], class_map[m],
+                                     random_orders=random_orders, seed=seed)
+    return out
+
+
+def write_faithfulness(result: Dict, path, **attrs) -> None:
+    """JSON with the result and the input paths (``model``, ``data``, ``saliency``)."""
+    doc = dict(attrs)
+    doc.update(result)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2))
