@@ -353,6 +353,7 @@ def local_jacobian(model: nn.Module, x, length, chunk_size: Optional[int] = None
 def sequence_std(v: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
     """Standard deviation (ddof 0) over the valid frames: v (N, T, ...) -> (N, ...)."""
     m = _mask(length, v.shape[1], v.device).to(v.dtype).reshape(v.shape[0], v.shape[1], *([1] * (v.dim() - 2)))
+    v = v - v[:, :1]                       # shift-invariant; a constant value gives exactly 0
     n = m.sum(1)
     mean = (v * m).sum(1) / n
     var = (((v - mean[:, None]) * m) ** 2).sum(1) / n
