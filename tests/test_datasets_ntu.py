@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from skelvis.datasets.ntu import (main_actor, parse_name, read_missing_list, read_skeleton,
+from skelvis.datasets.ntu import (_read_fast, main_actor, parse_name, read_missing_list, read_skeleton,
                                   read_skeleton_naive, split_ntu)
 from skelvis.datasets.prepare import prepare_dataset
 from skelvis.errors import DataFormatError
@@ -55,6 +55,7 @@ def test_round_trip_bodies_and_empty_frames(tmp_path, crlf):
     assert not sk.xyz[3].any() and not sk.xyz[:2, 1].any()  # zeros where absent
     naive = read_skeleton_naive(p)
     np.testing.assert_array_equal(naive.xyz, sk.xyz)
+    np.testing.assert_array_equal(_read_fast(p, p.read_bytes()).xyz, sk.xyz)  # no fallback needed
     seq, info = main_actor(sk)
     assert info["chosen_body_id"] == a_id and info["bodies"] == 2 and info["frames_without_body"] == 1
     assert len(seq) == 7  # the frames where A is present
@@ -101,7 +102,7 @@ def test_real_files(shared_data):
     for p in files:
         raw = p.read_bytes()
         crlf += b"\r\n" in raw
-        sk = read_skeleton(p)
+        sk = _read_fast(p, raw)  # the fast path itself, no fallback (raises _Fallback otherwise)
         naive = read_skeleton_naive(p)
         np.testing.assert_array_equal(sk.xyz, naive.xyz)
         lines = raw.decode().splitlines()

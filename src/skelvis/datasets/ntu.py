@@ -26,6 +26,7 @@ import csv
 import io
 import logging
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -138,7 +139,8 @@ def _body_id(tok: bytes, path, line: int) -> int:
 
 
 def read_skeleton_naive(path, data: Optional[bytes] = None) -> NTUSkeleton:
-    """Straightforward line-by-line reader checking every line (reference and error locator)."""
+    """Line-by-line reader checking every line: structure, field counts, x y z numeric (the
+    reference for the fast reader and the locator of the bad line)."""
     if data is None:
         data = Path(path).read_bytes()
     lines = data.splitlines()
@@ -172,9 +174,8 @@ def read_skeleton_naive(path, data: Optional[bytes] = None) -> NTUSkeleton:
                 fields = need("a joint line").split()
                 if len(fields) != 12:
                     raise DataFormatError(path, f"joint line has {len(fields)} fields, expected 12", line=i + 1, fix=_FIX)
-                try:
-                    joints.append([float(v) for v in fields[:3]])
-                    [float(v) for v in fields[3:]]
+                try:  # x y z are used; the other 9 fields (depth/colour/orientation) are not
+                    joints.append([float(fields[0]), float(fields[1]), float(fields[2])])
                 except ValueError:
                     raise DataFormatError(path, f"non-numeric value in joint line {fields[:3]!r}...", line=i + 1, fix=_FIX) from None
                 i += 1
@@ -194,53 +195,76 @@ class _Fallback(Exception):
 
 
 def _read_fast(path, data: bytes) -> NTUSkeleton:
+    """Vectorised reader: the structure is walked on the header lines only; the x y z prefix of
+    every joint line is cut out with numpy and parsed by pandas' C parser in one call. Anything
+    unusual (odd whitespace, wrong field counts, non-finite numbers) raises _Fallback."""
     import pandas as pd
 
-    lines = data.splitlines()
-    n = len(lines)
+    if b"\r" in data:  # CRLF -> LF; a lone \r (a line end for splitlines) goes to the naive reader
+        data = data.replace(b"\r\n", b"\n")
+        if b"\r" in data:
+            raise _Fallback
+    if b"  " in data or b"\t" in data or b"\x0b" in data or b"\x0c" in data:
+        raise _Fallback  # split() would see other field boundaries than single spaces
+    buf = np.frombuffer(data, np.uint8)
+    nl = np.flatnonzero(buf == 10)
+    ends = nl if data.endswith(b"\n") else np.append(nl, len(buf))
+    starts_all = np.concatenate([[0], nl + 1])[:len(ends)]
+    n = len(ends)
+    st, en = starts_all.tolist(), ends.tolist()
     try:
-        frames = int(lines[0])
+        frames = int(data[st[0]:en[0]])
         if frames < 0:
             raise _Fallback
         i = 1
         records: List[Tuple[int, int]] = []
-        starts: List[int] = []
+        jstart: List[int] = []
         for f in range(frames):
-            nb = int(lines[i])
+            nb = int(data[st[i]:en[i]])
             if nb < 0:
                 raise _Fallback
             i += 1
             for _ in range(nb):
-                head = lines[i].split()
-                if len(head) != 10 or int(lines[i + 1]) != J:
+                head = data[st[i]:en[i]].split()
+                if len(head) != 10 or int(data[st[i + 1]:en[i + 1]]) != J:
                     raise _Fallback
                 bid = int(head[0])
                 if not 0 <= bid < 2 ** 64:
                     raise _Fallback
                 records.append((f, bid))
-                starts.append(i + 2)
+                jstart.append(i + 2)
                 i += 2 + J
-        if i > n or any(lines[k].strip() for k in range(i, n)):
+        if i > n or (i < n and data[st[i]:].strip()):
             raise _Fallback
     except (ValueError, IndexError):
         raise _Fallback from None
     if not records:
         return _assemble(records, np.zeros((0, J, 3), np.float32), frames, path)
+    rows = (np.asarray(jstart)[:, None] + np.arange(J)[None, :]).ravel()
+    r0, r1 = starts_all[rows], ends[rows]
+    sp = np.flatnonzero(buf == 32)
+    k0 = np.searchsorted(sp, r0)
+    if not ((np.searchsorted(sp, r1) - k0 == 11).all() and (buf[r0] != 32).all() and (buf[r1 - 1] != 32).all()):
+        raise _Fallback  # every joint line: 12 fields separated by single spaces
+    third = sp[k0 + 2]  # the space after z
+    lengths = third - r0 + 1  # "x y z " per joint line
+    ends_cut = np.cumsum(lengths)
+    idx = np.arange(int(ends_cut[-1])) + np.repeat(r0 - (ends_cut - lengths), lengths)
+    cut = buf[idx]
+    cut[ends_cut - 1] = 10  # "x y z\n"
+    xyz_text = cut.tobytes()
     try:
-        # 13 names: a 13th field (or more; pandas drops the rest) shows up in column 12
-        df = pd.read_csv(io.BytesIO(data), sep=" ", header=None, names=range(13), usecols=[0, 1, 2, 11, 12],
-                         dtype=np.float64, engine="c", quoting=csv.QUOTE_NONE, skip_blank_lines=False,
-                         index_col=False, na_filter=True, keep_default_na=False, na_values=[""])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            vals = pd.read_csv(io.BytesIO(xyz_text), sep=" ", header=None, names=range(3), dtype=np.float64,
+                               engine="c", quoting=csv.QUOTE_NONE, skip_blank_lines=False, index_col=False,
+                               na_filter=False).to_numpy()
     except Exception:  # noqa: BLE001 - any parser complaint: let the naive reader name the line
         raise _Fallback from None
-    if len(df) < i:
-        raise _Fallback
-    rows = (np.asarray(starts)[:, None] + np.arange(J)[None, :]).ravel()
-    vals = df.to_numpy()[rows]
-    if not np.isnan(vals[:, 4]).all() or not np.isfinite(vals[:, :4]).all():
-        raise _Fallback  # NaN/inf/missing field: the naive reader decides what the text says
+    if vals.shape != (len(rows), 3) or not np.isfinite(vals).all():
+        raise _Fallback  # NaN/inf/odd tokens: the naive reader decides what the text says
     with np.errstate(over="ignore"):
-        xyz = vals[:, :3].astype(np.float32).reshape(len(records), J, 3)
+        xyz = vals.astype(np.float32).reshape(len(records), J, 3)
     if not np.isfinite(xyz).all():
         raise _Fallback
     return _assemble(records, xyz, frames, path)
