@@ -168,3 +168,36 @@ def test_pickled_module_refused(tmp_path):
     torch.save(UserLSTM(), tmp_path / "whole.pt")  # a pickled nn.Module, not a state dict
     with pytest.raises(ImportError_, match="weights_only"):
         import_model(tmp_path / "whole.pt")
+
+
+@pytest.mark.slow
+@pytest.mark.workflow
+def test_imported_model_skips_train(tmp_path):
+    """models.<arch>.import: rule import_model replaces train; evaluate runs on the imported weights."""
+    import yaml
+    from conftest import copy_workflow, run_snakemake
+    from skelvis.datasets.store import read_dataset
+
+    wd = copy_workflow(tmp_path / "wf")
+    cfg = yaml.safe_load((wd / "tests/configs/tiny.yaml").read_text())
+    run_snakemake(wd, "results/tiny/data.h5", "--configfile", "tests/configs/tiny.yaml")
+    ds = read_dataset(wd / "results/tiny/data.h5")
+    torch.manual_seed(0)
+    user = nn.Module()
+    user.lstm = nn.LSTM(75, 8, batch_first=True)
+    user.fc = nn.Linear(8, len(ds.classes))
+    torch.save(user.state_dict(), wd / "mine.pt")
+    cfg["archs"] = ["mine"]
+    cfg["models"]["mine"] = {"import": "mine.pt", "spec": {"hidden_size": 8}}
+    (wd / "config/imported.yaml").write_text(yaml.safe_dump(cfg))
+    p = run_snakemake(wd, "results/tiny/model/mine/confusion.csv", "--configfile", "config/imported.yaml")
+    assert "import_model" in p.stdout + p.stderr
+    assert not (wd / "logs/tiny/train/mine.log").exists()
+    model = load_model(wd / "results/tiny/model/mine.pt")
+    x = torch.from_numpy(ds.x).flatten(2)
+    length = torch.from_numpy(ds.length.astype(np.int64))
+    out, _ = user.lstm(x)
+    ref = user.fc(out[torch.arange(len(x)), length - 1])
+    assert torch.allclose(model(x, length), ref, atol=1e-5)
+    metrics = json.loads((wd / "results/tiny/model/mine/metrics.json").read_text())
+    assert metrics["imported_from"] == "mine.pt" and metrics["epochs"] == 0
