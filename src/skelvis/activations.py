@@ -1,0 +1,105 @@
+"""Hidden states of a trained recurrent classifier for every sample: ``activations.h5``.
+
+``results/{dataset}/activations/{arch}.h5`` (read by the autoencoder and periods stages):
+
+=========== ==================== ====================================================
+name        type, shape          meaning
+=========== ==================== ====================================================
+hidden      float32 (N, T, H)    hidden state h_t of the configured layer, 0 after length
+length      int32 (N,)           valid frames per sequence
+label       int32 (N,)           true class
+split       int8 (N,)            0 train, 1 validation, 2 test
+predicted   int32 (N,)           the classifier's prediction (from the last valid frame)
+sample_id   str (N,)             as in data.h5
+=========== ==================== ====================================================
+
+attrs: ``model``, ``data`` (input paths), ``layer`` (0-based index of the layer stored),
+``num_layers``, ``cell``, ``classes`` (JSON list).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, Optional
+
+import h5py
+import numpy as np
+import torch
+
+from .datasets.store import Dataset, atomic_path
+from .errors import DataFormatError
+
+__all__ = ["compute_activations", "write_activations", "read_activations", "resolve_layer"]
+
+_FIELDS = ("hidden", "length", "label", "split", "predicted")
+
+
+def resolve_layer(layer: int, num_layers: int) -> int:
+    """0-based layer index for ``layer`` (negative counts from the top); clear error if out of range."""
+    idx = layer + num_layers if layer < 0 else layer
+    if not 0 <= idx < num_layers:
+        raise ValueError(f"config key 'activations.layer': {layer} is out of range for a model with "
+                         f"{num_layers} layer(s); use -1 (top) or 0..{num_layers - 1}")
+    return idx
+
+
+@torch.no_grad()
+def compute_activations(model: torch.nn.Module, ds: Dataset, layer: int = -1, batch_size: int = 128,
+                        device="cpu") -> Dict[str, np.ndarray]:
+    """Hidden states (N, T, H) of ``layer`` and the predictions (N,), computed in batches.
+
+    ``model`` is a :class:`skelvis.models.RecurrentClassifier` (LSTM or GRU, any depth); the
+    hidden states are exactly ``model.hidden_states(x, length, layer)``.
+    """
+    layer = resolve_layer(int(layer), int(model.num_layers))
+    device = torch.device(device)
+    was = model.training
+    model.eval().to(device)
+    n, T = ds.x.shape[:2]
+    hidden = np.zeros((n, T, model.hidden_size), np.float32)
+    predicted = np.zeros(n, np.int32)
+    for i in range(0, n, batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(ds.x[i:i + batch_size])).flatten(2).to(device)
+        length = torch.from_numpy(ds.length[i:i + batch_size].astype(np.int64)).to(device)
+        hidden[i:i + batch_size] = model.hidden_states(x, length, layer=layer).cpu().numpy()
+        predicted[i:i + batch_size] = model(x, length).argmax(1).cpu().numpy()
+    model.train(was).cpu()
+    return {"hidden": hidden, "predicted": predicted, "layer": layer}
+
+
+def write_activations(path, ds: Dataset, hidden: np.ndarray, predicted: np.ndarray, layer: int,
+                      model: str = "", data: str = "", num_layers: int = 1, cell: str = "") -> None:
+    """Write the activations file atomically (layout in the module docstring)."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("hidden", data=np.asarray(hidden, np.float32), compression="gzip",
+                         compression_opts=4, chunks=True)
+        f["length"] = np.asarray(ds.length, np.int32)
+        f["label"] = np.asarray(ds.label, np.int32)
+        f["split"] = np.asarray(ds.split, np.int8)
+        f["predicted"] = np.asarray(predicted, np.int32)
+        f.create_dataset("sample_id", data=np.asarray([str(s) for s in ds.sample_id], dtype=object),
+                         dtype=h5py.string_dtype())
+        f.attrs["model"], f.attrs["data"] = str(model), str(data)
+        f.attrs["layer"], f.attrs["num_layers"], f.attrs["cell"] = int(layer), int(num_layers), str(cell)
+        f.attrs["classes"] = json.dumps(list(ds.classes))
+
+
+def read_activations(path, hidden: bool = True) -> Dict[str, object]:
+    """Read an activations file into a dict of arrays plus its attrs (``classes`` as a list).
+
+    ``hidden=False`` skips the large (N, T, H) array.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataFormatError(path, "file not found", fix="run the 'activations' rule first")
+    with h5py.File(path, "r") as f:
+        missing = [k for k in _FIELDS + ("sample_id",) if k not in f]
+        if missing:
+            raise DataFormatError(path, f"missing dataset(s) {missing}",
+                                  fix="delete it and run the 'activations' rule again")
+        out: Dict[str, object] = {k: f[k][...] for k in _FIELDS if hidden or k != "hidden"}
+        out["sample_id"] = np.array([s.decode() if isinstance(s, bytes) else str(s) for s in f["sample_id"][...]])
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    out["classes"] = json.loads(attrs.pop("classes", "[]"))
+    out["attrs"] = attrs
+    return out
