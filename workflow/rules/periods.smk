@@ -1,1 +1,65 @@
-# periods stage: rules are added by its issue.
+# Periods stage (Cho et al. 2020): highly activated periods of every hidden unit, their clusters
+# and purity, unit-level LRP relevance with MC-dropout uncertainty; notebook 05 draws them.
+
+
+rule periods:
+    input:
+        data="results/{dataset}/data.h5",
+        model="results/{dataset}/model/{arch}.pt",
+    output:
+        periods="results/{dataset}/periods/{arch}.h5",
+    params:
+        periods=lookup(dpath="periods", within=config),
+        seed=lookup(dpath="seed", within=config),
+    log:
+        "logs/{dataset}/periods/{arch}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/periods/{arch}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        ENV
+    script:
+        "../../scripts/periods.py"
+
+
+NB05_FIGURES = ["periods", "clusters", "relevance", "purity"]
+
+
+rule notebook_hidden_units:
+    input:
+        notebook="notebooks/05_hidden_units.ipynb",
+        data="results/{dataset}/data.h5",
+        periods="results/{dataset}/periods/{arch}.h5",
+    output:
+        notebook="results/{dataset}/reports/05_hidden_units_{arch}.ipynb",
+        png=[
+            report(
+                f"results/{{dataset}}/figures/{{arch}}/05_{name}.png",
+                caption=f"../report/05_{name}.rst",
+                category="5. Hidden units",
+                subcategory="{dataset}",
+                labels={"dataset": "{dataset}", "model": "{arch}", "figure": name},
+            )
+            for name in NB05_FIGURES
+        ],
+        pdf=[f"results/{{dataset}}/figures/{{arch}}/05_{name}.pdf" for name in NB05_FIGURES],
+    params:
+        figures="results/{dataset}/figures/{arch}",
+        strip_frames=lookup(dpath="notebooks/strip_frames", within=config),
+    log:
+        "logs/{dataset}/notebook_hidden_units/{arch}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/notebook_hidden_units/{arch}.tsv"
+    conda:
+        ENV
+    shell:
+        "papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
+        " -p data {input.data} -p periods {input.periods} -p figures {params.figures}"
+        " -p strip_frames {params.strip_frames} > {log} 2>&1"
+
+
+if stage_enabled("periods"):
+    TARGETS.extend(expand_runs("results/{dataset}/reports/05_hidden_units_{arch}.ipynb"))
