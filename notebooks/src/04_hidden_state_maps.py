@@ -74,7 +74,7 @@ plots.save_figure(hs.body_part_figure(P2, group_names, class_group), figures, "0
 # ## Confusable pairs (Figs. 7-10): from the confusion matrix and from code-space proximity
 # %%
 cm = pd.read_csv(confusion, index_col=0).values
-pairs = [(a, b, f"{n} confusions") for a, b, n in confusable_pairs(cm, top=pairs_from_confusion) if n > 0]
+pairs = [(a, b, f"{n} confusion{'s' if n > 1 else ''}") for a, b, n in confusable_pairs(cm, top=pairs_from_confusion) if n > 0]
 ends = last_codes(P2["path"], P2["length"])
 pairs += [(a, b, f"closest last-step codes, d = {d:.2f}")
           for a, b, d in proximity_pairs(ends, P2["label"], len(classes), top=pairs_from_proximity,

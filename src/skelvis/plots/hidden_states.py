@@ -169,9 +169,13 @@ def pairs_figure(P, pairs: Sequence[Tuple[int, int, str]], split: Optional[str] 
     for ax, (a, b, why) in zip(axes.flat, pairs):
         idx = base[np.isin(label[base], (a, b))]
         sc = _draw_paths(ax, Z, length, idx, vmax=vmax, s=7, alpha=0.7, line_alpha=0.3) or sc
-        for i in idx:
-            ax.text(ends[i, 0], ends[i, 1], classes[label[i]], fontsize=7,
-                    color="#1f3d99" if label[i] == a else "#8c1c13", path_effects=_HALO, zorder=5)
+        for c, color in ((a, "#1f3d99"), (b, "#8c1c13")):
+            m = idx[label[idx] == c]
+            if len(m):  # one name per class at the median end, with the spread of the ends as a ring
+                x, y = np.median(ends[m, 0]), np.median(ends[m, 1])
+                ax.scatter(ends[m, 0], ends[m, 1], s=22, facecolors="none", edgecolors=color, lw=0.8, zorder=4)
+                ax.text(x, y, f" {classes[c]} ({len(m)})", fontsize=10, color=color, path_effects=_HALO,
+                        zorder=5, ha="left", va="bottom")
         _limits(ax, Z[base])
         ax.set_title(f"{classes[a]} vs {classes[b]}  ({why})", fontsize=10)
         _axes_labels(ax)
@@ -202,15 +206,21 @@ def misclassified_figure(P, split: str = "train"):
     if len(ctx):
         _class_labels(ax, ends, label, classes, ctx, fontsize=10)
     sc = _draw_paths(ax, Z, length, wrong, vmax=int(length.max()) - 1, s=12, alpha=0.9, line_alpha=0.6)
+    _limits(ax, Z[np.concatenate([ctx, wrong])] if len(wrong) else Z[in_split], pad=0.12)
+    x_mid = float(np.mean(ax.get_xlim()))
+    groups: Dict[Tuple[int, int], List[int]] = {}
     for i in wrong:
-        x, y = ends[i]
-        ax.annotate(classes[label[i]], (x, y), xytext=(4, 5), textcoords="offset points", color="blue",
-                    fontsize=11, path_effects=_HALO, zorder=6)
-        ax.annotate(classes[pred[i]], (x, y), xytext=(4, -11), textcoords="offset points", color="red",
-                    fontsize=11, path_effects=_HALO, zorder=6)
+        groups.setdefault((int(label[i]), int(pred[i])), []).append(int(i))
+    for (t, p), members in groups.items():  # one blue/red label per (true, predicted) pair
+        x, y = np.median(ends[members, 0]), np.median(ends[members, 1])
+        n = f" ({len(members)} sequences)" if len(members) > 1 else ""
+        side, dx = ("right", -6) if x > x_mid else ("left", 6)  # keep the names inside the axes
+        ax.annotate(classes[t], (x, y), xytext=(dx, 5), textcoords="offset points", color="blue", ha=side,
+                    fontsize=12, path_effects=_HALO, zorder=6)
+        ax.annotate(classes[p] + n, (x, y), xytext=(dx, -13), textcoords="offset points", color="red", ha=side,
+                    fontsize=12, path_effects=_HALO, zorder=6)
     if sc is not None:
         fig.colorbar(sc, ax=ax, label="time step t (misclassified sequences)", fraction=0.046)
-    _limits(ax, Z[in_split])
     if not len(wrong):
         ax.text(0.5, 0.5, f"no misclassified {split} sequences", ha="center", va="center",
                 transform=ax.transAxes, fontsize=13)
