@@ -653,7 +653,7 @@ def write_saliency(path, maps: SaliencyMaps, model: str = "", data: str = "", **
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("class_map", data=maps.class_map.astype(np.float32), chunks=True, **kw)
         f.create_dataset("pred_map", data=maps.pred_map.astype(np.float32), chunks=True, **kw)
-        um = maps.unit_maps.astype(np.float16)   # half the size; maps need ~3 significant digits
+        um = np.clip(maps.unit_maps, 0, np.finfo(np.float16).max).astype(np.float16)  # half the size; ~3 digits
         chunks = (1,) + um.shape[1:] if um.size else None
         f.create_dataset("unit_maps", data=um, chunks=chunks, **(kw if um.size else {}))
         f["units"] = np.asarray(maps.units, np.int64)
