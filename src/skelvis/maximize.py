@@ -280,9 +280,10 @@ def activation_maximization(model: RecurrentClassifier, seq, length, target,
     unconstrained, nothing measured (zeros).  Bone lengths (Eq. 10) and the floor come from each
     input sequence.
     infeasible_start: what to do with start frames that already break an inequality (reported
-    per frame in ``start_violations``): 'repair' projects the start onto C first (snapshot 0 is
-    the repaired start), 'skip' leaves those limits off for those frames (their violation is not
-    counted).  Returns :class:`MaximizationResult`; snapshots[:, 0] is the start.
+    per frame in ``start_violations``): 'repair' projects the start onto C first, in both the
+    constrained and the unconstrained run (snapshot 0 is the repaired start; it also equalises the
+    start's bone lengths to their sequence mean), 'skip' leaves those limits off for those frames
+    (their violation is not counted).  Returns :class:`MaximizationResult`; snapshots[:, 0] is the start.
     """
     if infeasible_start not in ("repair", "skip"):
         raise ValueError(f"infeasible_start must be 'repair' or 'skip', got {infeasible_start!r}")
@@ -313,13 +314,15 @@ def activation_maximization(model: RecurrentClassifier, seq, length, target,
             Tn = int(length[n])
             f = None if fy is None else float(fy[n])
             lines[n] = C.describe_violations(xn[n, :Tn], cs, f)
-            if lines[n] and constrained:
+            if lines[n]:
                 log.warning("%s: %d of %d start frames break the angle limits (%s): %s", targets[n].label,
                             len(lines[n]), Tn, infeasible_start,
                             "; ".join(lines[n][:4]) + (" ..." if len(lines[n]) > 4 else ""))
-            if constrained and infeasible_start == "skip":
+            if infeasible_start == "skip":
                 en[n, :Tn] = torch.as_tensor(~infeasible_frames(xn[n, :Tn], cs, f), device=dev)
-        if constrained and infeasible_start == "repair" and any(lines):
+        if infeasible_start == "repair":
+            # the start itself is projected (a valid start is returned unchanged), so that the
+            # constrained and unconstrained runs start from the same valid skeletons
             x = _project_batch(x, length, cs, L, fy, en, max_acceleration, proj_kw)
 
     def resp(xx):
@@ -425,7 +428,7 @@ def run_maximization(model: RecurrentClassifier, ds, params: dict, device="cpu")
     targets = [t for t, _ in chosen]
     acc = params.get("max_acceleration", 0.0) or None
     kw = dict(iterations=int(params.get("iterations", 12)), step=float(params.get("step_size", 0.05)),
-              gradient=params.get("gradient", "local"), normalize_step=bool(params.get("normalize_step", True)),
+              gradient=params.get("gradient", "through_time"), normalize_step=bool(params.get("normalize_step", True)),
               infeasible_start=params.get("infeasible_start", "repair"), max_acceleration=acc,
               projection={"refine_iter": int(params.get("refine_iterations", 3))})
     log.info("%d targets, %d iterations, gradient %s", len(targets), kw["iterations"], kw["gradient"])

@@ -1,1 +1,65 @@
-# maximize stage: rules are added by its issue.
+# Maximize stage: anatomically constrained activation maximisation (Patil et al. §3.2) and its figures.
+
+
+rule maximize:
+    input:
+        data="results/{dataset}/data.h5",
+        model="results/{dataset}/model/{arch}.pt",
+    output:
+        "results/{dataset}/maximize/{arch}.h5",
+    params:
+        maximize=lookup(dpath="maximize", within=config),
+        seed=lookup(dpath="seed", within=config),
+        device=lookup(dpath="device", within=config),
+    log:
+        "logs/{dataset}/maximize/{arch}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/maximize/{arch}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        ENV
+    script:
+        "../../scripts/maximize.py"
+
+
+NB03_FIGURES = ["fig2_constraints", "fig5_iterations", "curves"]
+
+
+rule notebook_maximization:
+    input:
+        notebook="notebooks/03_maximization.ipynb",
+        data="results/{dataset}/data.h5",
+        maximize="results/{dataset}/maximize/{arch}.h5",
+    output:
+        notebook="results/{dataset}/reports/03_maximization_{arch}.ipynb",
+        png=[
+            report(
+                f"results/{{dataset}}/figures/{{arch}}/03_{name}.png",
+                caption=f"../report/03_{name}.rst",
+                category="3. Activation maximization",
+                subcategory="{dataset}",
+                labels={"dataset": "{dataset}", "model": "{arch}", "figure": name},
+            )
+            for name in NB03_FIGURES
+        ],
+        pdf=[f"results/{{dataset}}/figures/{{arch}}/03_{name}.pdf" for name in NB03_FIGURES],
+        gif="results/{dataset}/figures/{arch}/03_animation.gif",
+    params:
+        figures="results/{dataset}/figures/{arch}",
+    log:
+        "logs/{dataset}/notebook_maximization/{arch}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/notebook_maximization/{arch}.tsv"
+    conda:
+        ENV
+    shell:
+        "papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
+        " -p data {input.data} -p maximize {input.maximize} -p figures {params.figures}"
+        " > {log} 2>&1"
+
+
+if stage_enabled("maximize"):
+    TARGETS.extend(expand_runs("results/{dataset}/reports/03_maximization_{arch}.ipynb"))

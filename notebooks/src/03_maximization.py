@@ -1,0 +1,58 @@
+# %% [markdown]
+# # Anatomically constrained activation maximisation
+# Patil et al. §3.2: starting from a correctly classified sequence, hill-climb the input so that a
+# class response (or a hidden unit's response) grows, with and without the anatomical constraints
+# (bone lengths, joint-angle limits, hip-plane limit). Executed by papermill from the rule
+# `notebook_maximization`; it only loads `results/{dataset}/maximize/{arch}.h5` and plots.
+# %%
+# parameters
+data = "results/synthetic/data.h5"
+maximize = "results/synthetic/maximize/lstm.h5"
+figures = "results/synthetic/figures/lstm"
+fig5_class = "throw"
+# %%
+import json
+
+import h5py
+import pandas as pd
+
+from skelvis.datasets.store import read_dataset
+from skelvis.maximize import read_maximization
+from skelvis.plots import maximization, save_figure
+from skelvis.topology import get_topology
+
+ds = read_dataset(data)
+topo = get_topology(ds.topology)
+entries = read_maximization(maximize)
+with h5py.File(maximize, "r") as f:
+    constraint_names = json.loads(f.attrs["constraints"])
+print("constraints:", constraint_names or "none (channel data: unconstrained runs only)")
+# %%
+rows = []
+for e in entries:
+    for which in ("constrained", "unconstrained"):
+        d = e[which]
+        rows.append({"target": e["target"], "sample": e["sample_id"], "run": which,
+                     "response start": d["response"][0], "response end": d["response"][-1],
+                     "max bone error": d["max_bone_error"].max(),
+                     "max angle violation (deg)": d["max_angle_violation_deg"].max(),
+                     "start frames breaking limits": len(d["start_violations"])})
+pd.DataFrame(rows).round(4)
+# %% [markdown]
+# ## Fig. 2: one iteration without and with constraints (same frame)
+# %%
+first = maximization.pick_entries(entries, fig5_class, 1)[0]
+save_figure(maximization.constraints_figure(first, topo), figures, "03_fig2_constraints")
+# %% [markdown]
+# ## Fig. 5: one frame from each of two sequences, original, after 1 and after all iterations
+# %%
+pair = maximization.pick_entries(entries, fig5_class, 2)
+save_figure(maximization.iterations_figure(pair, topo), figures, "03_fig5_iterations")
+# %% [markdown]
+# ## Response and constraint violation per iteration
+# %%
+save_figure(maximization.curves_figure(entries), figures, "03_curves")
+# %% [markdown]
+# ## Original and maximised video side by side
+# %%
+maximization.animation(first, topo, f"{figures}/03_animation.gif")

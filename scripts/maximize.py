@@ -1,0 +1,24 @@
+"""Rule maximize: model + data -> maximize/{arch}.h5 (thin adapter; logic in skelvis.maximize)."""
+import torch
+
+from skelvis.datasets.store import read_dataset
+from skelvis.maximize import run_maximization, write_maximization
+from skelvis.models import load_model, resolve_device
+from skelvis.rulelog import rule_logging
+from skelvis.train import seed_everything
+
+with rule_logging(snakemake) as log:
+    params = dict(snakemake.params.maximize)
+    seed_everything(int(snakemake.params.seed))
+    device = resolve_device(snakemake.params.device)
+    ds = read_dataset(snakemake.input.data)
+    model = load_model(snakemake.input.model)
+    targets, idx, con, unc, cs = run_maximization(model, ds, params, device=device)
+    for n, t in enumerate(targets):
+        log.info("%-16s %-14s response %8.3f -> %8.3f (unconstrained %8.3f); max bone error %.1e, "
+                 "max angle violation %.3f deg (unconstrained %.1e, %.1f deg)", t.label, ds.sample_id[idx[n]],
+                 con.response[n, 0], con.response[n, -1], unc.response[n, -1], con.max_bone_error[n].max(),
+                 con.max_angle_violation_deg[n].max(), unc.max_bone_error[n].max(),
+                 unc.max_angle_violation_deg[n].max())
+    write_maximization(snakemake.output[0], ds, targets, idx, con, unc, cs, model=snakemake.input.model,
+                       data=snakemake.input.data, params=params)

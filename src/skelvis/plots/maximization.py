@@ -1,0 +1,165 @@
+"""Figures of notebook 03 (activation maximisation, Patil et al. Fig. 2 and Fig. 5): a frame
+after one iteration without and with the anatomical constraints, one frame of two sequences over
+the iterations, response and constraint violation per iteration, and an animated GIF.
+
+Every function takes entries as returned by :func:`skelvis.maximize.read_maximization`
+(snapshots in the un-normalised body frame)."""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..topology import Topology
+from .common import draw_skeleton
+
+__all__ = ["changed_frame", "constraints_figure", "iterations_figure", "curves_figure", "animation",
+           "pick_entries"]
+
+
+def changed_frame(entry: dict, which: str = "unconstrained", iteration: int = -1) -> int:
+    """The frame whose pose moved most (largest joint displacement) between the start and
+    ``iteration`` of the ``which`` run."""
+    s = entry[which]["snapshots"]
+    return int(np.linalg.norm(s[iteration] - s[0], axis=-1).max(-1).argmax())
+
+
+def _limits(poses: Sequence[np.ndarray], pad: float = 0.1):
+    p = np.concatenate([q.reshape(-1, 3) for q in poses])
+    lo, hi = p[:, :2].min(0), p[:, :2].max(0)
+    span = (hi - lo).max() * (0.5 + pad)
+    mid = (hi + lo) / 2
+    return (mid[0] - span, mid[0] + span), (mid[1] - span, mid[1] + span)
+
+
+def _panel(ax, poses, topo, colors, title, lims):
+    for pose, col in zip(poses, colors):
+        if col == "ghost":
+            draw_skeleton(ax, pose, topo, bone_color="#bbbbbb", alpha=0.9, joint_size=10)
+        else:
+            draw_skeleton(ax, pose, topo)
+    ax.set_xlim(*lims[0])
+    ax.set_ylim(*lims[1])
+    ax.set_title(title, fontsize=9)
+
+
+def constraints_figure(entry: dict, topo: Topology, iterations: Sequence[int] = (1, -1),
+                       frame: Optional[int] = None):
+    """Paper Fig. 2: the same frame after an iteration without (a) and with (b) constraints, the
+    start pose in grey behind; one row per iteration in ``iterations``."""
+    unc, con = entry["unconstrained"], entry["constrained"]
+    n_it = len(con["response"]) - 1
+    frame = changed_frame(entry, "unconstrained", iterations[-1]) if frame is None else frame
+    fig, axes = plt.subplots(len(iterations), 2, figsize=(6.4, 3.3 * len(iterations)), squeeze=False)
+    for row, it in enumerate(iterations):
+        it = it % (n_it + 1)
+        start = con["snapshots"][0][frame]
+        pu, pc = unc["snapshots"][it][frame], con["snapshots"][it][frame]
+        lims = _limits([start, pu, pc])
+        _panel(axes[row, 0], [start, pu], topo, ["ghost", None],
+               f"(a) without constraints, iteration {it}\nmax bone error {unc['max_bone_error'][it]:.1%}, "
+               f"angle violation {unc['max_angle_violation_deg'][it]:.1f}°", lims)
+        _panel(axes[row, 1], [start, pc], topo, ["ghost", None],
+               f"(b) with constraints, iteration {it}\nmax bone error {con['max_bone_error'][it]:.0e}, "
+               f"angle violation {con['max_angle_violation_deg'][it]:.2f}°", lims)
+    fig.suptitle(f"{entry['target']}: frame {frame} of {entry['sample_id']} (start pose in grey; front view)",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def iterations_figure(entries: List[dict], topo: Topology, iterations: Sequence[int] = (0, 1, -1),
+                      which: str = "constrained"):
+    """Paper Fig. 5: one frame of each sequence (rows): the original and after the given
+    iterations (columns); the frame is the one that changed most by the last iteration."""
+    fig, axes = plt.subplots(len(entries), len(iterations), figsize=(2.6 * len(iterations), 2.9 * len(entries)),
+                             squeeze=False)
+    for r, e in enumerate(entries):
+        s = e[which]["snapshots"]
+        n_it = len(s) - 1
+        frame = changed_frame(e, which, -1)
+        poses = [s[it % (n_it + 1)][frame] for it in iterations]
+        lims = _limits(poses)
+        for c, it in enumerate(iterations):
+            it = it % (n_it + 1)
+            label = "original" if it == 0 else f"after {it} iteration{'s' if it > 1 else ''}"
+            _panel(axes[r, c], [s[0][frame], s[it][frame]] if it else [s[0][frame]], topo,
+                   ["ghost", None] if it else [None], f"{label}\nresponse {e[which]['response'][it]:.2f}", lims)
+        axes[r, 0].text(-0.05, 0.5, f"{e['sample_id']}\nframe {frame}", transform=axes[r, 0].transAxes,
+                        rotation=90, ha="right", va="center", fontsize=8)
+    fig.suptitle(f"{entries[0]['target']}: one frame per sequence over the iterations "
+                 f"({which}; original in grey behind)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(entries: List[dict]):
+    """Response gain, bone-length error and angle violation per iteration for every target,
+    with (solid) and without (dashed) constraints."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    cmap = plt.get_cmap("tab20")
+    for k, e in enumerate(entries):
+        col = cmap(k % 20)
+        lab = f"{e['target']} ({e['sample_id']})"
+        for which, ls in (("constrained", "-"), ("unconstrained", "--")):
+            d = e[which]
+            it = np.arange(len(d["response"]))
+            axes[0].plot(it, d["response"] - d["response"][0], ls, color=col, lw=1.4,
+                         label=lab if which == "constrained" else None)
+            axes[1].plot(it, np.maximum(d["max_bone_error"], 1e-16), ls, color=col, lw=1.2)
+            axes[2].plot(it, d["max_angle_violation_deg"], ls, color=col, lw=1.2)
+    axes[0].set_ylabel("response - response at start\n(class logit / unit mean activation)")
+    axes[0].set_title("Response gain")
+    axes[1].set_yscale("log")
+    axes[1].axhline(1e-4, color="k", lw=0.8, ls=":")
+    axes[1].set_ylabel("max relative bone-length error")
+    axes[1].set_title("Bone lengths (dotted: tolerance 1e-4)")
+    axes[2].set_ylabel("max angle-limit violation (degrees)")
+    axes[2].set_title("Angle limits (Eq. 11-13)")
+    for ax in axes:
+        ax.set_xlabel("iteration")
+    from matplotlib.lines import Line2D
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles += [Line2D([], [], color="k", ls="-"), Line2D([], [], color="k", ls="--")]
+    labels += ["with constraints", "without constraints"]
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def animation(entry: dict, topo: Topology, path, which: str = "constrained", fps: float = 10.0):
+    """Animated GIF: the original (left) and the maximised video (right) side by side."""
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    s = entry[which]["snapshots"]
+    orig, final = s[0], s[-1]
+    lims = _limits([orig, final])
+    fig, axes = plt.subplots(1, 2, figsize=(6, 3.4))
+
+    def draw(t):
+        for ax, seq, title in ((axes[0], orig, "original"),
+                               (axes[1], final, f"after {len(s) - 1} iterations ({which})")):
+            ax.clear()
+            draw_skeleton(ax, seq[t], topo)
+            ax.set_xlim(*lims[0])
+            ax.set_ylim(*lims[1])
+            ax.set_title(title, fontsize=9)
+        fig.suptitle(f"{entry['target']} ({entry['sample_id']}), frame {t}", fontsize=10)
+        return []
+
+    anim = FuncAnimation(fig, draw, frames=len(orig), blit=False)
+    anim.save(str(path), writer=PillowWriter(fps=fps))
+    plt.close(fig)
+    return path
+
+
+def pick_entries(entries: List[dict], class_name: str = "throw", count: int = 2) -> List[dict]:
+    """Up to ``count`` class targets of ``class_name`` (else of the first class with most entries)."""
+    cls = [e for e in entries if e["target_kind"] == "class"]
+    chosen = [e for e in cls if e["target"] == class_name]
+    if not chosen and cls:
+        names = [e["target"] for e in cls]
+        best = max(names, key=names.count)
+        chosen = [e for e in cls if e["target"] == best]
+    return chosen[:count]
