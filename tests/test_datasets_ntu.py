@@ -169,3 +169,21 @@ def test_fuzz_fast_equals_naive(tmp_path, kind, pos, blob):
     else:
         np.testing.assert_array_equal(fast.xyz, naive.xyz)
         assert fast.body_ids.tolist() == naive.body_ids.tolist()
+
+
+@pytest.mark.fast
+@pytest.mark.realdata
+def test_reader_on_real_folder(shared_data):
+    folder = shared_data / "ntu_rgbd_samples"
+    cfg = {"reader": "ntu", "normalization": "ntu", "max_frames": 64,
+           "ntu": {"benchmark": "xsub", "missing_list": str(folder / "NTU_RGBD_samples_with_missing_skeletons.txt")}}
+    ds = prepare_dataset("ntu", cfg, str(folder))
+    assert len(ds.x) == 10 and ds.topology == "kinect_v2" and ds.x.shape[2:] == (25, 3)
+    assert ds.extra_attrs["bodies_seen"]["2"] >= 1  # the two-person sample
+    # cross-subject: performers 1, 8 and 15 train, performer 3 test
+    assert ds.split.tolist() == [2 if parse_name(s)["subject"] == 3 else 0 for s in ds.sample_id]
+    assert sorted(ds.subject[ds.split == 2].tolist()) == [3, 3]
+    # paper setting drops the mutual action A058
+    cfg["ntu"] = {"benchmark": "paper", "missing_list": cfg["ntu"]["missing_list"]}
+    ds = prepare_dataset("ntu", cfg, str(folder))
+    assert "S001C003P008R002A058" not in set(ds.sample_id) and len(ds.x) == 9
