@@ -49,7 +49,8 @@ fi
 munge -n | unmunge >/dev/null   # round-trip check
 
 # 3. minimal slurm.conf: one node with this machine's CPUs and memory, partition "debug"
-CPUS=$(nproc)
+# (nproc obeys OMP_NUM_THREADS, which test harnesses set to 1: ask for the real count)
+CPUS=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 MEM=$(( $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) - 1024 ))
 cat > "$SLURM_CONF" <<CONF
 ClusterName=skelvis
