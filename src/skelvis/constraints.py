@@ -45,7 +45,7 @@ from .topology import Topology
 __all__ = ["AngleLimit", "PlaneLimit", "ConstraintSet", "constraint_set", "bone_lengths",
            "mean_bone_lengths", "joint_angles", "plane_angles", "angle_violation_deg",
            "bone_length_error", "equality_residuals", "inequality_residuals", "jacobians",
-           "constraint_blocks", "row_joints",
+           "constraint_blocks", "row_joints", "project_slsqp",
            "project", "ProjectionResult", "project_sequence", "limit_acceleration",
            "acceleration", "floor_height", "DEFAULT_ANGLE_LIMITS", "describe_violations"]
 
@@ -602,3 +602,28 @@ def project_sequence(seq, cs: ConstraintSet, target_length, length: Optional[int
     out[:T] = res.x
     res.x = out
     return res
+
+
+def project_slsqp(target: np.ndarray, cs: ConstraintSet, target_length: np.ndarray, floor_y=None,
+                  x_init: Optional[np.ndarray] = None, margin_deg: float = 0.01, ftol: float = 1e-12,
+                  maxiter: int = 200) -> np.ndarray:
+    """Reference solver of Eq. 14 for ONE frame: ``scipy.optimize.minimize(method="SLSQP")`` with
+    the analytic constraint Jacobians of :func:`jacobians`.  target (J, 3) -> pose (J, 3).
+    Slow (one frame at a time); used to cross-check :func:`project` and in the benchmark."""
+    from scipy.optimize import minimize
+
+    z = np.asarray(target, np.float64).reshape(-1)
+    J = len(z) // 3
+    L = np.asarray(target_length, np.float64)
+    fy = None if floor_y is None else np.float64(floor_y)
+
+    def parts(v):
+        return jacobians(v.reshape(J, 3), cs, L, fy, margin_deg)
+
+    cons = [{"type": "eq", "fun": lambda v: parts(v)[0], "jac": lambda v: parts(v)[1]}]
+    if cs.num_inequalities:
+        cons.append({"type": "ineq", "fun": lambda v: parts(v)[2], "jac": lambda v: parts(v)[3]})
+    x0 = z if x_init is None else np.asarray(x_init, np.float64).reshape(-1)
+    res = minimize(lambda v: 0.5 * np.sum((v - z) ** 2), x0, jac=lambda v: v - z, method="SLSQP",
+                   constraints=cons, options={"ftol": ftol, "maxiter": maxiter})
+    return res.x.reshape(J, 3)

@@ -1,0 +1,228 @@
+"""Anatomical constraints (Patil et al. Eq. 8-14): geometry, Jacobians, batched projection."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st, HealthCheck
+
+from skelvis import constraints as C
+from skelvis.datasets.synthetic import SyntheticConfig, generate
+from skelvis.topology import AUSLAN_GLOVE, KINECT_V1, KINECT_V2, MSR_ACTION3D
+
+BONE_TOL = 1e-4
+ANGLE_TOL = 0.1
+
+
+@pytest.fixture(scope="module")
+def synthetic_poses():
+    ds = generate(SyntheticConfig(classes=["throw", "kick", "bow"], subjects=2, repetitions=1, frames=24))
+    seq = ds.x[0, : ds.length[0]].astype(np.float64)
+    return seq
+
+
+def _valid_pose(seq, cs):
+    """The first frame, projected onto C with its own bone lengths (a valid start)."""
+    L = torch.as_tensor(C.bone_lengths(seq[0], cs.bones))
+    return C.project(torch.as_tensor(seq[:1]), cs, L[None]).x, L
+
+
+@pytest.mark.fast
+def test_angle_helpers_match_hand_geometry():
+    cs = C.constraint_set(KINECT_V2)
+    x = np.zeros((25, 3))
+    aj = KINECT_V2.angle_joints
+    # spine: base (0,0,0), mid (0,1,0), shoulder at 150 deg from base around mid
+    x[aj["spine_base"]] = [0, 0, 0]
+    x[aj["spine_mid"]] = [0, 1, 0]
+    x[aj["spine_shoulder"]] = [math.sin(math.radians(30)), 1 + math.cos(math.radians(30)), 0]
+    # shoulders at right angle around the spine shoulder
+    s = x[aj["spine_shoulder"]]
+    x[aj["left_shoulder"]] = s + [1, 0, 0]
+    x[aj["right_shoulder"]] = s + [0, 0, 1]
+    # hips: straight line through spine base (180 deg)
+    x[aj["left_hip"]] = [1, 0, 0]
+    x[aj["right_hip"]] = [-1, 0, 0]
+    # left wrist 45 deg, right wrist 120 deg
+    x[aj["left_elbow"]] = [3, 0, 0]
+    x[aj["left_wrist"]] = [4, 0, 0]
+    x[aj["left_hand"]] = [4 - math.cos(math.radians(45)), math.sin(math.radians(45)), 0]
+    x[aj["right_elbow"]] = [-3, 0, 0]
+    x[aj["right_wrist"]] = [-4, 0, 0]
+    x[aj["right_hand"]] = [-4 - math.cos(math.radians(60)), math.sin(math.radians(60)), 0]
+    ang = C.joint_angles(x, cs)
+    np.testing.assert_allclose(ang, [150, 90, 180, 45, 120], atol=1e-9)
+    # hip plane: hips on x axis, spine base at the origin would be degenerate; lift the base
+    y = x.copy()
+    y[aj["spine_base"]] = [0, 0, 0.5]   # n = (r - s) x (l - s) = (-1,0,-.5) x (1,0,-.5) = (0, -1, 0)
+    y[aj["spine_mid"]] = [0, -1, 0.5]   # spine along -y: parallel to n -> 0 deg
+    np.testing.assert_allclose(C.plane_angles(y, cs), [0.0], atol=1e-9)
+    y[aj["spine_mid"]] = [0, 1, 0.5]    # opposite -> 180 deg, violation 90
+    np.testing.assert_allclose(C.plane_angles(y, cs), [180.0], atol=1e-6)
+    viol = C.angle_violation_deg(x, cs)
+    # spine_mid 150 < 160 by 10, shoulders 90 < 110 by 20, hips ok, left wrist 45 < 90 by 45
+    np.testing.assert_allclose(viol[:5], [10, 20, 0, 45, 0], atol=1e-9)
+    # torch and numpy agree
+    np.testing.assert_allclose(C.joint_angles(torch.as_tensor(x), cs).numpy(), ang, atol=1e-9)
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("topo", [KINECT_V2, KINECT_V1, MSR_ACTION3D])
+def test_constraint_set_per_topology_uses_bones(topo):
+    """Every angle and plane limit is built from bones of the topology (lengths stay fixed)."""
+    cs = C.constraint_set(topo, floor=True)
+    bones = {frozenset(b) for b in topo.bones}
+    for al in cs.angles:
+        assert frozenset((al.a, al.b)) in bones and frozenset((al.c, al.b)) in bones, al
+    pl = cs.planes[0]
+    assert {frozenset((pl.right, pl.base)), frozenset((pl.left, pl.base)), frozenset((pl.toward, pl.base))} <= bones
+    assert cs.num_inequalities == 5 + 1 + 4
+    assert len(cs.inequality_names()) == cs.num_inequalities
+
+
+@pytest.mark.fast
+def test_channel_data_has_no_constraints():
+    cs = C.constraint_set(AUSLAN_GLOVE)
+    assert cs.is_empty and cs.num_inequalities == 0
+
+
+@pytest.mark.fast
+def test_analytic_jacobians_match_autograd(synthetic_poses):
+    cs = C.constraint_set(KINECT_V2, floor=True)
+    x = torch.as_tensor(synthetic_poses[:4]).requires_grad_(True)
+    L = torch.as_tensor(C.mean_bone_lengths(synthetic_poses, None, cs.bones)).expand(4, -1)
+    fy = torch.full((4,), -3.0, dtype=torch.float64)
+    h, H, g, G = C.jacobians(x.detach(), cs, L, fy, 0.0)
+    res = torch.cat([C.equality_residuals(x, cs, L), C.inequality_residuals(x, cs, fy)], -1)
+    D = torch.cat([H, G], -2)
+    for k in range(res.shape[-1]):
+        grad, = torch.autograd.grad(res[:, k].sum(), x, retain_graph=True)
+        torch.testing.assert_close(grad.reshape(4, -1), D[:, k], atol=1e-9, rtol=1e-7)
+    # the numpy path gives the same residuals and Jacobians
+    hn, Hn, gn, Gn = C.jacobians(synthetic_poses[:4], cs, L.numpy(), fy.numpy(), 0.0)
+    np.testing.assert_allclose(Gn, G.numpy(), atol=1e-12)
+    np.testing.assert_allclose(Hn, H.numpy(), atol=1e-12)
+
+
+@pytest.mark.fast
+def test_zero_update_on_valid_pose_returns_it_unchanged(synthetic_poses):
+    cs = C.constraint_set(KINECT_V2)
+    pose, L = _valid_pose(synthetic_poses, cs)
+    assert float(C.angle_violation_deg(pose, cs).max()) == 0.0
+    again = C.project(pose, cs, L[None])
+    torch.testing.assert_close(again.x, pose, atol=1e-12, rtol=0)
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("size", [1e-3, 0.05])
+def test_projection_matches_scipy_slsqp(synthetic_poses, size):
+    """Cross-check with scipy SLSQP (analytic Jacobians) per frame: same distance to the target
+    (the batched projection within 2% of it; for a small step the same pose), both feasible."""
+    cs = C.constraint_set(KINECT_V2)
+    seq = torch.as_tensor(synthetic_poses[:6])
+    L = torch.as_tensor(C.mean_bone_lengths(synthetic_poses, None, cs.bones))
+    start = C.project(seq, cs, L.expand(6, -1)).x
+    gen = torch.Generator().manual_seed(3)
+    z = start + size * torch.randn(start.shape, generator=gen, dtype=torch.float64)
+    ours = C.project(z, cs, L.expand(6, -1), refine_iter=10)
+    for t in range(6):
+        ref = C.project_slsqp(z[t].numpy(), cs, L.numpy(), x_init=start[t].numpy())
+        assert float(C.bone_length_error(ref, cs, L.numpy()).max()) <= BONE_TOL
+        d_ours = float((ours.x[t] - z[t]).norm())
+        d_ref = float(np.linalg.norm(ref - z[t].numpy()))
+        assert d_ours <= d_ref * 1.02 + 1e-6, (t, d_ours, d_ref)  # within 2% of the SLSQP optimum
+        if size < 0.01:  # a small step has a unique nearby projection: both find the same pose
+            assert np.abs(ours.x[t].numpy() - ref).max() < 1e-4
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scale=st.floats(0.05, 1.5), seed=st.integers(0, 2**31 - 1), floor=st.booleans())
+def test_projection_meets_tolerances_on_large_perturbations(synthetic_poses, scale, seed, floor):
+    """After projection: relative bone error <= 1e-4 and every limit within 0.1 deg, on random
+    large perturbations of synthetic poses (perturbations up to 1.5 spine lengths per coordinate)."""
+    cs = C.constraint_set(KINECT_V2, floor=floor)
+    seq = torch.as_tensor(synthetic_poses)
+    L = torch.as_tensor(C.mean_bone_lengths(synthetic_poses, None, cs.bones))
+    fy = torch.tensor(C.floor_height(synthetic_poses, cs)) if floor else None
+    gen = torch.Generator().manual_seed(seed)
+    z = seq + scale * torch.randn(seq.shape, generator=gen, dtype=torch.float64)
+    res = C.project(z, cs, L.expand(len(z), -1), floor_y=None if fy is None else fy.expand(len(z)))
+    assert float(C.bone_length_error(res.x, cs, L).max()) <= BONE_TOL
+    viol = C.angle_violation_deg(res.x, cs, None if fy is None else fy.expand(len(z)))
+    assert float(viol.max()) <= ANGLE_TOL
+    assert res.converged
+
+
+@settings(max_examples=6, deadline=None)
+@given(scale=st.floats(0.05, 1.0), seed=st.integers(0, 2**31 - 1))
+def test_projection_meets_tolerances_on_real_msr_poses(shared_data, scale, seed):
+    files = sorted((shared_data / "msr_action3d").rglob("*skeleton3D.txt"))
+    if not files:
+        pytest.skip("no MSR Action3D skeleton files")
+    raw = np.loadtxt(files[0])[:, :3].reshape(-1, 20, 3)[:30]
+    raw = raw - raw[:, [MSR_ACTION3D.angle_joints["spine_mid"]]]
+    cs = C.constraint_set(MSR_ACTION3D)
+    L = torch.as_tensor(C.mean_bone_lengths(raw, None, cs.bones))
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.as_tensor(raw) + scale * float(L.mean()) * torch.randn(raw.shape, generator=gen, dtype=torch.float64)
+    res = C.project(z, cs, L.expand(len(z), -1))
+    assert float(C.bone_length_error(res.x, cs, L).max()) <= BONE_TOL
+    assert float(C.angle_violation_deg(res.x, cs).max()) <= ANGLE_TOL
+
+
+@pytest.mark.fast
+def test_skip_policy_leaves_disabled_limits_alone(synthetic_poses):
+    """A disabled inequality is not enforced: a frame bent beyond the spine limit stays bent."""
+    cs = C.constraint_set(KINECT_V2, plane=False)
+    pose, L = _valid_pose(synthetic_poses, cs)
+    bent = C.project(pose, cs, L[None], enabled=torch.zeros(1, cs.num_inequalities, dtype=torch.bool))
+    torch.testing.assert_close(bent.x, pose)
+    ang = C.joint_angles(pose, cs)
+    # force a spine angle of 140 deg by rotating the upper body, then project with the limit off
+    aj = KINECT_V2.angle_joints
+    x = pose.clone()
+    mid = x[0, aj["spine_mid"]]
+    upper = [j for j in range(25) if j not in (aj["spine_base"], aj["spine_mid"], 12, 13, 14, 15, 16, 17, 18, 19)]
+    rot = math.radians(40)
+    R = torch.tensor([[1, 0, 0], [0, math.cos(rot), -math.sin(rot)], [0, math.sin(rot), math.cos(rot)]],
+                     dtype=torch.float64)
+    x[0, upper] = (x[0, upper] - mid) @ R.T + mid
+    assert float(C.joint_angles(x, cs)[0, 0]) < 160 - 5
+    en = torch.ones(1, cs.num_inequalities, dtype=torch.bool)
+    en[0, 0] = False
+    kept = C.project(x, cs, L[None], enabled=en)
+    assert float(C.joint_angles(kept.x, cs)[0, 0]) < 155
+    fixed = C.project(x, cs, L[None])
+    assert float(C.joint_angles(fixed.x, cs)[0, 0]) >= 160 - ANGLE_TOL
+    assert ang.shape == (1, 5)
+
+
+@pytest.mark.fast
+def test_describe_violations_names_frames_and_limits():
+    cs = C.constraint_set(KINECT_V2)
+    ds = generate(SyntheticConfig(classes=["bow"], subjects=1, repetitions=1, frames=20))
+    x = ds.x[0, : ds.length[0]].astype(np.float64)
+    lines = C.describe_violations(x, cs)
+    viol = C.angle_violation_deg(x, cs)
+    assert len(lines) == int((viol > 0.1).any(-1).sum())
+    for line in lines:
+        t = int(line.split(":")[0].split()[1])
+        assert (viol[t] > 0.1).any()
+
+
+@pytest.mark.fast
+def test_acceleration_limit_and_sequence_projection(synthetic_poses):
+    cs = C.constraint_set(KINECT_V2)
+    seq = torch.as_tensor(synthetic_poses)
+    L = torch.as_tensor(C.mean_bone_lengths(synthetic_poses, None, cs.bones))
+    gen = torch.Generator().manual_seed(0)
+    z = seq + 0.1 * torch.randn(seq.shape, generator=gen, dtype=torch.float64)
+    free = C.project_sequence(z, cs, L)
+    bounded = C.project_sequence(z, cs, L, max_acceleration=0.05)
+    assert float(C.acceleration(bounded.x).max()) < 0.6 * float(C.acceleration(free.x).max())
+    assert float(C.bone_length_error(bounded.x, cs, L).max()) <= BONE_TOL
+    assert float(C.angle_violation_deg(bounded.x, cs).max()) <= ANGLE_TOL
+    # padding after length stays zero
+    padded = torch.cat([z, torch.zeros(5, 25, 3, dtype=torch.float64)])
+    out = C.project_sequence(padded, cs, L, length=len(z))
+    assert float(out.x[len(z):].abs().max()) == 0.0
