@@ -14,7 +14,6 @@ from skelvis import faithfulness as F
 from skelvis import saliency as S
 from skelvis.models import RecurrentClassifier
 
-pytestmark = []
 
 
 def _model(cell, layers, J=4, C=3, H=6, K=3, seed=0, dtype=torch.float64):

@@ -18,7 +18,7 @@ Two measures (none of the peer tools report them):
 from __future__ import annotations
 
 import json
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 import torch

@@ -50,9 +50,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import h5py
 import numpy as np

@@ -3,7 +3,7 @@ sensitivity (their Fig. 4 and 6), joint x time heatmaps per class and per hidden
 faithfulness scores (ground-truth mass share, deletion curves)."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import matplotlib.pyplot as plt
 import numpy as np
