@@ -1,0 +1,160 @@
+"""Constrained activation maximisation (Patil et al. Eq. 6-14) and the maximize rule."""
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from skelvis import constraints as C
+from skelvis import maximize as M
+from skelvis.datasets.synthetic import SyntheticConfig, generate
+from skelvis.models import RecurrentClassifier
+from skelvis.normalize import normalize
+from skelvis.topology import KINECT_V2
+
+
+@pytest.fixture(scope="module")
+def poses():
+    ds = generate(SyntheticConfig(classes=["throw", "kick"], subjects=2, repetitions=1, frames=16, max_frames=20))
+    x, scale, _ = normalize(ds.x, ds.length, KINECT_V2, "ntu")
+    return x.astype(np.float64), ds.length
+
+
+def _model(cell="lstm", layers=1, seed=0):
+    torch.manual_seed(seed)
+    return RecurrentClassifier(75, 8, 3, cell=cell, num_layers=layers).double().eval()
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("cell,layers", [("lstm", 1), ("lstm", 2), ("gru", 2)])
+def test_layer_states_and_local_hidden_reproduce_the_network(cell, layers):
+    """The manual cell equations give torch's hidden states (all layers), so the local form is
+    built on the real network."""
+    m = _model(cell, layers)
+    x = torch.randn(3, 9, 75, dtype=torch.float64)
+    length = torch.tensor([9, 6, 3])
+    for layer in range(layers):
+        h = M.local_hidden(m, x, layer=layer) * M._valid(length, 9, "cpu", x.dtype)[..., None]
+        torch.testing.assert_close(h, m.hidden_states(x, length, layer=layer), atol=1e-10, rtol=1e-8)
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("cell,layers", [("lstm", 1), ("gru", 2)])
+def test_local_gradient_is_eq7_frame_by_frame(cell, layers):
+    """d_t = sum_u W_c^u dh_t^u/dx_t with (h_{t-1}, c_{t-1}) fixed, checked one frame at a time
+    against a loop that re-runs the cell on that frame alone."""
+    m = _model(cell, layers)
+    x = torch.randn(2, 6, 75, dtype=torch.float64)
+    length = torch.tensor([6, 4])
+    target = M.Target("class", 1)
+    d = M.target_gradient(m, x, length, target, "local")
+    states = M.layer_states(m, x)
+    w = m.classifier.weight[1].detach()
+    for n in range(2):
+        for t in range(6):
+            xt = x[n, t].clone().requires_grad_(True)
+            inp = xt[None]
+            for k in range(layers):
+                hp, cp = states[k]
+                inp, _ = M._cell(m.rnn, k, inp, hp[n, t][None], None if cp is None else cp[n, t][None])
+            g, = torch.autograd.grad((inp[0] * w).sum(), xt)
+            expect = g if t < int(length[n]) else torch.zeros_like(g)
+            torch.testing.assert_close(d[n, t], expect, atol=1e-10, rtol=1e-8)
+    # a hidden unit: its own response
+    du = M.target_gradient(m, x, length, M.Target("unit", 2, layer=0), "local")
+    assert du.shape == x.shape and float(du[1, 4:].abs().max()) == 0.0
+
+
+@pytest.mark.fast
+def test_through_time_gradient_matches_finite_differences():
+    m = _model("lstm", 2)
+    x = torch.randn(1, 5, 75, dtype=torch.float64)
+    length = torch.tensor([5])
+    for target in (M.Target("class", 0), M.Target("unit", 3)):
+        d = M.target_gradient(m, x, length, target, "through_time")
+        v = torch.randn_like(x)
+        eps = 1e-6
+        with torch.no_grad():
+            fd = (M.response(m, x + eps * v, length, target) - M.response(m, x - eps * v, length, target)) / (2 * eps)
+        assert abs(float(fd) - float((d * v).sum())) < 1e-6
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("gradient", ["through_time", "local"])
+def test_small_constrained_step_increases_response_and_keeps_skeleton_valid(poses, gradient):
+    x, length = poses
+    m = _model("lstm", 1, seed=1)
+    cs = C.constraint_set(KINECT_V2)
+    target = M.Target("class", 2) if gradient == "through_time" else M.Target("unit", 0, layer=0)
+    res = M.activation_maximization(m, x[:2], length[:2], target, cs, iterations=2, step=0.01, gradient=gradient)
+    if gradient == "through_time":
+        assert np.all(np.diff(res.response, axis=1) > 0), res.response
+    assert res.max_bone_error.max() <= 1e-4
+    assert res.max_angle_violation_deg.max() <= 0.1
+    assert res.snapshots.shape == (2, 3) + x.shape[1:]
+    # padding stays zero
+    assert np.abs(res.snapshots[1, :, int(length[1]):]).max() == 0.0
+    # unconstrained from the same start: same snapshot 0, larger bone errors afterwards
+    unc = M.activation_maximization(m, x[:2], length[:2], target, cs, constrained=False, iterations=2,
+                                    step=0.01, gradient=gradient)
+    np.testing.assert_allclose(unc.snapshots[:, 0], res.snapshots[:, 0])
+    assert unc.max_bone_error[:, -1].max() > 1e-3
+
+
+@pytest.mark.fast
+def test_infeasible_start_is_reported_and_handled(poses):
+    x, length = poses
+    m = _model()
+    cs = C.constraint_set(KINECT_V2)
+    bad = C.describe_violations(x[0, : length[0]], cs)
+    assert bad, "the synthetic start should break some limit (else this test checks nothing)"
+    rep = M.activation_maximization(m, x[:1], length[:1], M.Target("class", 0), cs, iterations=1, step=0.01)
+    assert rep.start_violations[0] == bad
+    assert rep.max_angle_violation_deg.max() <= 0.1           # repaired: valid from the start
+    skip = M.activation_maximization(m, x[:1], length[:1], M.Target("class", 0), cs, iterations=1, step=0.01,
+                                     infeasible_start="skip")
+    np.testing.assert_allclose(skip.snapshots[0, 0], x[0])   # start kept as recorded
+    off = ~skip.enabled[0, : length[0]]
+    assert off.any()
+    # the limits left on still hold
+    viol = C.angle_violation_deg(skip.snapshots[0, -1, : length[0]], cs)
+    assert float((viol * ~off).max()) <= 0.1
+
+
+@pytest.mark.fast
+def test_channel_data_runs_unconstrained():
+    m = RecurrentClassifier(22, 6, 2).double().eval()
+    x = np.random.default_rng(0).normal(size=(1, 8, 22, 1))
+    res = M.activation_maximization(m, x, [8], M.Target("class", 1), None, iterations=3, step=0.05,
+                                    gradient="through_time")
+    assert res.response[0, -1] > res.response[0, 0]
+    assert res.max_bone_error.max() == 0.0
+
+
+@pytest.mark.slow
+def test_maximize_rule_writes_the_contract(tiny_run):
+    path = tiny_run / "results" / "tiny" / "maximize" / "lstm.h5"
+    data = tiny_run / "results" / "tiny" / "data.h5"
+    with h5py.File(data, "r") as f:
+        scale = f["scale"][...]
+        classes = json.loads(f.attrs["classes"])
+    with h5py.File(path, "r") as f:
+        assert f.attrs["data"].endswith("data.h5") and f.attrs["model"].endswith("lstm.pt")
+        groups = sorted(f)
+        kinds = [f[g].attrs["target_kind"] for g in groups]
+        assert kinds.count("class") >= len(classes) and "unit" in kinds
+        for g in groups:
+            grp = f[g]
+            s = grp["snapshots"][...]
+            n_it = len(grp["response"])
+            assert s.dtype == np.float32 and s.shape[0] == n_it and s.shape[2:] == (25, 3)
+            assert grp["max_bone_error"][...].max() <= 1e-4
+            assert grp["max_angle_violation_deg"][...].max() <= 0.1
+            assert grp["unconstrained/max_bone_error"][...].max() > 1e-4
+            # un-normalised body frame: spine length (base -> shoulder) about the sample's scale
+            sl = np.linalg.norm(s[0, :, 20] - s[0, :, 0], axis=-1).mean()
+            assert 0.7 * scale[grp.attrs["sample_index"]] < sl < 1.3 * scale[grp.attrs["sample_index"]]
+    figs = tiny_run / "results" / "tiny" / "figures" / "lstm"
+    for name in ("03_fig2_constraints.png", "03_fig5_iterations.png", "03_curves.png", "03_animation.gif"):
+        assert (figs / name).stat().st_size > 1000
