@@ -63,3 +63,12 @@ def test_bad_model_file(tmp_path):
     (tmp_path / "m.pt").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="m.pt: not a loadable skelvis model"):
         load_model(tmp_path / "m.pt")
+
+
+def test_layer_states_leave_the_global_rng_alone():
+    torch.manual_seed(0)
+    m = RecurrentClassifier(12, 8, 3, num_layers=2).eval()
+    x, length = _batch()
+    state = torch.get_rng_state()
+    m.all_hidden_states(x, length)
+    assert torch.equal(state, torch.get_rng_state())

@@ -98,7 +98,8 @@ def _mask(length: torch.Tensor, T: int, device, dtype) -> torch.Tensor:
 def _run_layer(rnn: nn.RNNBase, layer: int, x: torch.Tensor) -> torch.Tensor:
     """Run layer ``layer`` of a stacked torch RNN alone (same weights), (N, T, H_in) -> (N, T, H)."""
     cls = type(rnn)
-    single = cls(x.shape[-1], rnn.hidden_size, batch_first=True).to(x.device, x.dtype)
+    # built on the meta device: no random initialisation, so the global torch RNG is untouched
+    single = cls(x.shape[-1], rnn.hidden_size, batch_first=True, device="meta")
     params = {f"{n}_l0": getattr(rnn, f"{n}_l{layer}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
     out, _ = torch.func.functional_call(single, params, (x,))
     return out
