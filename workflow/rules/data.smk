@@ -111,9 +111,15 @@ rule prepare:
         "logs/{dataset}/prepare.log",
     benchmark:
         "results/{dataset}/benchmarks/prepare.tsv"
+    # memory: the normalised array plus the parsed raw data, which scales with the download;
+    # real datasets get at least 8 GB (a local folder's size is not known in advance)
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=lambda wc, input, attempt: int(
+            max(2000 if config["data"][wc.dataset]["source"] == "synthetic" else 8000,
+                2000 + 2 * input.size_mb) * attempt
+        ),
+        runtime=lambda wc, attempt: (10 if config["data"][wc.dataset]["source"] == "synthetic" else 120)
+        * attempt,
     conda:
         ENV
     script:

@@ -48,9 +48,15 @@ rule train:
     benchmark:
         "results/{dataset}/benchmarks/train/{arch}.tsv"
     threads: 8
+    # memory: data.h5 is read whole and copied to tensors (about 3x its size) plus torch itself;
+    # runtime: ~30 KB per 100-frame sequence, every sequence once per epoch at >= 200 sequences/s
+    # (a GPU or 8 cores; benchmarks/bench_gpu_training.py), plus a fixed 30 min
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=lambda wc, input, attempt: int(2000 + 3 * input.size_mb) * attempt,
+        runtime=lambda wc, input, attempt: int(
+            30 + input.size_mb * 33 * config["train"]["epochs"] / (200 * 60)
+        )
+        * attempt,
     conda:
         ENV
     script:
@@ -73,8 +79,8 @@ rule evaluate:
         "results/{dataset}/benchmarks/evaluate/{arch}.tsv"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=lambda wc, input, attempt: int(2000 + 3 * input.size_mb) * attempt,
+        runtime=lambda wc, input, attempt: int(15 + input.size_mb / 100) * attempt,
     conda:
         ENV
     script:
