@@ -47,7 +47,7 @@ rule notebook_hidden_units:
         ],
         pdf=[f"results/{{dataset}}/figures/{{arch}}/05_{name}.pdf" for name in NB05_FIGURES],
     params:
-        figures="results/{dataset}/figures/{arch}",
+        figures=lambda w, output: str(Path(output.png[0]).parent),
         strip_frames=lookup(dpath="notebooks/strip_frames", within=config),
     log:
         "logs/{dataset}/notebook_hidden_units/{arch}.log",
@@ -63,3 +63,48 @@ rule notebook_hidden_units:
 
 if stage_enabled("periods"):
     TARGETS.extend(expand_runs("results/{dataset}/reports/05_hidden_units_{arch}.ipynb"))
+
+
+# Notebook 06: the configured models side by side (runs when config.archs names more than one,
+# e.g. config/variants.yaml: the paper's 1-layer LSTM, a GRU and a 2-layer LSTM).
+NB06_FIGURES = ["sensitivity", "sequence", "summary"]
+
+
+rule notebook_variants:
+    input:
+        notebook="notebooks/06_variants.ipynb",
+        data="results/{dataset}/data.h5",
+        saliency=expand("results/{{dataset}}/saliency/{arch}.h5", arch=ARCHS),
+        metrics=expand("results/{{dataset}}/model/{arch}/metrics.json", arch=ARCHS),
+        periods=expand("results/{{dataset}}/periods/{arch}.h5", arch=ARCHS),
+    output:
+        notebook="results/{dataset}/reports/06_variants.ipynb",
+        png=[
+            report(
+                f"results/{{dataset}}/figures/variants/06_{name}.png",
+                caption=f"../report/06_{name}.rst",
+                category="6. Model variants",
+                subcategory="{dataset}",
+                labels={"dataset": "{dataset}", "models": ",".join(ARCHS), "figure": name},
+            )
+            for name in NB06_FIGURES
+        ],
+        pdf=[f"results/{{dataset}}/figures/variants/06_{name}.pdf" for name in NB06_FIGURES],
+    params:
+        results=lambda w, input: str(Path(input.data).parent),
+        archs=",".join(ARCHS),
+        figures=lambda w, output: str(Path(output.png[0]).parent),
+    log:
+        "logs/{dataset}/notebook_variants/all.log",
+    benchmark:
+        "results/{dataset}/benchmarks/notebook_variants/all.tsv"
+    conda:
+        ENV
+    shell:
+        "papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
+        " -p results {params.results} -p archs {params.archs} -p figures {params.figures}"
+        " > {log} 2>&1"
+
+
+if len(ARCHS) > 1 and stage_enabled("periods") and stage_enabled("saliency"):
+    TARGETS.extend(expand("results/{dataset}/reports/06_variants.ipynb", dataset=DATASETS))

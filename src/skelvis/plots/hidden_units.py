@@ -16,7 +16,8 @@ from ..topology import get_topology
 from .common import skeleton_strip
 
 __all__ = ["relevance_units", "periods_figure", "clusters_figure", "relevance_figure", "purity_figure",
-           "purity_table", "variants_sensitivity_figure", "variants_table"]
+           "purity_table", "class_joint_map", "ground_truth_share", "rank_agreement",
+           "variants_sensitivity_figure", "variants_sequence_figure", "variants_table", "table_figure"]
 
 
 def relevance_units(an) -> np.ndarray:
@@ -238,6 +239,85 @@ def purity_figure(an, title: str = ""):
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def class_joint_map(class_map: np.ndarray, length: np.ndarray, label: np.ndarray, num_classes: int,
+                    mask: Optional[np.ndarray] = None) -> np.ndarray:
+    """(K, J): for each class, the mean over its sequences (in ``mask``) of the per-frame mean of
+    the class sensitivity map ``class_map`` (N, T, J) over the valid frames; each sequence's map
+    is first scaled to sum 1, so that every sequence counts equally."""
+    class_map = np.asarray(class_map, np.float64)
+    T = class_map.shape[1]
+    valid = (np.arange(T)[None] < np.asarray(length)[:, None])[..., None]
+    per_seq = (class_map * valid).sum(1)
+    per_seq = per_seq / np.maximum(per_seq.sum(1, keepdims=True), 1e-30)
+    sel = np.ones(len(label), bool) if mask is None else np.asarray(mask, bool)
+    out = np.zeros((num_classes, class_map.shape[2]))
+    for c in range(num_classes):
+        m = sel & (np.asarray(label) == c)
+        if m.any():
+            out[c] = per_seq[m].mean(0)
+    return out
+
+
+def ground_truth_share(cj: np.ndarray, classes: Sequence[str], joints: Sequence[str],
+                       class_joints: Dict[str, Sequence[str]]) -> float:
+    """Mean over classes with known motion joints of the share of the class map ``cj`` (K, J)
+    that falls on those joints (synthetic data's ``class_joints``)."""
+    shares = []
+    for c, name in enumerate(classes):
+        js = [joints.index(j) for j in class_joints.get(name, []) if j in joints]
+        tot = cj[c].sum()
+        if js and tot > 0:
+            shares.append(cj[c, js].sum() / tot)
+    return float(np.mean(shares)) if shares else float("nan")
+
+
+def rank_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation of two maps (flattened; ties broken by order)."""
+    ra = np.argsort(np.argsort(np.ravel(a), kind="stable"), kind="stable").astype(float)
+    rb = np.argsort(np.argsort(np.ravel(b), kind="stable"), kind="stable").astype(float)
+    ra -= ra.mean()
+    rb -= rb.mean()
+    den = np.sqrt((ra ** 2).sum() * (rb ** 2).sum())
+    return float((ra * rb).sum() / den) if den > 0 else float("nan")
+
+
+def variants_sequence_figure(maps: Dict[str, np.ndarray], joints: Sequence[str], title: str = ""):
+    """One sequence's class sensitivity (T, J) for several models side by side (joints x frames,
+    each map scaled to its own maximum)."""
+    archs = list(maps)
+    fig, axes = plt.subplots(1, len(archs), figsize=(3.8 * len(archs) + 1, 0.2 * len(joints) + 1.6),
+                             squeeze=False, sharey=True)
+    im = None
+    for i, a in enumerate(archs):
+        m = np.asarray(maps[a], float)
+        m = m / (np.max(np.abs(m)) or 1.0)
+        ax = axes[0, i]
+        im = ax.imshow(m.T, aspect="auto", cmap="Reds", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(a, fontsize=10)
+        ax.set_xlabel("frame")
+        if i == 0:
+            ax.set_yticks(range(len(joints)))
+            ax.set_yticklabels(joints, fontsize=6)
+    fig.colorbar(im, ax=axes[0].tolist(), fraction=0.03, pad=0.01, label="sensitivity (/ max per model)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def table_figure(df, title: str = ""):
+    """A pandas table drawn as a figure (numbers to 3 decimals)."""
+    cells = [[f"{v:.3f}" if isinstance(v, (float, np.floating)) else str(v) for v in row] for row in df.values]
+    fig, ax = plt.subplots(figsize=(1.45 * len(df.columns) + 0.5, 0.35 * len(df) + 0.9))
+    ax.axis("off")
+    tab = ax.table(cellText=cells, colLabels=list(df.columns), loc="upper center", cellLoc="center")
+    tab.auto_set_font_size(False)
+    tab.set_fontsize(8)
+    tab.scale(1, 1.4)
+    if title:
+        ax.set_title(title, fontsize=10)
     return fig
 
 
