@@ -12,6 +12,9 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
+# another apt/dpkg may be running (a second `make test`): wait for its lock instead of failing
+apt_opts=(-o DPkg::Lock::Timeout=300)
+apt-get "${apt_opts[@]}" update -qq >/dev/null \
+  && apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
   && echo "system-deps: installed ${need[*]}" \
   || echo "system-deps: apt-get install ${need[*]} failed; the tests that use them will skip"
