@@ -56,13 +56,13 @@ def _draw_paths(ax, Z, length, idx, vmax, s=5, alpha=0.6, line_alpha=0.15, cmap=
     return sc
 
 
-def _class_labels(ax, ends, label, classes, idx, fontsize=10, color="k"):
-    """Each class's name at the median of its sequences' last-step codes."""
+def _class_labels(ax, ends, label, classes, idx, fontsize=10, color="k", offset=0):
+    """Each class's name at the median of its sequences' last-step codes (``offset`` points above)."""
     for c in sorted(set(label[idx].tolist())):
         m = [i for i in idx if label[i] == c]
         x, y = np.median(ends[m, 0]), np.median(ends[m, 1])
-        ax.text(x, y, classes[c], fontsize=fontsize, color=color, ha="center", va="center",
-                path_effects=_HALO, zorder=5)
+        ax.annotate(classes[c], (x, y), xytext=(0, offset), textcoords="offset points", fontsize=fontsize,
+                    color=color, ha="center", va="bottom" if offset else "center", path_effects=_HALO, zorder=5)
 
 
 def _axes_labels(ax, k_axis=("code 1", "code 2")):
@@ -96,10 +96,10 @@ def last_step_figure(P, split: Optional[str] = None, title: str = "LSTM activati
     for c in range(len(classes)):
         m = idx[label[idx] == c]
         ax.scatter(ends[m, 0], ends[m, 1], s=14, color=cmap(c % cmap.N), alpha=0.8, label=classes[c], linewidths=0)
-    _class_labels(ax, ends, label, classes, idx)
+    _class_labels(ax, ends, label, classes, idx, offset=9)
     _axes_labels(ax)
     ax.legend(fontsize=8, markerscale=1.5, loc="best", ncol=2, framealpha=0.8)
-    ax.set_title(f"{title}: {len(idx)} {split or 'all'} sequences")
+    ax.set_title(f"{title}: {len(idx)} {split + ' ' if split else ''}sequences, coloured by true class")
     fig.tight_layout()
     return fig
 
@@ -247,14 +247,14 @@ def quality_figure(quality: Dict[int, Dict]):
             bars = ax.bar(np.arange(len(ks)) + (j - 0.5) * width, vals, width, color=color, label=method.upper()
                           if method == "pca" else "autoencoder")
             for b, v in zip(bars, vals):
-                ax.text(b.get_x() + b.get_width() / 2, v + 0.01, f"{v:.3f}", ha="center", fontsize=8)
+                ax.text(b.get_x() + b.get_width() / 2, v + 0.005, f"{v:.3f}", ha="center", fontsize=8)
         if key == "knn_agreement_last":
             ref = quality[ks[0]]["hidden"]["knn_agreement_last"]
             ax.axhline(ref, color="k", ls="--", lw=1, label=f"hidden space ({ref:.3f})")
         ax.set_xticks(np.arange(len(ks)), [f"{k}-D" for k in ks])
         ax.set_title(name, fontsize=10)
-        ax.set_ylim(0, 1.08)
-    axes[0].set_ylabel("score (1 = best)")
+        ax.set_ylim(0.5, 1.04)
+    axes[0].set_ylabel("score (1 = best; about 0.5 for a random map)")
     axes[-1].legend(fontsize=8, loc="lower right")
     fig.suptitle("Projection quality: denoising autoencoder vs PCA on the same training vectors", fontsize=11)
     fig.tight_layout()
