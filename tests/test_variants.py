@@ -162,3 +162,40 @@ def test_viewer_page(models, tiny_ds, tmp_path, name):
     payload = build_payload(str(data), str(metrics), str(pred), saliency=str(sal), model_name=name)
     assert len(payload["sequences"]) > 0
     assert len(payload["units"]) == 2
+
+
+def test_variant_comparison_helpers():
+    from skelvis.plots import hidden_units as hu
+
+    # class x joint map: each sequence scaled to sum 1 over its valid frames, then averaged per class
+    cm = np.zeros((3, 4, 2))
+    cm[0, :2, 0] = 1.0          # class 0: all on joint 0 (frames after length 2 ignored below)
+    cm[0, 2:, 1] = 100.0
+    cm[1, :, 1] = 3.0           # class 0: all on joint 1
+    cm[2, :, :] = 1.0           # class 1: half and half
+    out = hu.class_joint_map(cm, np.array([2, 4, 4]), np.array([0, 0, 1]), 2)
+    np.testing.assert_allclose(out, [[0.5, 0.5], [0.5, 0.5]])
+    out = hu.class_joint_map(cm, np.array([2, 4, 4]), np.array([0, 0, 1]), 2, mask=np.array([1, 0, 1], bool))
+    np.testing.assert_allclose(out, [[1.0, 0.0], [0.5, 0.5]])
+    assert hu.ground_truth_share(np.array([[3.0, 1.0]]), ["a"], ["j0", "j1"], {"a": ["j0"]}) == 0.75
+    scipy_stats = pytest.importorskip("scipy.stats")
+    a, b = np.random.default_rng(0).normal(size=(2, 30))
+    assert hu.rank_agreement(a, b) == pytest.approx(scipy_stats.spearmanr(a, b)[0])
+    assert hu.rank_agreement(a, 2 * a + 1) == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_variants_config_dag(workflow_copy):
+    """config/variants.yaml validates and plans every stage for each of lstm, gru, lstm2 plus the
+    comparison notebook; the default config does not plan the comparison."""
+    from conftest import run_snakemake
+
+    p = run_snakemake(workflow_copy, "-n", "--configfile", "config/variants.yaml")
+    out = p.stdout
+    for arch in ("lstm", "gru", "lstm2"):
+        for path in (f"results/synthetic/saliency/{arch}.h5", f"results/synthetic/periods/{arch}.h5",
+                     f"results/synthetic/maximize/{arch}.h5", f"results/synthetic/activations/{arch}.h5"):
+            assert path in out, path
+    assert "results/synthetic/reports/06_variants.ipynb" in out
+    p = run_snakemake(workflow_copy, "-n")
+    assert "06_variants" not in p.stdout
