@@ -187,3 +187,25 @@ def test_reader_on_real_folder(shared_data):
     cfg["ntu"] = {"benchmark": "paper", "missing_list": cfg["ntu"]["missing_list"]}
     ds = prepare_dataset("ntu", cfg, str(folder))
     assert "S001C003P008R002A058" not in set(ds.sample_id) and len(ds.x) == 9
+
+
+@pytest.mark.fast
+def test_batch_reader_equals_file_by_file(tmp_path):
+    from skelvis.datasets.ntu import read_skeletons
+    rng = np.random.default_rng(5)
+    paths = []
+    for k in range(4):
+        p = tmp_path / f"S001C001P001R001A00{k + 1}.skeleton"
+        write_skeleton(p, [[(k, _body(rng))] for _ in range(3 + k)], crlf=k % 2 == 1)
+        paths.append(p)
+    good = read_skeletons(paths)
+    for sk, p in zip(good, paths):
+        np.testing.assert_array_equal(sk.xyz, read_skeleton_naive(p).xyz)
+    # an odd file (nan in x) in the batch: every file still gets the file-by-file answer
+    text = paths[2].read_bytes().split(b"\n")
+    text[4] = b"nan " + b" ".join(text[4].split()[1:])
+    paths[2].write_bytes(b"\n".join(text))
+    mixed = read_skeletons(paths)
+    for sk, p in zip(mixed, paths):
+        np.testing.assert_array_equal(sk.xyz, read_skeleton_naive(p).xyz)
+    assert np.isnan(mixed[2].xyz[0, 0, 0, 0]) and np.isfinite(mixed[1].xyz).all()

@@ -39,7 +39,7 @@ from .prepare import register_reader
 from .sources import DigestOfFiles, find_files
 from .store import Dataset
 
-__all__ = ["NTUSkeleton", "read_skeleton", "read_skeleton_naive", "main_actor", "parse_name",
+__all__ = ["NTUSkeleton", "read_skeleton", "read_skeletons", "read_skeleton_naive", "main_actor", "parse_name",
            "read_missing_list", "NTU60_ACTIONS", "XSUB_TRAIN_SUBJECTS", "XSUB120_TRAIN_SUBJECTS",
            "TWO_PERSON_ACTIONS", "split_ntu"]
 
@@ -194,12 +194,11 @@ class _Fallback(Exception):
     pass
 
 
-def _read_fast(path, data: bytes) -> NTUSkeleton:
-    """Vectorised reader: the structure is walked on the header lines only; the x y z prefix of
-    every joint line is cut out with numpy and parsed by pandas' C parser in one call. Anything
-    unusual (odd whitespace, wrong field counts, non-finite numbers) raises _Fallback."""
-    import pandas as pd
-
+def _scan(path, data: bytes):
+    """Vectorised structure pass: the structure is walked on the header lines only and the
+    ``x y z`` prefix of every joint line is cut out with numpy. Returns (records, frames,
+    xyz_text) with one ``x y z\n`` line per joint; anything unusual (odd whitespace, wrong
+    field counts) raises _Fallback."""
     if b"\r" in data:  # CRLF -> LF; a lone \r (a line end for splitlines) goes to the naive reader
         data = data.replace(b"\r\n", b"\n")
         if b"\r" in data:
@@ -239,7 +238,7 @@ def _read_fast(path, data: bytes) -> NTUSkeleton:
     except (ValueError, IndexError):
         raise _Fallback from None
     if not records:
-        return _assemble(records, np.zeros((0, J, 3), np.float32), frames, path)
+        return records, frames, b""
     rows = (np.asarray(jstart)[:, None] + np.arange(J)[None, :]).ravel()
     r0, r1 = starts_all[rows], ends[rows]
     sp = np.flatnonzero(buf == 32)
@@ -253,21 +252,65 @@ def _read_fast(path, data: bytes) -> NTUSkeleton:
     cut = buf[idx]
     cut[ends_cut - 1] = 10  # "x y z\n"
     xyz_text = cut.tobytes()
+    return records, frames, xyz_text
+
+
+def _parse_xyz(text: bytes, rows: int) -> np.ndarray:
+    """``x y z\n`` lines -> float32 (rows, 3) with pandas' C parser; _Fallback on anything odd."""
+    import pandas as pd
+
+    if rows == 0:
+        return np.zeros((0, 3), np.float32)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            vals = pd.read_csv(io.BytesIO(xyz_text), sep=" ", header=None, names=range(3), dtype=np.float64,
+            vals = pd.read_csv(io.BytesIO(text), sep=" ", header=None, names=range(3), dtype=np.float64,
                                engine="c", quoting=csv.QUOTE_NONE, skip_blank_lines=False, index_col=False,
                                na_filter=False).to_numpy()
     except Exception:  # noqa: BLE001 - any parser complaint: let the naive reader name the line
         raise _Fallback from None
-    if vals.shape != (len(rows), 3) or not np.isfinite(vals).all():
+    if vals.shape != (rows, 3) or not np.isfinite(vals).all():
         raise _Fallback  # NaN/inf/odd tokens: the naive reader decides what the text says
     with np.errstate(over="ignore"):
-        xyz = vals.astype(np.float32).reshape(len(records), J, 3)
+        xyz = vals.astype(np.float32)
     if not np.isfinite(xyz).all():
         raise _Fallback
+    return xyz
+
+
+def _read_fast(path, data: bytes) -> NTUSkeleton:
+    records, frames, text = _scan(path, data)
+    xyz = _parse_xyz(text, len(records) * J).reshape(len(records), J, 3)
     return _assemble(records, xyz, frames, path)
+
+
+def read_skeletons(paths, datas: Optional[list] = None) -> List[NTUSkeleton]:
+    """Read many files with one pandas call for all of them (the per-call overhead of the parser
+    is paid once); same results as :func:`read_skeleton` on each file."""
+    paths = list(paths)
+    datas = [Path(p).read_bytes() for p in paths] if datas is None else datas
+    out: List[Optional[NTUSkeleton]] = [None] * len(paths)
+    scans, texts = [], []
+    for k, (p, d) in enumerate(zip(paths, datas)):
+        try:
+            rec, frames, text = _scan(p, d)
+        except _Fallback:
+            out[k] = read_skeleton_naive(p, d)
+            continue
+        scans.append((k, rec, frames))
+        texts.append(text)
+    try:
+        xyz = _parse_xyz(b"".join(texts), sum(len(r) for _, r, _ in scans) * J)
+    except _Fallback:  # one odd file spoils the batch: file by file
+        for k, _, _ in scans:
+            out[k] = read_skeleton(paths[k], datas[k])
+        return out  # type: ignore[return-value]
+    at = 0
+    for k, rec, frames in scans:
+        m = len(rec) * J
+        out[k] = _assemble(rec, xyz[at:at + m].reshape(len(rec), J, 3), frames, paths[k])
+        at += m
+    return out  # type: ignore[return-value]
 
 
 def read_skeleton(path, data: Optional[bytes] = None) -> NTUSkeleton:
@@ -354,7 +397,8 @@ def _read_ntu(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) -> 
     seqs, meta_rows, ids, bodies_hist = [], [], [], {}
     n_missing = n_action = 0
     from tqdm.auto import tqdm
-    for p in tqdm(files, desc="ntu", mininterval=10):
+    todo = []
+    for p in files:
         sid = p.name[:-len(".skeleton")]
         try:
             meta = parse_name(sid)
@@ -368,16 +412,21 @@ def _read_ntu(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) -> 
         if (actions is not None and a not in actions) or (exclude_two and a in TWO_PERSON_ACTIONS):
             n_action += 1
             continue
-        data = p.read_bytes()
-        digest.update(p.name, data)
-        sk = read_skeleton(p, data)
-        seq, info = main_actor(sk)
-        bodies_hist[info["bodies"]] = bodies_hist.get(info["bodies"], 0) + 1
-        if len(seq) == 0:
-            seq = np.zeros((1, J, 3), np.float32)  # excluded later as all-zero, with a log line
-        seqs.append(seq)
-        meta_rows.append(meta)
-        ids.append(sid)
+        todo.append((p, sid, meta))
+    chunk = 256
+    for c in tqdm(range(0, len(todo), chunk), desc="ntu", mininterval=10, unit="chunk"):
+        part = todo[c:c + chunk]
+        datas = [p.read_bytes() for p, _, _ in part]
+        for (p, _, _), d in zip(part, datas):
+            digest.update(p.name, d)
+        for (p, sid, meta), sk in zip(part, read_skeletons([p for p, _, _ in part], datas)):
+            seq, info = main_actor(sk)
+            bodies_hist[info["bodies"]] = bodies_hist.get(info["bodies"], 0) + 1
+            if len(seq) == 0:
+                seq = np.zeros((1, J, 3), np.float32)  # excluded later as all-zero, with a log line
+            seqs.append(seq)
+            meta_rows.append(meta)
+            ids.append(sid)
     log.info("ntu: %d files, %d on the missing-skeleton list excluded, %d excluded by action filter, "
              "%d read; bodies seen per file: %s", len(files), n_missing, n_action, len(seqs),
              dict(sorted(bodies_hist.items())))
