@@ -40,7 +40,8 @@ def table() -> str:
     schema = load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")
     lines = ["| key | type | default | description |", "|---|---|---|---|"]
     for path, typ, default, desc in _rows(schema):
-        lines.append(f"| `{path}` | {typ} | `{default}` | {desc.replace('|', '\\|')} |")
+        desc = desc.replace("|", "\\|")
+        lines.append(f"| `{path}` | {typ} | `{default}` | {desc} |")
     return "\n".join(lines)
 
 
