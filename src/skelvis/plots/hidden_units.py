@@ -309,13 +309,20 @@ def variants_sequence_figure(maps: Dict[str, np.ndarray], joints: Sequence[str],
 
 def table_figure(df, title: str = ""):
     """A pandas table drawn as a figure (numbers to 3 decimals)."""
+    import textwrap
+
     cells = [[f"{v:.3f}" if isinstance(v, (float, np.floating)) else str(v) for v in row] for row in df.values]
-    fig, ax = plt.subplots(figsize=(1.45 * len(df.columns) + 0.5, 0.35 * len(df) + 0.9))
+    heads = [textwrap.fill(str(c), 13) for c in df.columns]
+    lines = max(h.count("\n") + 1 for h in heads)
+    fig, ax = plt.subplots(figsize=(1.15 * len(df.columns) + 0.5, 0.35 * (len(df) + lines) + 0.8))
     ax.axis("off")
-    tab = ax.table(cellText=cells, colLabels=list(df.columns), loc="upper center", cellLoc="center")
+    tab = ax.table(cellText=cells, colLabels=heads, loc="upper center", cellLoc="center")
     tab.auto_set_font_size(False)
     tab.set_fontsize(8)
     tab.scale(1, 1.4)
+    for (row, _), cell in tab.get_celld().items():
+        if row == 0:
+            cell.set_height(cell.get_height() * lines)
     if title:
         ax.set_title(title, fontsize=10)
     return fig
