@@ -1,9 +1,11 @@
 """NTU RGB+D reader: skelvis' fast reader vs a straightforward line-by-line Python reader.
 
-Both read the same files (the ten real NTU files in ../shared/data/ntu_rgbd_samples when
+All read the same files (the ten real NTU files in ../shared/data/ntu_rgbd_samples when
 present, five of them CRLF and one two-person; otherwise generated files of the same shape) and
-must give identical arrays. Reports the best time over 7 interleaved rounds for the whole set, the speed-up, and the
-peak Python heap (tracemalloc) while reading one file.
+must give identical arrays. Reports the best time over 7 interleaved rounds for the whole set
+(interleaved so that every reader sees the same load on a shared machine), the speed-ups (best
+vs best, and the median of the per-round ratios), and the peak Python heap (tracemalloc) while
+reading all files.
 Usage: python benchmarks/bench_ntu_reader.py  ->  results/bench/ntu_reader.json
 """
 import sys
