@@ -342,6 +342,10 @@ def test_browser_drives_the_page(inputs, tmp_path):
             d5 = page.evaluate("skelvis.drawn()")
             assert d5["mode"] == "maximisation"
             assert d5["iterationLabel"] == f"iteration {ITERATIONS} / {ITERATIONS}"
+            # it opens on the frame the last iteration moved most
+            run5 = payload["maxruns"][d5["seq"]]
+            disp5 = viewer.displacement(viewer.decode_array(run5["constrained"]["snapshots"]))[ITERATIONS]
+            assert d5["frame"] == int(np.argmax(disp5.sum(1)))
             page.screenshot(path=str(SCREENSHOTS / "03_maximisation_last.png"))
             page.eval_on_selector("#iteration", "el => { el.value = 1; el.dispatchEvent(new Event('input')); }")
             d6 = page.evaluate("skelvis.drawn()")

@@ -199,6 +199,7 @@
       ["player", "player2", "heatmap", "response"].forEach(function (id) { Plotly.purge($(id)); });
       return;
     }
+    if (state.frame < 0) state.frame = isMax ? peakFrame(view) : 0;  // -1: choose (a new run or mode)
     state.frame = Math.min(state.frame, view.L - 1);
     $("frame").max = view.L - 1; $("frame").value = state.frame;
     if (isMax) { $("iteration").max = view.I; $("iteration").value = view.it; state.iteration = view.it; }
@@ -218,6 +219,12 @@
     drawHeatmap();
     if (isMax) drawResponse(); else Plotly.purge($("response"));
     updateLabels();
+  }
+  // frame where the shown iteration moved the skeleton most (summed over joints)
+  function peakFrame(v) {
+    var best = 0, bv = -1;
+    for (var t = 0; t < v.L; t++) { var sum = 0; for (var j = 0; j < v.J; j++) sum += v.map.data[t * v.J + j]; if (sum > bv) { bv = sum; best = t; } }
+    return best;
   }
   function drawHeatmap() {
     var z = [], J = view.J, L = view.L;
@@ -269,13 +276,14 @@
     state.target = $("target").value;
     var t = parseTarget(state.target);
     if (t.kind === "class") { state.filter = String(t.index); $("class-filter").value = state.filter; }
+    if (state.mode === "maximisation") state.frame = -1;
     refillSequences(); drawAll();
   }
   $("target").addEventListener("change", onTarget);
   $("class-filter").addEventListener("change", function () { state.filter = this.value; refillSequences(); drawAll(); });
-  $("sequence").addEventListener("change", function () { state.seq = parseInt(this.value, 10); state.frame = 0; drawAll(); });
+  $("sequence").addEventListener("change", function () { state.seq = parseInt(this.value, 10); state.frame = state.mode === "maximisation" ? -1 : 0; drawAll(); });
   Array.prototype.forEach.call(document.querySelectorAll("input[name=mode]"), function (el) {
-    el.addEventListener("change", function () { state.mode = this.value; state.seq = -1; refillSequences(); drawAll(); });
+    el.addEventListener("change", function () { state.mode = this.value; state.seq = -1; state.frame = -1; refillSequences(); drawAll(); });
   });
   Array.prototype.forEach.call(document.querySelectorAll("input[name=run]"), function (el) {
     el.addEventListener("change", function () { state.run = this.value; drawAll(); });
