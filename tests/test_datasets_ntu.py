@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from skelvis.datasets.ntu import (_read_fast, main_actor, parse_name, read_missing_list, read_skeleton,
-                                  read_skeleton_naive, split_ntu)
+                                  read_skeleton_naive, read_skeletons, split_ntu)
 from skelvis.datasets.prepare import prepare_dataset
 from skelvis.errors import DataFormatError
 
@@ -132,8 +132,8 @@ def _good_text():
 
 
 @pytest.mark.fast
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(kind=st.sampled_from(["truncate", "garbage", "count", "nan", "huge", "raw", "field"]),
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["truncate", "garbage", "count", "nan", "huge", "raw", "field", "space", "crlf"]),
        pos=st.integers(0, 10 ** 6), blob=st.binary(max_size=40))
 def test_fuzz_fast_equals_naive(tmp_path, kind, pos, blob):
     global GOOD
@@ -150,10 +150,25 @@ def test_fuzz_fast_equals_naive(tmp_path, kind, pos, blob):
         text = GOOD.replace(b" ", b" nan ", 1 + pos % 50)
     elif kind == "huge":
         text = GOOD.replace(b"277.4", b"1e999", 1).replace(b"\n0", b"\n1e400", 1 + pos % 3)
+    elif kind == "space":  # one separator doubled or turned into another whitespace byte
+        parts = GOOD.split(b" ")
+        k = 1 + pos % (len(parts) - 1)
+        sep = [b"  ", b"\t", b" \r", b"\x0b", b" \n"][pos % 5]
+        text = b" ".join(parts[:k]) + sep + b" ".join(parts[k:])
+    elif kind == "crlf":  # CRLF file with a lone \r, a line without \r or a blob inside a line
+        text = GOOD.replace(b"\n", b"\r\n")
+        cut = pos % len(text)
+        text = text[:cut] + (blob or b"\r") + text[cut:]
     elif kind == "field":
         text = b"\n".join(lines[:k] + [lines[k] + b" 1"] + lines[k + 1:])
     else:
         text = blob
+    _assert_readers_agree(tmp_path, text)
+
+
+def _assert_readers_agree(tmp_path, text):
+    """The fast reader, the naive reader and the batch reader (next to a good file) give the same
+    arrays, or the same DataFormatError naming file and line."""
     p = tmp_path / "S001C001P001R001A001.skeleton"
     p.write_bytes(text)
     results = []
@@ -163,12 +178,53 @@ def test_fuzz_fast_equals_naive(tmp_path, kind, pos, blob):
         except DataFormatError as e:
             assert str(p) in str(e) and e.line is not None
             results.append(str(e))
-    fast, naive = results
-    if isinstance(fast, str) or isinstance(naive, str):
-        assert fast == naive
+    good = tmp_path / "S001C001P001R001A002.skeleton"
+    good.write_bytes(GOOD)
+    try:  # the batch reader (one parser call for both files) must agree as well
+        results.append(read_skeletons([good, p])[1])
+    except DataFormatError as e:
+        results.append(str(e))
+    fast, naive, batch = results
+    if isinstance(fast, str) or isinstance(naive, str) or isinstance(batch, str):
+        assert fast == naive == batch
     else:
-        np.testing.assert_array_equal(fast.xyz, naive.xyz)
-        assert fast.body_ids.tolist() == naive.body_ids.tolist()
+        for other in (fast, batch):
+            np.testing.assert_array_equal(other.xyz, naive.xyz)
+            assert other.body_ids.tolist() == naive.body_ids.tolist()
+            np.testing.assert_array_equal(other.present, naive.present)
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("sep", [b"  ", b"\t", b" \r", b"\r", b"\x0b", b"\x0c", b" \n", b"\n ", b"\x00"])
+def test_whitespace_in_every_field_fast_equals_naive(tmp_path, sep):
+    """Each space of a body line and of a whole joint line (the parser and split() see other
+    fields when a separator is doubled or is another whitespace byte), LF and CRLF."""
+    global GOOD
+    GOOD = GOOD or _good_text()
+    line_start = GOOD.index(b"\n", GOOD.index(b"\n25\n") + 4) + 1  # the second joint line of body 1
+    body_start = GOOD.index(b"\n", GOOD.index(b"\n") + 1) + 1     # the first body line
+    spaces = [k for k in range(len(GOOD)) if GOOD[k:k + 1] == b" " and
+              (line_start <= k < GOOD.index(b"\n", line_start) or body_start <= k < GOOD.index(b"\n", body_start))]
+    assert len(spaces) == 11 + 9
+    for k in spaces + [line_start, GOOD.index(b"\n", line_start)]:  # and both ends of the joint line
+        text = GOOD[:k] + sep + GOOD[k + (GOOD[k:k + 1] == b" "):]
+        _assert_readers_agree(tmp_path, text)
+        _assert_readers_agree(tmp_path, text.replace(b"\n", b"\r\n"))
+
+
+@pytest.mark.fast
+def test_missing_field_same_space_count_fast_equals_naive(tmp_path):
+    """A joint field deleted with both its spaces left (``a  c``): 11 spaces as in a good line,
+    but 11 fields for split(); the naive reader names the line, the fast one must agree."""
+    global GOOD
+    GOOD = GOOD or _good_text()
+    line_start = GOOD.index(b"\n", GOOD.index(b"\n25\n") + 4) + 1
+    line = GOOD[line_start:GOOD.index(b"\n", line_start)]
+    fields = line.split(b" ")
+    for k in range(1, len(fields) - 1):
+        broken = b" ".join(fields[:k]) + b"  " + b" ".join(fields[k + 1:])
+        assert broken.count(b" ") == line.count(b" ")
+        _assert_readers_agree(tmp_path, GOOD[:line_start] + broken + GOOD[line_start + len(line):])
 
 
 @pytest.mark.fast

@@ -14,7 +14,7 @@ Public API::
     sk = read_skeleton(path)      # sk.xyz float32 (F, M, 25, 3), sk.body_ids (M,) uint64
     seq, info = main_actor(sk)    # (T, 25, 3): the body with the largest motion, frames where present
 
-:func:`read_skeleton` is the fast reader (structure walked on the line list, numbers parsed by
+:func:`read_skeleton` is the fast reader (structure walked on the header lines, the whole text parsed by
 pandas' C parser, x y z only); :func:`read_skeleton_naive` is a straightforward line-by-line
 reader that checks every line. The fast one falls back to the naive one whenever anything is
 unusual, so both give the same array or the same :class:`DataFormatError` naming file and line.
@@ -194,23 +194,32 @@ class _Fallback(Exception):
     pass
 
 
+_ODD_BYTES = (b"\t", b"\x0b", b"\x0c", b"\x00")  # whitespace that split() sees but the parser does not
+
+
 def _scan(path, data: bytes):
-    """Vectorised structure pass: the structure is walked on the header lines only and the
-    ``x y z`` prefix of every joint line is cut out with numpy. Returns (records, frames,
-    xyz_text) with one ``x y z\n`` line per joint; anything unusual (odd whitespace, wrong
-    field counts) raises _Fallback."""
-    if b"\r" in data:  # CRLF -> LF; a lone \r (a line end for splitlines) goes to the naive reader
-        data = data.replace(b"\r\n", b"\n")
-        if b"\r" in data:
-            raise _Fallback
-    if b"  " in data or b"\t" in data or b"\x0b" in data or b"\x0c" in data:
-        raise _Fallback  # split() would see other field boundaries than single spaces
+    """Structure pass over one file, vectorised where it touches every line.
+
+    The structure (frame, body and joint counts, body IDs) is walked on the header lines only;
+    every joint line is checked to hold exactly 12 fields separated by single spaces (space
+    count per line with ``np.add.reduceat``, no space at either end). Returns ``(records,
+    frames, joint_rows, n_lines)``: ``joint_rows`` (B, 25) are the 0-based line numbers of each
+    body's joints; no two spaces in a row anywhere. Anything unusual raises _Fallback (the naive reader then decides)."""
+    if any(b in data for b in _ODD_BYTES):
+        raise _Fallback
     buf = np.frombuffer(data, np.uint8)
     nl = np.flatnonzero(buf == 10)
+    if len(nl) == 0:
+        raise _Fallback
+    if b"\r" in data:  # CRLF is fine (both readers treat it as one line end); a lone \r is not
+        cr = np.flatnonzero(buf == 13)
+        if cr[-1] == len(buf) - 1 or (buf[cr + 1] != 10).any():
+            raise _Fallback
     ends = nl if data.endswith(b"\n") else np.append(nl, len(buf))
-    starts_all = np.concatenate([[0], nl + 1])[:len(ends)]
+    starts = np.concatenate([[0], nl[:len(ends) - 1] + 1])
+    ends_text = ends - (buf[np.maximum(ends - 1, 0)] == 13)  # without the \r of CRLF
     n = len(ends)
-    st, en = starts_all.tolist(), ends.tolist()
+    st, en = starts.tolist(), ends_text.tolist()
     try:
         frames = int(data[st[0]:en[0]])
         if frames < 0:
@@ -237,51 +246,59 @@ def _scan(path, data: bytes):
             raise _Fallback
     except (ValueError, IndexError):
         raise _Fallback from None
-    if not records:
-        return records, frames, b""
-    rows = (np.asarray(jstart)[:, None] + np.arange(J)[None, :]).ravel()
-    r0, r1 = starts_all[rows], ends[rows]
-    sp = np.flatnonzero(buf == 32)
-    k0 = np.searchsorted(sp, r0)
-    if not ((np.searchsorted(sp, r1) - k0 == 11).all() and (buf[r0] != 32).all() and (buf[r1 - 1] != 32).all()):
-        raise _Fallback  # every joint line: 12 fields separated by single spaces
-    third = sp[k0 + 2]  # the space after z
-    lengths = third - r0 + 1  # "x y z " per joint line
-    ends_cut = np.cumsum(lengths)
-    idx = np.arange(int(ends_cut[-1])) + np.repeat(r0 - (ends_cut - lengths), lengths)
-    cut = buf[idx]
-    cut[ends_cut - 1] = 10  # "x y z\n"
-    xyz_text = cut.tobytes()
-    return records, frames, xyz_text
+    rows = np.asarray(jstart, np.int64)[:, None] + np.arange(J)[None, :]
+    if len(jstart):
+        r0, r1 = starts[rows.ravel()], ends_text[rows.ravel()]
+        sp = buf == 32
+        if (sp[1:] & sp[:-1]).any():
+            raise _Fallback  # two spaces in a row: an empty field for the parser, none for split()
+        spaces = np.add.reduceat(sp.view(np.uint8), starts, dtype=np.int32)[rows.ravel()]
+        if not ((spaces == 11).all() and (r1 > r0).all() and (buf[r0] != 32).all() and (buf[r1 - 1] != 32).all()):
+            raise _Fallback  # every joint line: 12 fields separated by single spaces
+    return records, frames, rows, n
 
 
-def _parse_xyz(text: bytes, rows: int) -> np.ndarray:
-    """``x y z\n`` lines -> float32 (rows, 3) with pandas' C parser; _Fallback on anything odd."""
+def _parse_lines(texts: List[bytes]) -> np.ndarray:
+    """The first three numbers of every line of ``texts`` (each ends with a line end) -> float64
+    (lines, 3), NaN where a line has fewer fields, with one call of pandas' C parser for all
+    files. _Fallback on any parser complaint."""
     import pandas as pd
 
-    if rows == 0:
-        return np.zeros((0, 3), np.float32)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            vals = pd.read_csv(io.BytesIO(text), sep=" ", header=None, names=range(3), dtype=np.float64,
-                               engine="c", quoting=csv.QUOTE_NONE, skip_blank_lines=False, index_col=False,
-                               na_filter=False).to_numpy()
+            return pd.read_csv(io.BytesIO(b"".join(texts)), sep=" ", header=None, names=range(12), usecols=range(3),
+                               dtype=np.float64, engine="c", quoting=csv.QUOTE_NONE, skip_blank_lines=False,
+                               index_col=False, keep_default_na=False, na_values=[""]).to_numpy()
     except Exception:  # noqa: BLE001 - any parser complaint: let the naive reader name the line
         raise _Fallback from None
-    if vals.shape != (rows, 3) or not np.isfinite(vals).all():
-        raise _Fallback  # NaN/inf/odd tokens: the naive reader decides what the text says
+
+
+def _joints(vals: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """x y z of the joint lines ``rows`` (B, 25) -> float32 (B, 25, 3); _Fallback on NaN/inf
+    (the naive reader decides what the text says)."""
+    xyz64 = vals[rows]
+    if not np.isfinite(xyz64).all():
+        raise _Fallback
     with np.errstate(over="ignore"):
-        xyz = vals.astype(np.float32)
+        xyz = xyz64.astype(np.float32)
     if not np.isfinite(xyz).all():
         raise _Fallback
     return xyz
 
 
+def _with_line_end(data: bytes) -> bytes:
+    return data if data.endswith(b"\n") else data + b"\n"
+
+
 def _read_fast(path, data: bytes) -> NTUSkeleton:
-    records, frames, text = _scan(path, data)
-    xyz = _parse_xyz(text, len(records) * J).reshape(len(records), J, 3)
-    return _assemble(records, xyz, frames, path)
+    records, frames, rows, n = _scan(path, data)
+    if not records:
+        return _assemble(records, np.zeros((0, J, 3), np.float32), frames, path)
+    vals = _parse_lines([_with_line_end(data)])
+    if len(vals) != n:
+        raise _Fallback
+    return _assemble(records, _joints(vals, rows), frames, path)
 
 
 def read_skeletons(paths, datas: Optional[list] = None) -> List[NTUSkeleton]:
@@ -293,23 +310,30 @@ def read_skeletons(paths, datas: Optional[list] = None) -> List[NTUSkeleton]:
     scans, texts = [], []
     for k, (p, d) in enumerate(zip(paths, datas)):
         try:
-            rec, frames, text = _scan(p, d)
+            rec, frames, rows, n = _scan(p, d)
         except _Fallback:
             out[k] = read_skeleton_naive(p, d)
             continue
-        scans.append((k, rec, frames))
-        texts.append(text)
+        if not rec:
+            out[k] = _assemble(rec, np.zeros((0, J, 3), np.float32), frames, p)
+            continue
+        scans.append((k, rec, frames, rows, n))
+        texts.append(_with_line_end(d))
     try:
-        xyz = _parse_xyz(b"".join(texts), sum(len(r) for _, r, _ in scans) * J)
+        vals = _parse_lines(texts) if texts else np.zeros((0, 3))
+        if len(vals) != sum(s[4] for s in scans):
+            raise _Fallback
     except _Fallback:  # one odd file spoils the batch: file by file
-        for k, _, _ in scans:
+        for k, *_ in scans:
             out[k] = read_skeleton(paths[k], datas[k])
         return out  # type: ignore[return-value]
     at = 0
-    for k, rec, frames in scans:
-        m = len(rec) * J
-        out[k] = _assemble(rec, xyz[at:at + m].reshape(len(rec), J, 3), frames, paths[k])
-        at += m
+    for k, rec, frames, rows, n in scans:
+        try:
+            out[k] = _assemble(rec, _joints(vals, rows + at), frames, paths[k])
+        except _Fallback:
+            out[k] = read_skeleton_naive(paths[k], datas[k])
+        at += n
     return out  # type: ignore[return-value]
 
 
