@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -39,8 +40,8 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 
                   env: dict | None = None) -> subprocess.CompletedProcess:
     """Run snakemake (from the test's venv) in ``workdir``; output captured as text."""
     e = dict(os.environ)
-    e["PATH"] = f"{VENV_BIN}{os.pathsep}{e.get('PATH', '')}"
     e.update(env or {})
+    e["PATH"] = f"{VENV_BIN}{os.pathsep}{e.get('PATH', '')}"  # papermill & co. even when env has its own PATH
     cmd = [str(VENV_BIN / "snakemake"), "--cores", "2", *args]
     p = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=e)
     if check and p.returncode != 0:
@@ -64,5 +65,7 @@ def shared_data() -> Path:
 def tiny_run(tmp_path_factory) -> Path:
     """The whole default DAG on tests/configs/tiny.yaml, run once per session; returns its folder."""
     wd = copy_workflow(tmp_path_factory.mktemp("tiny"))
+    t0 = time.perf_counter()
     run_snakemake(wd, "--configfile", "tests/configs/tiny.yaml")
+    (wd / "wall_seconds.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")  # reported by the Slurm test
     return wd
