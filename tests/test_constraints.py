@@ -64,6 +64,14 @@ def test_angle_helpers_match_hand_geometry():
     np.testing.assert_allclose(viol[:5], [10, 20, 0, 45, 0], atol=1e-9)
     # torch and numpy agree
     np.testing.assert_allclose(C.joint_angles(torch.as_tensor(x), cs).numpy(), ang, atol=1e-9)
+    # x's hips are collinear with the spine base: the hip-plane normal is zero. The plane angle
+    # is then 90 deg (cos 0), finite, and so is its gradient (maximisation must not turn to NaN).
+    with np.errstate(all="raise"):
+        np.testing.assert_allclose(C.plane_angles(x, cs), [90.0], atol=1e-9)
+        assert np.isfinite(C.angle_violation_deg(x, cs)).all()
+    xt = torch.as_tensor(x, dtype=torch.float32).requires_grad_(True)
+    C.plane_angles(xt, cs).sum().backward()
+    assert torch.isfinite(xt.grad).all()
 
 
 @pytest.mark.fast

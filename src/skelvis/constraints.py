@@ -155,8 +155,13 @@ def _dot(u, v):
     return (u * v).sum(-1)
 
 
+_EPS2 = 1e-24  # squared-length floor: a degenerate bone or plane gives cos 0 (90 deg), not 0/0
+
+
 def _norm(u):
-    return _dot(u, u) ** 0.5
+    """|u| with a tiny floor, so that cosines and their gradients stay finite for a zero-length
+    vector (a plane normal when hips and spine base are collinear)."""
+    return (_dot(u, u) + _EPS2) ** 0.5
 
 
 def _cross(u, v):
