@@ -24,7 +24,7 @@ from ..errors import DataFormatError
 from ..normalize import pad_sequences
 from .msr_action3d import parse_numeric_lines
 from .prepare import register_reader
-from .sources import DigestOfFiles, find_files
+from .sources import DigestOfFiles, raw_files
 from .store import Dataset
 
 __all__ = ["read_tsd", "parse_name"]
@@ -65,11 +65,8 @@ def _read_auslan(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) 
     drop = set(opts.get("drop_signs") or [])
     val_days = set(opts.get("validation_days") or [7])
     test_days = set(opts.get("test_days") or [8, 9])
-    if raw is None:
-        raise DataFormatError(f"data.{name}", "the auslan reader needs raw data", fix="set data.<name>.source")
-    files = find_files(raw, ".tsd")
-    if not files:
-        raise DataFormatError(raw, "no .tsd files found", fix="point data.<name> at tctodd.tar.gz or its extracted folder")
+    files = raw_files(name, raw, "auslan", ".tsd", fix="point data.<name> at tctodd.tar.gz or its extracted folder",
+                      source_fix="set data.<name>.source")
     digest = DigestOfFiles()
     rows, broken, too_long = [], {}, 0
     for p in files:

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import DataFormatError
 from ..normalize import pad_sequences
 from .prepare import register_reader
-from .sources import DigestOfFiles, find_files
+from .sources import DigestOfFiles, raw_files
 from .store import Dataset
 
 __all__ = ["read_msr_file", "parse_name", "MSR_ACTIONS", "parse_numeric_lines"]
@@ -88,12 +88,8 @@ def _read_msr(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) -> 
     opts = dict(cfg.get("msr_action3d") or {})
     train_subjects = set(opts.get("train_subjects") or [1, 3, 5, 7, 9])
     val_subjects = set(opts.get("validation_subjects") or [])
-    if raw is None:
-        raise DataFormatError(f"data.{name}", "the msr_action3d reader needs raw data", fix="set data.<name>.source: local and path")
-    files = find_files(raw, "_skeleton3D.txt")
-    if not files:
-        raise DataFormatError(raw, "no *_skeleton3D.txt files found",
-                              fix="point data.<name>.path at the folder of MSR Action3D skeleton3D.txt files")
+    files = raw_files(name, raw, "msr_action3d", "_skeleton3D.txt", shown="*_skeleton3D.txt",
+                      fix="point data.<name>.path at the folder of MSR Action3D skeleton3D.txt files")
     digest = DigestOfFiles()
     seqs, rows, ids = [], [], []
     for p in files:

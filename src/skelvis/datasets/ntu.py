@@ -36,7 +36,7 @@ import numpy as np
 from ..errors import DataFormatError
 from ..normalize import pad_sequences
 from .prepare import register_reader
-from .sources import DigestOfFiles, find_files
+from .sources import DigestOfFiles, raw_files
 from .store import Dataset
 
 __all__ = ["NTUSkeleton", "read_skeleton", "read_skeletons", "read_skeleton_naive", "main_actor", "parse_name",
@@ -407,12 +407,8 @@ def _read_ntu(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) -> 
     exclude_two = benchmark == "paper" if exclude_two is None else bool(exclude_two)
     val_subjects = opts.get("validation_subjects")
     val_subjects = set(_DEFAULT_VALIDATION.get(benchmark, []) if val_subjects is None else val_subjects)
-    if raw is None:
-        raise DataFormatError(f"data.{name}", "the ntu reader needs raw data", fix="set data.<name>.source to local or http")
-    files = find_files(raw, ".skeleton")
-    if not files:
-        raise DataFormatError(raw, "no *.skeleton files found",
-                              fix="point data.<name>.path at the extracted nturgbd_skeletons folder or its zip")
+    files = raw_files(name, raw, "ntu", ".skeleton", shown="*.skeleton", source_fix="set data.<name>.source to local or http",
+                      fix="point data.<name>.path at the extracted nturgbd_skeletons folder or its zip")
     missing_path = opts.get("missing_list") or (cfg.get("_downloads") or {}).get("missing_skeletons")
     missing = read_missing_list(missing_path) if missing_path else set()
     if not missing_path:

@@ -22,9 +22,9 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
-from ..errors import SkelvisError
+from ..errors import DataFormatError, SkelvisError
 
-__all__ = ["SourceError", "sha256_file", "fetch_http", "safe_extract", "is_archive",
+__all__ = ["SourceError", "raw_files", "sha256_file", "fetch_http", "safe_extract", "is_archive",
            "stage_local", "stage_raw", "PLACEHOLDER_SHA256"]
 
 log = logging.getLogger("skelvis.sources")
@@ -198,6 +198,19 @@ def find_files(root, suffix: str) -> list:
     for d, _, files in os.walk(root, followlinks=True):
         found.extend(Path(d) / f for f in files if f.endswith(suffix) and not f.startswith("._"))
     return sorted(found, key=lambda p: (p.name, str(p)))
+
+
+def raw_files(name: str, raw, reader: str, suffix: str, fix: str, shown: str = "",
+              source_fix: str = "set data.<name>.source: local and path") -> list:
+    """A reader's input files: every file under ``raw`` ending with ``suffix`` (:func:`find_files`).
+    Fails early, naming the config key, when the source gave no raw data, and naming the folder,
+    with ``fix``, when it holds no such file."""
+    if raw is None:
+        raise DataFormatError(f"data.{name}", f"the {reader} reader needs raw data", fix=source_fix)
+    files = find_files(raw, suffix)
+    if not files:
+        raise DataFormatError(raw, f"no {shown or suffix} files found", fix=fix)
+    return files
 
 
 class DigestOfFiles:

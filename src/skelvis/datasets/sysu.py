@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import DataFormatError
 from ..normalize import pad_sequences
 from .prepare import register_reader
-from .sources import DigestOfFiles, find_files
+from .sources import DigestOfFiles, raw_files
 from .store import Dataset
 
 __all__ = ["read_sysu_mat", "SYSU_ACTIONS", "to_frames"]
@@ -108,11 +108,7 @@ def _read_sysu(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) ->
     val_subjects = set(opts.get("validation_subjects") or [])
     sub_re = opts.get("subject_regex") or r"(?i)(?:sub(?:ject)?|p)[_-]?0*(\d+)"
     act_re = opts.get("action_regex") or r"(?i)(?:act(?:ion)?|a)[_-]?0*(\d+)"
-    if raw is None:
-        raise DataFormatError(f"data.{name}", "the sysu reader needs raw data", fix="set data.<name>.source: local and path")
-    files = find_files(raw, "sklWorld.mat")
-    if not files:
-        raise DataFormatError(raw, "no sklWorld.mat files found", fix="point data.<name>.path at the SYSU-3D folder")
+    files = raw_files(name, raw, "sysu", "sklWorld.mat", fix="point data.<name>.path at the SYSU-3D folder")
     digest = DigestOfFiles()
     seqs, subj, act, ids = [], [], [], []
     for p in files:
