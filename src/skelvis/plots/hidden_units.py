@@ -284,11 +284,12 @@ def rank_agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float((ra * rb).sum() / den) if den > 0 else float("nan")
 
 
-def variants_sequence_figure(maps: Dict[str, np.ndarray], joints: Sequence[str], title: str = ""):
-    """One sequence's class sensitivity (T, J) for several models side by side (joints x frames,
-    each map scaled to its own maximum)."""
+def _maps_side_by_side(maps: Dict[str, np.ndarray], joints: Sequence[str], size, value_label: str,
+                       title: str, x_axis):
+    """One panel per arch of a (X, J) map, each scaled to its own maximum, joints down the y axis
+    (shared), one colour bar; ``x_axis(ax)`` labels the x axis."""
     archs = list(maps)
-    fig, axes = plt.subplots(1, len(archs), figsize=(3.8 * len(archs) + 1, 0.2 * len(joints) + 1.6),
+    fig, axes = plt.subplots(1, len(archs), figsize=(size[0] * len(archs) + 1, size[1] * len(joints) + size[2]),
                              squeeze=False, sharey=True)
     im = None
     for i, a in enumerate(archs):
@@ -296,15 +297,22 @@ def variants_sequence_figure(maps: Dict[str, np.ndarray], joints: Sequence[str],
         m = m / (np.max(np.abs(m)) or 1.0)
         ax = axes[0, i]
         im = ax.imshow(m.T, aspect="auto", cmap="Reds", vmin=0, vmax=1, interpolation="nearest")
+        x_axis(ax)
         ax.set_title(a, fontsize=10)
-        ax.set_xlabel("frame")
         if i == 0:
             ax.set_yticks(range(len(joints)))
             ax.set_yticklabels(joints, fontsize=6)
-    fig.colorbar(im, ax=axes[0].tolist(), fraction=0.03, pad=0.01, label="sensitivity (/ max per model)")
+    fig.colorbar(im, ax=axes[0].tolist(), fraction=0.03, pad=0.01, label=f"{value_label} (/ max per model)")
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+def variants_sequence_figure(maps: Dict[str, np.ndarray], joints: Sequence[str], title: str = ""):
+    """One sequence's class sensitivity (T, J) for several models side by side (joints x frames,
+    each map scaled to its own maximum)."""
+    return _maps_side_by_side(maps, joints, (3.8, 0.2, 1.6), "sensitivity", title,
+                              lambda ax: ax.set_xlabel("frame"))
 
 
 def table_figure(df, title: str = ""):
@@ -349,22 +357,8 @@ def variants_sensitivity_figure(maps: Dict[str, np.ndarray], joints: Sequence[st
                                 title: str = "", value_label: str = "sensitivity"):
     """Class x joint sensitivity maps of several models side by side (one panel per arch, shared
     colour scale after normalising each map to its maximum)."""
-    archs = list(maps)
-    fig, axes = plt.subplots(1, len(archs), figsize=(4.2 * len(archs) + 1, 0.22 * len(joints) + 1.8), squeeze=False,
-                             sharey=True)
-    im = None
-    for i, a in enumerate(archs):
-        m = np.asarray(maps[a], float)
-        m = m / (np.max(np.abs(m)) or 1.0)
-        ax = axes[0, i]
-        im = ax.imshow(m.T, aspect="auto", cmap="Reds", vmin=0, vmax=1, interpolation="nearest")
+    def class_axis(ax):
         ax.set_xticks(range(len(classes)))
         ax.set_xticklabels(classes, rotation=60, ha="right", fontsize=7)
-        ax.set_title(a, fontsize=10)
-        if i == 0:
-            ax.set_yticks(range(len(joints)))
-            ax.set_yticklabels(joints, fontsize=6)
-    fig.colorbar(im, ax=axes[0].tolist(), fraction=0.03, pad=0.01, label=f"{value_label} (/ max per model)")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
+
+    return _maps_side_by_side(maps, joints, (4.2, 0.22, 1.8), value_label, title, class_axis)
