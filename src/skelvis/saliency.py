@@ -58,7 +58,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .datasets.store import atomic_path
+from .datasets.store import atomic_path, open_h5
 from .errors import SkelvisError
 
 __all__ = ["MODES", "SaliencyInputError", "SaliencyMaps", "local_jacobian", "iter_local_jacobian",
@@ -665,13 +665,7 @@ def write_saliency(path, maps: SaliencyMaps, model: str = "", data: str = "", **
 
 def read_saliency(path) -> dict:
     """Everything in a saliency.h5 as numpy arrays, plus its attrs under 'attrs'."""
-    from .errors import DataFormatError
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise DataFormatError(path, f"not a readable saliency file ({e})",
-                              fix="delete it and run the 'saliency' rule again") from None
-    with f:
+    with open_h5(path, fix="delete it and run the 'saliency' rule again", what="saliency file") as f:
         out = {k: f[k][...] for k in f.keys()}
         if "unit_maps" in out:
             out["unit_maps"] = out["unit_maps"].astype(np.float32)

@@ -40,7 +40,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import h5py
 import numpy as np
 
-from .datasets.store import SPLIT_NAMES, Dataset, atomic_path, read_dataset
+from .datasets.store import SPLIT_NAMES, Dataset, atomic_path, open_h5, read_dataset
 from .errors import ConfigError, DataFormatError
 from .evaluate import read_predictions
 from .topology import get_topology
@@ -156,10 +156,7 @@ def select_sequences(ds: Dataset, predicted: np.ndarray, probability: np.ndarray
 def read_saliency(path, ds: Dataset) -> Dict[str, Any]:
     """Read a saliency file and check it against the data (N, T, J); returns arrays and attrs."""
     path = Path(path)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise DataFormatError(path, f"not a readable HDF5 file ({e})", fix="run the 'saliency' rule again") from None
+    f = open_h5(path, fix="run the 'saliency' rule again")
     with f:
         missing = [k for k in ("class_map", "pred_map") if k not in f]
         if missing:
@@ -231,10 +228,7 @@ def read_maximize(path, classes: Sequence[str]) -> List[Dict[str, Any]]:
     None). The unconstrained run is found as a sub-group ``unconstrained/`` or as datasets
     ``unconstrained_<name>`` / ``<name>_unconstrained`` beside the constrained ones."""
     path = Path(path)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise DataFormatError(path, f"not a readable HDF5 file ({e})", fix="run the 'maximize' rule again") from None
+    f = open_h5(path, fix="run the 'maximize' rule again")
     entries: List[Dict[str, Any]] = []
     with f:
         groups: List[h5py.Group] = []

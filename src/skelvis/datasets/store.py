@@ -33,7 +33,7 @@ import numpy as np
 from .. import __version__
 from ..errors import DataFormatError
 
-__all__ = ["Dataset", "write_dataset", "read_dataset", "SPLIT_NAMES", "atomic_path"]
+__all__ = ["Dataset", "write_dataset", "read_dataset", "open_h5", "SPLIT_NAMES", "atomic_path"]
 
 SPLIT_NAMES = {0: "train", 1: "validation", 2: "test"}
 _REQUIRED = ("x", "length", "label", "subject", "split", "sample_id")
@@ -127,17 +127,21 @@ def write_dataset(ds: Dataset, path) -> None:
             f.attrs[k] = v if isinstance(v, (str, int, float)) else json.dumps(v)
 
 
+def open_h5(path, fix: str, what: str = "HDF5 file") -> h5py.File:
+    """Open a stage's HDF5 file for reading; a truncated or foreign file raises one
+    :class:`DataFormatError` naming it, with ``fix`` (usually: run the rule that makes it again)."""
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise DataFormatError(path, f"not a readable {what} ({e})", fix=fix) from None
+
+
 def read_dataset(path) -> Dataset:
     """Read and check a contract file; a wrong or truncated file raises :class:`DataFormatError`."""
     path = Path(path)
     if not path.exists():
         raise DataFormatError(path, "file not found", fix="run the 'prepare' rule first (snakemake results/<dataset>/data.h5)")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise DataFormatError(path, f"not a readable HDF5 file ({e})",
-                              fix="delete it and run the 'prepare' rule again") from None
-    with f:
+    with open_h5(path, fix="delete it and run the 'prepare' rule again") as f:
         missing = [k for k in _REQUIRED if k not in f]
         if missing:
             raise DataFormatError(path, f"missing dataset(s) {missing}",
