@@ -201,7 +201,6 @@ def test_proximity_pairs():
 
 @pytest.mark.slow
 def test_workflow_hidden_state_outputs(tiny_run):
-    import h5py
     from PIL import Image
 
     from skelvis.activations import read_activations

@@ -123,7 +123,7 @@ GOOD = None
 
 
 def _good_text():
-    import io, tempfile, pathlib
+    import tempfile, pathlib
     rng = np.random.default_rng(3)
     with tempfile.TemporaryDirectory() as d:
         p = pathlib.Path(d) / "S001C001P001R001A001.skeleton"

@@ -1,5 +1,4 @@
 """The README's first lines and its configuration table stay true."""
-import subprocess
 import sys
 from pathlib import Path
 

@@ -6,7 +6,6 @@ which cuDNN refuses unless it is switched off for that call: skelvis.saliency do
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 

@@ -3,7 +3,6 @@
 import json
 
 import h5py
-import numpy as np
 import pytest
 import yaml
 

@@ -6,7 +6,6 @@ these tests do not depend on those stages; one slow test builds the page from th
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path

@@ -28,7 +28,7 @@ mode); LSTM and GRU, one or more layers.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -99,7 +99,7 @@ def layer_states(model: RecurrentClassifier, x: torch.Tensor) -> List[Tuple[torc
         for layer in range(rnn.num_layers):
             h = x.new_zeros(N, H)
             c = x.new_zeros(N, H)
-            hs, cs, prev_h, prev_c = [], [], [], []
+            hs, prev_h, prev_c = [], [], []
             for t in range(T):
                 prev_h.append(h)
                 prev_c.append(c)

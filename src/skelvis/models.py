@@ -16,7 +16,7 @@ Public API (used by every later stage and by outside checks)::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
 import torch
 from torch import nn

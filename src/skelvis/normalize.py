@@ -16,7 +16,7 @@ Channel data (C = 1) accepts ``none`` and ``zscore`` (per channel over the train
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 

@@ -9,7 +9,7 @@
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict
 
 import numpy as np
 from sklearn.decomposition import PCA

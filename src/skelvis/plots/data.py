@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..datasets.store import SPLIT_NAMES, Dataset
+from ..datasets.store import Dataset
 from ..topology import get_topology
 from .common import skeleton_strip
 
