@@ -223,4 +223,4 @@ def test_workflow_hidden_state_outputs(tiny_run):
         assert (figs / f"04_{name}.png").stat().st_size > 5000 and (figs / f"04_{name}.pdf").exists()
     gif = Image.open(figs / "04_animation.gif")
     assert gif.n_frames > 5
-    assert (tiny_run / "results" / "tiny" / "reports" / "04_hidden_state_maps_lstm.ipynb").exists()
+    assert (tiny_run / "results" / "tiny" / "reports" / "04_hidden_states_lstm.ipynb").exists()

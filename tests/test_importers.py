@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from skelvis.importers import ImportError_, prepare_imported
+from skelvis.importers import ModelImportError, prepare_imported
 from skelvis.models import RecurrentClassifier, import_model, load_model, save_model
 
 
@@ -80,7 +80,7 @@ class NotRecurrent(nn.Module):
 @pytest.mark.fast
 def test_torchscript_without_rnn_refused(tmp_path):
     torch.jit.save(torch.jit.script(NotRecurrent()), tmp_path / "m.ts")
-    with pytest.raises(ImportError_, match="recurrent"):
+    with pytest.raises(ModelImportError, match="recurrent"):
         import_model(tmp_path / "m.ts")
 
 
@@ -139,7 +139,7 @@ def test_keras_h5(tmp_path):
     np.testing.assert_allclose(probs, ref, atol=1e-5)
     # hard_sigmoid (old Keras default) cannot map onto torch's LSTM: refused, not approximated
     write_keras_h5(tmp_path / "old.h5", **w, recurrent_activation="hard_sigmoid")
-    with pytest.raises(ImportError_, match="hard_sigmoid"):
+    with pytest.raises(ModelImportError, match="hard_sigmoid"):
         import_model(tmp_path / "old.h5")
 
 
@@ -159,14 +159,14 @@ def test_prepare_imported_checks_data(tmp_path):
     assert acc["train"] == pytest.approx(float((pred[:3] == ds.label[:3]).mean()))
     assert hist[0]["epoch"] == 0 and "train_loss" in hist[0]
     ds.x = x[..., :2]
-    with pytest.raises(ImportError_, match="J\\*C"):
+    with pytest.raises(ModelImportError, match="J\\*C"):
         prepare_imported(tmp_path / "m.pt", None, ds)
 
 
 @pytest.mark.fast
 def test_pickled_module_refused(tmp_path):
     torch.save(UserLSTM(), tmp_path / "whole.pt")  # a pickled nn.Module, not a state dict
-    with pytest.raises(ImportError_, match="weights_only"):
+    with pytest.raises(ModelImportError, match="weights_only"):
         import_model(tmp_path / "whole.pt")
 
 

@@ -197,18 +197,18 @@ def test_analyse_periods_end_to_end(tmp_path, cell, layers):
 def test_periods_figures(tmp_path):
     import matplotlib.pyplot as plt
 
-    from skelvis.plots import hidden_units
+    from skelvis.plots import periods as pp
     torch.manual_seed(0)
     ds = _tiny_dataset(J=25)
     m = build_model(dict(input_size=75, hidden_size=6, num_classes=3)).eval()
     an = analyse_periods(m, ds, PeriodsConfig(quantile=0.8, min_length=2, resample_length=6, n_clusters=2,
                                               min_periods=3, n_units=2, mc_samples=3))
-    units = hidden_units.relevance_units(an)
-    for fig in (hidden_units.periods_figure(an, ds), hidden_units.clusters_figure(an, ds),
-                hidden_units.relevance_figure(an, ds), hidden_units.purity_figure(an)):
+    units = pp.relevance_units(an)
+    for fig in (pp.periods_figure(an, ds), pp.clusters_figure(an, ds),
+                pp.relevance_figure(an, ds), pp.purity_figure(an)):
         assert fig.axes
         plt.close(fig)
-    fig = hidden_units.periods_figure(an, ds)
+    fig = pp.periods_figure(an, ds)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert sorted(labels) == sorted(f"unit {u}" for u in units)
     plt.close(fig)
@@ -231,4 +231,4 @@ def test_periods_rule_on_tiny_run(tiny_run):
     assert an.summary["relevance_conservation_error_max"] < 1e-8
     for name in ("periods", "clusters", "relevance", "purity"):
         assert (tiny_run / f"results/tiny/figures/lstm/05_{name}.png").stat().st_size > 1000
-    assert (tiny_run / "results/tiny/reports/05_hidden_units_lstm.ipynb").exists()
+    assert (tiny_run / "results/tiny/reports/05_periods_lstm.ipynb").exists()

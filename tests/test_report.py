@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from conftest import run_snakemake
+from conftest import ROOT, run_snakemake
 
 STAGE_CATEGORY = re.compile(r"^\d+\. \S")
 
@@ -57,7 +57,16 @@ def test_report_is_grouped_by_stage_and_dataset(report):
         for dataset, paths in sub.items():
             assert dataset == "tiny", (cat, dataset)
             assert all(p.startswith(f"results/{dataset}/") for p in paths)
-    nb01 = categories["1. Data and model"]["tiny"]
+    # a category is named as its notebook (and, for stages 2-5, its plots module and rule)
+    for cat in categories:
+        if cat == "SkeletonVis":
+            continue
+        number, name = cat.split(". ", 1)
+        assert (ROOT / "notebooks" / f"{int(number):02d}_{name}.ipynb").exists(), cat
+        if 2 <= int(number) <= 5:
+            assert (ROOT / "src" / "skelvis" / "plots" / f"{name}.py").exists(), cat
+            assert f"rule notebook_{name}:" in (ROOT / "workflow" / "rules" / f"{name}.smk").read_text(), cat
+    nb01 = categories["1. data_and_model"]["tiny"]
     for name in ("summary", "skeletons", "training", "confusion"):
         path = f"results/tiny/figures/lstm/01_{name}.png"
         assert path in nb01

@@ -287,7 +287,7 @@ def test_notebook_parameters_match_rule():
     root = Path(__file__).resolve().parents[1]
     rule = (root / "workflow/rules/saliency.smk").read_text()
     passed = set(re.findall(r"-p (\w+) ", rule))
-    nb = json.loads((root / "notebooks/02_sensitivity.ipynb").read_text())
+    nb = json.loads((root / "notebooks/02_saliency.ipynb").read_text())
     params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(params) == 1
     names = set(re.findall(r"^(\w+) =", "".join(params[0]["source"]), re.M))

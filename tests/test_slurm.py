@@ -172,9 +172,9 @@ def test_every_cluster_job_ran_as_a_slurm_job(slurm_cluster, slurm_run):
     # every compute stage of the DAG went to the cluster, the cheap ones stayed on the login node
     assert {jobs[j][0] for j in remote} == {"prepare", "train", "evaluate", "saliency", "faithfulness", "maximize",
                                             "activations", "autoencoder", "periods"}
-    assert {jobs[j][0] for j in local} == {"all", "viewer", "notebook_data_model", "notebook_sensitivity",
-                                           "notebook_maximization", "notebook_hidden_states",
-                                           "notebook_hidden_units"}
+    assert {jobs[j][0] for j in local} == {"all", "viewer", "notebook_data_model", "notebook_saliency",
+                                           "notebook_maximize", "notebook_hidden_states",
+                                           "notebook_periods"}
     # every non-local job (and nothing else) went through sbatch ...
     assert set(submitted) == remote, (sorted(submitted), sorted(remote))
     # ... is known to the controller, completed, under its rule's name ...

@@ -165,7 +165,7 @@ def test_viewer_page(models, tiny_ds, tmp_path, name):
 
 
 def test_variant_comparison_helpers():
-    from skelvis.plots import hidden_units as hu
+    from skelvis.plots import periods as hu
 
     # class x joint map: each sequence scaled to sum 1 over its valid frames, then averaged per class
     cm = np.zeros((3, 4, 2))

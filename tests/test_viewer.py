@@ -333,7 +333,7 @@ def test_browser_drives_the_page(inputs, tmp_path):
             d4 = page.evaluate("skelvis.drawn()")
             s4 = payload["sequences"][d4["seq"]]
             np.testing.assert_allclose(d4["colors"], viewer.decode_array(s4["unit_maps"])[1, d4["frame"]], atol=1e-9)
-            page.screenshot(path=str(SCREENSHOTS / "02_sensitivity_unit.png"))
+            page.screenshot(path=str(SCREENSHOTS / "02_saliency_unit.png"))
 
             # switch mode: activation maximisation of class 0, then move the iteration slider
             page.select_option("#target", "class:0")

@@ -21,7 +21,7 @@ import pandas as pd
 from skelvis import plots
 from skelvis.datasets.store import SPLIT_NAMES, read_dataset
 from skelvis.periods import read_periods
-from skelvis.plots import hidden_units
+from skelvis.plots import periods as pp
 from skelvis.saliency import read_saliency
 from skelvis.topology import get_topology
 
@@ -38,9 +38,9 @@ class_joints = json.loads(class_joints) if isinstance(class_joints, str) else (c
 # %% [markdown]
 # ## Class x joint sensitivity, side by side
 # %%
-cj = {a: hidden_units.class_joint_map(sal[a]["class_map"], ds.length, ds.label, len(ds.classes), mask)
+cj = {a: pp.class_joint_map(sal[a]["class_map"], ds.length, ds.label, len(ds.classes), mask)
       for a in names}
-fig = hidden_units.variants_sensitivity_figure(
+fig = pp.variants_sensitivity_figure(
     cj, topo.joints, ds.classes,
     f"{ds.name}: class sensitivity per joint ({split} split, mean over each class's sequences)")
 plots.save_figure(fig, figures, "06_sensitivity")
@@ -49,16 +49,16 @@ plots.save_figure(fig, figures, "06_sensitivity")
 # %%
 n = int(np.flatnonzero(mask)[0])
 T = int(ds.length[n])
-fig = hidden_units.variants_sequence_figure(
+fig = pp.variants_sequence_figure(
     {a: sal[a]["class_map"][n, :T] for a in names}, topo.joints,
     f"{ds.name}: class sensitivity of sequence {ds.sample_id[n]} ({ds.classes[int(ds.label[n])]}) per model")
 plots.save_figure(fig, figures, "06_sequence")
 # %% [markdown]
 # ## The numbers
 # %%
-table = hidden_units.variants_table(per, met)
-table["agreement with " + names[0]] = [hidden_units.rank_agreement(cj[a], cj[names[0]]) for a in names]
-table["share on motion joints"] = [hidden_units.ground_truth_share(cj[a], ds.classes, list(topo.joints), class_joints)
+table = pp.variants_table(per, met)
+table["agreement with " + names[0]] = [pp.rank_agreement(cj[a], cj[names[0]]) for a in names]
+table["share on motion joints"] = [pp.ground_truth_share(cj[a], ds.classes, list(topo.joints), class_joints)
                                    for a in names]
-plots.save_figure(hidden_units.table_figure(table, f"{ds.name}: model variants"), figures, "06_summary")
+plots.save_figure(pp.table_figure(table, f"{ds.name}: model variants"), figures, "06_summary")
 table

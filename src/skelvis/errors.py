@@ -19,3 +19,15 @@ class DataFormatError(SkelvisError, ValueError):
 
 class ConfigError(SkelvisError, ValueError):
     """A configuration value is wrong; the message names the key."""
+
+
+class SourceError(SkelvisError):
+    """Raw data cannot be obtained (download, checksum, archive): the message says what failed and what to do."""
+
+
+class ModelImportError(SkelvisError, ValueError):
+    """A model file cannot be turned into a recurrent classifier; the message names the file and the fix."""
+
+
+class SaliencyInputError(SkelvisError, ValueError):
+    """A unit, class, mode or input shape does not fit the model; the message names both sizes."""

@@ -31,18 +31,14 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 import torch
 
-from .errors import SkelvisError
+from .errors import ModelImportError
 from .models import RecurrentClassifier
 
-__all__ = ["import_model", "ImportError_", "from_state_dict", "from_torchscript", "from_keras_h5",
+__all__ = ["import_model", "ModelImportError", "from_state_dict", "from_torchscript", "from_keras_h5",
            "detect_format"]
 
 SPEC_KEYS = ("format", "cell", "input_size", "hidden_size", "num_layers", "num_classes", "classes",
              "topology", "rnn_prefix", "classifier_prefix")
-
-
-class ImportError_(SkelvisError, ValueError):
-    """The file cannot be turned into a recurrent classifier (message names file and fix)."""
 
 
 def _load_spec(spec) -> Dict[str, Any]:
@@ -52,12 +48,12 @@ def _load_spec(spec) -> Dict[str, Any]:
         import yaml
         p = Path(spec)
         if not p.exists():
-            raise ImportError_(f"{p}: model spec file not found; give a YAML with cell, hidden_size, ... or none")
+            raise ModelImportError(f"{p}: model spec file not found; give a YAML with cell, hidden_size, ... or none")
         spec = yaml.safe_load(p.read_text()) or {}
     spec = dict(spec)
     unknown = sorted(set(spec) - set(SPEC_KEYS))
     if unknown:
-        raise ImportError_(f"model spec: unknown key(s) {unknown}; allowed: {list(SPEC_KEYS)}")
+        raise ModelImportError(f"model spec: unknown key(s) {unknown}; allowed: {list(SPEC_KEYS)}")
     return spec
 
 
@@ -74,14 +70,14 @@ def detect_format(path) -> str:
         if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
             return "torchscript"
         return "state_dict"
-    raise ImportError_(f"{p}: not a PyTorch (.pt zip), TorchScript or Keras HDF5 file; "
+    raise ModelImportError(f"{p}: not a PyTorch (.pt zip), TorchScript or Keras HDF5 file; "
                        f"save your model with torch.save(model.state_dict(), ...), torch.jit.save or Keras model.save('m.h5')")
 
 
 def _meta(spec: Dict[str, Any], path, fmt: str, num_classes: int) -> Dict[str, Any]:
     classes = spec.get("classes") or [f"class_{k}" for k in range(num_classes)]
     if len(classes) != num_classes:
-        raise ImportError_(f"{path}: spec lists {len(classes)} classes but the classifier has {num_classes} outputs")
+        raise ModelImportError(f"{path}: spec lists {len(classes)} classes but the classifier has {num_classes} outputs")
     meta = {"classes": list(map(str, classes)), "imported_from": str(path), "import_format": fmt}
     if spec.get("topology"):
         meta["topology"] = spec["topology"]
@@ -97,16 +93,16 @@ def from_state_dict(sd: Dict[str, torch.Tensor], spec: Optional[Dict[str, Any]] 
     spec = dict(spec or {})
     sd = {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
     if any(k.endswith("_reverse") for k in sd):
-        raise ImportError_(f"{path}: bidirectional recurrent layers are not supported (SkeletonVis reads h_t forward in time)")
+        raise ModelImportError(f"{path}: bidirectional recurrent layers are not supported (SkeletonVis reads h_t forward in time)")
     prefixes = {m.group(1) for k in sd for m in [_RNN_KEY.match(k)] if m}
     if spec.get("rnn_prefix") is not None:
         prefixes = {spec["rnn_prefix"]}
     if len(prefixes) != 1:
-        raise ImportError_(f"{path}: found {len(prefixes)} recurrent layers ({sorted(prefixes)}); name the one "
+        raise ModelImportError(f"{path}: found {len(prefixes)} recurrent layers ({sorted(prefixes)}); name the one "
                            f"to use with spec rnn_prefix (e.g. 'lstm.')")
     pre = prefixes.pop()
     if f"{pre}weight_ih_l0" not in sd:
-        raise ImportError_(f"{path}: no '{pre}weight_ih_l0' in the state dict; keys: {sorted(sd)[:12]}")
+        raise ModelImportError(f"{path}: no '{pre}weight_ih_l0' in the state dict; keys: {sorted(sd)[:12]}")
     layers = 0
     while f"{pre}weight_ih_l{layers}" in sd:
         layers += 1
@@ -116,25 +112,25 @@ def from_state_dict(sd: Dict[str, torch.Tensor], spec: Optional[Dict[str, Any]] 
     gates = w_ih0.shape[0] // H
     cell = spec.get("cell") or {4: "lstm", 3: "gru"}.get(gates)
     if cell not in ("lstm", "gru") or {"lstm": 4, "gru": 3}[cell] != gates:
-        raise ImportError_(f"{path}: recurrent weights of shape {tuple(w_ih0.shape)} are neither an LSTM (4H rows) "
+        raise ModelImportError(f"{path}: recurrent weights of shape {tuple(w_ih0.shape)} are neither an LSTM (4H rows) "
                            f"nor a GRU (3H rows) with H={H}")
     if f"{pre}weight_hr_l0" in sd:
-        raise ImportError_(f"{path}: LSTMs with projections (proj_size) are not supported")
+        raise ModelImportError(f"{path}: LSTMs with projections (proj_size) are not supported")
     cpre = spec.get("classifier_prefix")
     if cpre is None:
         cands = [k[:-len("weight")] for k, v in sd.items()
                  if k.endswith("weight") and not k.startswith(pre) and v.dim() == 2 and v.shape[1] == H]
         if len(cands) != 1:
-            raise ImportError_(f"{path}: expected exactly one Linear layer with {H} inputs after the recurrent layer, "
+            raise ModelImportError(f"{path}: expected exactly one Linear layer with {H} inputs after the recurrent layer, "
                                f"found {cands}; name it with spec classifier_prefix")
         cpre = cands[0]
     W = sd.get(f"{cpre}weight")
     if W is None or W.dim() != 2 or W.shape[1] != H:
-        raise ImportError_(f"{path}: '{cpre}weight' is not a Linear({H}, K) weight")
+        raise ModelImportError(f"{path}: '{cpre}weight' is not a Linear({H}, K) weight")
     b = sd.get(f"{cpre}bias", torch.zeros(W.shape[0]))
     for k, want in (("input_size", w_ih0.shape[1]), ("hidden_size", H), ("num_layers", layers), ("num_classes", W.shape[0])):
         if spec.get(k) is not None and int(spec[k]) != int(want):
-            raise ImportError_(f"{path}: spec {k}={spec[k]} but the weights say {want}")
+            raise ModelImportError(f"{path}: spec {k}={spec[k]} but the weights say {want}")
     model = RecurrentClassifier(int(w_ih0.shape[1]), int(H), int(W.shape[0]), cell=cell, num_layers=layers,
                                 meta=_meta(spec, path, fmt, int(W.shape[0])))
     new = {}
@@ -148,7 +144,7 @@ def from_state_dict(sd: Dict[str, torch.Tensor], spec: Optional[Dict[str, Any]] 
     try:
         model.load_state_dict(new)
     except RuntimeError as e:
-        raise ImportError_(f"{path}: weight shapes do not fit an {cell.upper()} of {layers} layer(s): {e}") from None
+        raise ModelImportError(f"{path}: weight shapes do not fit an {cell.upper()} of {layers} layer(s): {e}") from None
     model.eval()
     return model
 
@@ -173,7 +169,7 @@ def from_torchscript(path, spec: Optional[Dict[str, Any]] = None, check: bool = 
                 ref = ref[0]
             got = model(x, length)
         if tuple(ref.shape) != tuple(got.shape) or not torch.allclose(ref, got, atol=1e-5, rtol=1e-5):
-            raise ImportError_(f"{path}: the scripted model's output differs from an LSTM/GRU + Linear on the last "
+            raise ModelImportError(f"{path}: the scripted model's output differs from an LSTM/GRU + Linear on the last "
                                f"frame with the same weights (max diff "
                                f"{(ref - got).abs().max().item() if ref.shape == got.shape else 'shape'}); "
                                f"export the state dict instead and describe it with a spec")
@@ -223,23 +219,23 @@ def from_keras_h5(path, spec: Optional[Dict[str, Any]] = None) -> RecurrentClass
     rec = [(n, w) for n, w in layers if {"kernel", "recurrent_kernel", "bias"} <= set(w)]
     dense = [(n, w) for n, w in layers if set(w) == {"kernel", "bias"} and w["kernel"].ndim == 2]
     if len(rec) < 1 or len(dense) != 1:
-        raise ImportError_(f"{path}: expected LSTM layer(s) followed by one Dense layer, found layers "
+        raise ModelImportError(f"{path}: expected LSTM layer(s) followed by one Dense layer, found layers "
                            f"{[n for n, _ in layers]}")
     for n, _ in rec:
         c = lcfg.get(n, {})
         if c.get("class_name") not in (None, "LSTM"):
-            raise ImportError_(f"{path}: layer {n} is a {c.get('class_name')}; only Keras LSTM layers are supported")
+            raise ModelImportError(f"{path}: layer {n} is a {c.get('class_name')}; only Keras LSTM layers are supported")
         if c.get("recurrent_activation", "sigmoid") != "sigmoid" or c.get("activation", "tanh") != "tanh":
-            raise ImportError_(f"{path}: layer {n} uses activation {c.get('activation')!r} / recurrent_activation "
+            raise ModelImportError(f"{path}: layer {n} uses activation {c.get('activation')!r} / recurrent_activation "
                                f"{c.get('recurrent_activation')!r}; only tanh / sigmoid map onto torch's LSTM")
         if c.get("go_backwards"):
-            raise ImportError_(f"{path}: layer {n} runs backwards in time; not supported")
+            raise ModelImportError(f"{path}: layer {n} runs backwards in time; not supported")
     sd: Dict[str, torch.Tensor] = {}
     for layer, (_, w) in enumerate(rec):
         k, rk, b = (np.asarray(w[a], np.float32) for a in ("kernel", "recurrent_kernel", "bias"))
         H = rk.shape[0]
         if k.shape[1] != 4 * H or rk.shape != (H, 4 * H) or b.shape != (4 * H,):
-            raise ImportError_(f"{path}: LSTM weights kernel {k.shape}, recurrent {rk.shape}, bias {b.shape} "
+            raise ModelImportError(f"{path}: LSTM weights kernel {k.shape}, recurrent {rk.shape}, bias {b.shape} "
                                f"do not have the Keras (input, 4H), (H, 4H), (4H,) shapes")
         sd[f"rnn.weight_ih_l{layer}"] = torch.from_numpy(k.T.copy())
         sd[f"rnn.weight_hh_l{layer}"] = torch.from_numpy(rk.T.copy())
@@ -256,7 +252,7 @@ def import_model(path, spec=None) -> RecurrentClassifier:
     """Load the user's own model (state dict + spec, TorchScript, or Keras HDF5); see module docs."""
     path = Path(path)
     if not path.exists():
-        raise ImportError_(f"{path}: model file not found; check models.<arch>.import")
+        raise ModelImportError(f"{path}: model file not found; check models.<arch>.import")
     spec = _load_spec(spec)
     fmt = spec.get("format", "auto")
     if fmt in (None, "auto"):
@@ -269,14 +265,14 @@ def import_model(path, spec=None) -> RecurrentClassifier:
         try:
             sd = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001
-            raise ImportError_(f"{path}: not loadable with torch.load(weights_only=True) ({type(e).__name__}: {e}); "
+            raise ModelImportError(f"{path}: not loadable with torch.load(weights_only=True) ({type(e).__name__}: {e}); "
                                f"save only the state dict: torch.save(model.state_dict(), path)") from None
         if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
             sd = sd["state_dict"]
         if not isinstance(sd, dict):
-            raise ImportError_(f"{path}: expected a state dict (name -> tensor), got {type(sd).__name__}")
+            raise ModelImportError(f"{path}: expected a state dict (name -> tensor), got {type(sd).__name__}")
         return from_state_dict(sd, spec, path)
-    raise ImportError_(f"{path}: unknown format {fmt!r}; use auto, state_dict, torchscript or keras")
+    raise ModelImportError(f"{path}: unknown format {fmt!r}; use auto, state_dict, torchscript or keras")
 
 
 def prepare_imported(path, spec, ds) -> Tuple[RecurrentClassifier, Dict[str, float], list]:
@@ -288,10 +284,10 @@ def prepare_imported(path, spec, ds) -> Tuple[RecurrentClassifier, Dict[str, flo
     model = import_model(path, spec)
     jc = int(np.prod(ds.x.shape[2:]))
     if model.input_size != jc:
-        raise ImportError_(f"{path}: the model reads {model.input_size} values per frame but data '{ds.name}' has "
+        raise ModelImportError(f"{path}: the model reads {model.input_size} values per frame but data '{ds.name}' has "
                            f"J*C = {jc} ({ds.topology}); import a model trained on this data's joints")
     if model.num_classes != len(ds.classes):
-        raise ImportError_(f"{path}: the model has {model.num_classes} outputs but data '{ds.name}' has "
+        raise ModelImportError(f"{path}: the model has {model.num_classes} outputs but data '{ds.name}' has "
                            f"{len(ds.classes)} classes")
     given = _load_spec(spec)
     if not given.get("classes"):

@@ -59,7 +59,7 @@ import torch
 from torch import nn
 
 from .datasets.store import atomic_path, open_h5
-from .errors import SkelvisError
+from .errors import SaliencyInputError
 
 __all__ = ["MODES", "SaliencyInputError", "SaliencyMaps", "local_jacobian", "iter_local_jacobian",
            "sensitivity", "class_sensitivity", "saliency_maps", "top_units", "sequence_std",
@@ -70,10 +70,6 @@ log = logging.getLogger("skelvis.saliency")
 MODES = ("local", "through_time")
 #: elements (chunk x T x H x J*C) of one Jacobian chunk when no chunk size is given (~64 MB)
 _CHUNK_ELEMENTS = 16_000_000
-
-
-class SaliencyInputError(SkelvisError, ValueError):
-    """A unit, class, mode or input shape does not fit the model; the message names both sizes."""
 
 
 # ----------------------------------------------------------------------------------------- checks

@@ -72,7 +72,7 @@ NB04_FIGURES = [
 
 rule notebook_hidden_states:
     input:
-        notebook="notebooks/04_hidden_state_maps.ipynb",
+        notebook="notebooks/04_hidden_states.ipynb",
         data="results/{dataset}/data.h5",
         model="results/{dataset}/model/{arch}.pt",
         confusion="results/{dataset}/model/{arch}/confusion.csv",
@@ -82,12 +82,12 @@ rule notebook_hidden_states:
         quality2="results/{dataset}/autoencoder/{arch}_2d_projection_quality.json",
         quality3="results/{dataset}/autoencoder/{arch}_3d_projection_quality.json",
     output:
-        notebook="results/{dataset}/reports/04_hidden_state_maps_{arch}.ipynb",
+        notebook="results/{dataset}/reports/04_hidden_states_{arch}.ipynb",
         png=[
             report(
                 f"results/{{dataset}}/figures/{{arch}}/04_{name}.png",
                 caption=f"../report/04_{name}.rst",
-                category="4. Hidden-state maps",
+                category="4. hidden_states",
                 subcategory="{dataset}",
                 labels={"dataset": "{dataset}", "model": "{arch}", "figure": name},
             )
@@ -97,7 +97,7 @@ rule notebook_hidden_states:
         gif=report(
             "results/{dataset}/figures/{arch}/04_animation.gif",
             caption="../report/04_animation.rst",
-            category="4. Hidden-state maps",
+            category="4. hidden_states",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "model": "{arch}", "figure": "animation"},
         ),
@@ -128,4 +128,4 @@ rule notebook_hidden_states:
 if stage_enabled("activations"):
     TARGETS.extend(expand_runs("results/{dataset}/activations/{arch}.h5"))
 if stage_enabled("autoencoder"):
-    TARGETS.extend(expand_runs("results/{dataset}/reports/04_hidden_state_maps_{arch}.ipynb"))
+    TARGETS.extend(expand_runs("results/{dataset}/reports/04_hidden_states_{arch}.ipynb"))

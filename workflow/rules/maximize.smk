@@ -29,18 +29,18 @@ rule maximize:
 NB03_FIGURES = ["fig2_constraints", "fig5_iterations", "curves"]
 
 
-rule notebook_maximization:
+rule notebook_maximize:
     input:
-        notebook="notebooks/03_maximization.ipynb",
+        notebook="notebooks/03_maximize.ipynb",
         data="results/{dataset}/data.h5",
         maximize="results/{dataset}/maximize/{arch}.h5",
     output:
-        notebook="results/{dataset}/reports/03_maximization_{arch}.ipynb",
+        notebook="results/{dataset}/reports/03_maximize_{arch}.ipynb",
         png=[
             report(
                 f"results/{{dataset}}/figures/{{arch}}/03_{name}.png",
                 caption=f"../report/03_{name}.rst",
-                category="3. Activation maximization",
+                category="3. maximize",
                 subcategory="{dataset}",
                 labels={"dataset": "{dataset}", "model": "{arch}", "figure": name},
             )
@@ -51,9 +51,9 @@ rule notebook_maximization:
     params:
         figures="results/{dataset}/figures/{arch}",
     log:
-        "logs/{dataset}/notebook_maximization/{arch}.log",
+        "logs/{dataset}/notebook_maximize/{arch}.log",
     benchmark:
-        "results/{dataset}/benchmarks/notebook_maximization/{arch}.tsv"
+        "results/{dataset}/benchmarks/notebook_maximize/{arch}.tsv"
     conda:
         ENV
     shell:
@@ -63,4 +63,4 @@ rule notebook_maximization:
 
 
 if stage_enabled("maximize"):
-    TARGETS.extend(expand_runs("results/{dataset}/reports/03_maximization_{arch}.ipynb"))
+    TARGETS.extend(expand_runs("results/{dataset}/reports/03_maximize_{arch}.ipynb"))

@@ -105,7 +105,7 @@ rule notebook_data_model:
             report(
                 f"results/{{dataset}}/figures/{{arch}}/01_{name}.png",
                 caption=f"../report/01_{name}.rst",
-                category="1. Data and model",
+                category="1. data_and_model",
                 subcategory="{dataset}",
                 labels={"dataset": "{dataset}", "model": "{arch}", "figure": name},
             )

@@ -28,18 +28,18 @@ rule periods:
 NB05_FIGURES = ["periods", "clusters", "relevance", "purity"]
 
 
-rule notebook_hidden_units:
+rule notebook_periods:
     input:
-        notebook="notebooks/05_hidden_units.ipynb",
+        notebook="notebooks/05_periods.ipynb",
         data="results/{dataset}/data.h5",
         periods="results/{dataset}/periods/{arch}.h5",
     output:
-        notebook="results/{dataset}/reports/05_hidden_units_{arch}.ipynb",
+        notebook="results/{dataset}/reports/05_periods_{arch}.ipynb",
         png=[
             report(
                 f"results/{{dataset}}/figures/{{arch}}/05_{name}.png",
                 caption=f"../report/05_{name}.rst",
-                category="5. Hidden units",
+                category="5. periods",
                 subcategory="{dataset}",
                 labels={"dataset": "{dataset}", "model": "{arch}", "figure": name},
             )
@@ -50,9 +50,9 @@ rule notebook_hidden_units:
         figures=lambda w, output: str(Path(output.png[0]).parent),
         strip_frames=lookup(dpath="notebooks/strip_frames", within=config),
     log:
-        "logs/{dataset}/notebook_hidden_units/{arch}.log",
+        "logs/{dataset}/notebook_periods/{arch}.log",
     benchmark:
-        "results/{dataset}/benchmarks/notebook_hidden_units/{arch}.tsv"
+        "results/{dataset}/benchmarks/notebook_periods/{arch}.tsv"
     conda:
         ENV
     shell:
@@ -62,7 +62,7 @@ rule notebook_hidden_units:
 
 
 if stage_enabled("periods"):
-    TARGETS.extend(expand_runs("results/{dataset}/reports/05_hidden_units_{arch}.ipynb"))
+    TARGETS.extend(expand_runs("results/{dataset}/reports/05_periods_{arch}.ipynb"))
 
 
 # Notebook 06: the configured models side by side (runs when config.archs names more than one,
@@ -83,7 +83,7 @@ rule notebook_variants:
             report(
                 f"results/{{dataset}}/figures/variants/06_{name}.png",
                 caption=f"../report/06_{name}.rst",
-                category="6. Model variants",
+                category="6. variants",
                 subcategory="{dataset}",
                 labels={"dataset": "{dataset}", "models": ",".join(ARCHS), "figure": name},
             )

@@ -53,9 +53,9 @@ rule faithfulness:
 NB02_FIGURES = ["throw_kick", "confused_pair", "class_heatmaps", "unit_maps", "faithfulness"]
 
 
-rule notebook_sensitivity:
+rule notebook_saliency:
     input:
-        notebook="notebooks/02_sensitivity.ipynb",
+        notebook="notebooks/02_saliency.ipynb",
         data="results/{dataset}/data.h5",
         model="results/{dataset}/model/{arch}.pt",
         saliency="results/{dataset}/saliency/{arch}.h5",
@@ -63,12 +63,12 @@ rule notebook_sensitivity:
         predictions="results/{dataset}/model/{arch}/predictions.h5",
         confusion="results/{dataset}/model/{arch}/confusion.csv",
     output:
-        notebook="results/{dataset}/reports/02_sensitivity_{arch}.ipynb",
+        notebook="results/{dataset}/reports/02_saliency_{arch}.ipynb",
         png=[
             report(
                 f"results/{{dataset}}/figures/{{arch}}/02_{name}.png",
                 caption=f"../report/02_{name}.rst",
-                category="2. Joint sensitivity",
+                category="2. saliency",
                 subcategory="{dataset}",
                 labels={"dataset": "{dataset}", "model": "{arch}", "figure": name},
             )
@@ -78,9 +78,9 @@ rule notebook_sensitivity:
     params:
         figures="results/{dataset}/figures/{arch}",
     log:
-        "logs/{dataset}/notebook_sensitivity/{arch}.log",
+        "logs/{dataset}/notebook_saliency/{arch}.log",
     benchmark:
-        "results/{dataset}/benchmarks/notebook_sensitivity/{arch}.tsv"
+        "results/{dataset}/benchmarks/notebook_saliency/{arch}.tsv"
     conda:
         ENV
     shell:
@@ -91,4 +91,4 @@ rule notebook_sensitivity:
 
 
 if stage_enabled("saliency"):
-    TARGETS.extend(expand_runs("results/{dataset}/reports/02_sensitivity_{arch}.ipynb"))
+    TARGETS.extend(expand_runs("results/{dataset}/reports/02_saliency_{arch}.ipynb"))

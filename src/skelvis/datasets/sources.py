@@ -22,7 +22,7 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
-from ..errors import DataFormatError, SkelvisError
+from ..errors import DataFormatError, SourceError
 
 __all__ = ["SourceError", "raw_files", "sha256_file", "fetch_http", "safe_extract", "is_archive",
            "stage_local", "stage_raw", "PLACEHOLDER_SHA256"]
@@ -31,10 +31,6 @@ log = logging.getLogger("skelvis.sources")
 
 #: The value a config carries when the file's checksum is not known yet (the user fills it in).
 PLACEHOLDER_SHA256 = "FILL_ME"
-
-
-class SourceError(SkelvisError):
-    """Raw data cannot be obtained: the message says what failed and what to do."""
 
 
 def sha256_file(path, chunk: int = 1 << 20) -> str:

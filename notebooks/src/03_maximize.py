@@ -3,7 +3,7 @@
 # Patil et al. §3.2: starting from a correctly classified sequence, hill-climb the input so that a
 # class response (or a hidden unit's response) grows, with and without the anatomical constraints
 # (bone lengths, joint-angle limits, hip-plane limit). Executed by papermill from the rule
-# `notebook_maximization`; it only loads `results/{dataset}/maximize/{arch}.h5` and plots.
+# `notebook_maximize`; it only loads `results/{dataset}/maximize/{arch}.h5` and plots.
 # %%
 # parameters
 data = "results/synthetic/data.h5"
@@ -18,7 +18,7 @@ import pandas as pd
 
 from skelvis.datasets.store import read_dataset
 from skelvis.maximize import read_maximization
-from skelvis.plots import maximization, save_figure
+from skelvis.plots import maximize as mp, save_figure
 from skelvis.topology import get_topology
 
 ds = read_dataset(data)
@@ -41,18 +41,18 @@ pd.DataFrame(rows).round(4)
 # %% [markdown]
 # ## Fig. 2: one iteration without and with constraints (same frame)
 # %%
-first = maximization.pick_entries(entries, fig5_class, 1)[0]
-save_figure(maximization.constraints_figure(first, topo), figures, "03_fig2_constraints")
+first = mp.pick_entries(entries, fig5_class, 1)[0]
+save_figure(mp.constraints_figure(first, topo), figures, "03_fig2_constraints")
 # %% [markdown]
 # ## Fig. 5: one frame from each of two sequences, original, after 1 and after all iterations
 # %%
-pair = maximization.pick_entries(entries, fig5_class, 2)
-save_figure(maximization.iterations_figure(pair, topo), figures, "03_fig5_iterations")
+pair = mp.pick_entries(entries, fig5_class, 2)
+save_figure(mp.iterations_figure(pair, topo), figures, "03_fig5_iterations")
 # %% [markdown]
 # ## Response and constraint violation per iteration
 # %%
-save_figure(maximization.curves_figure(entries), figures, "03_curves")
+save_figure(mp.curves_figure(entries), figures, "03_curves")
 # %% [markdown]
 # ## Original and maximised video side by side
 # %%
-maximization.animation(first, topo, f"{figures}/03_animation.gif")
+mp.animation(first, topo, f"{figures}/03_animation.gif")

@@ -3,7 +3,7 @@
 # Which joints, at which moments, a class label or a hidden unit is sensitive to: the paper's
 # Fig. 4 (*throw* and *kick*), Fig. 6 (two easily confused classes), joint x time heatmaps per class
 # and per hidden unit, and how faithful the maps are. Executed by papermill from the rule
-# `notebook_sensitivity`; it only loads results and plots.
+# `notebook_saliency`; it only loads results and plots.
 # %%
 # parameters
 data = "results/synthetic/data.h5"
@@ -27,7 +27,7 @@ from skelvis import plots
 from skelvis.datasets.store import read_dataset
 from skelvis.evaluate import read_predictions
 from skelvis.models import load_model
-from skelvis.plots import sensitivity as sp
+from skelvis.plots import saliency as sp
 from skelvis.saliency import read_saliency
 from skelvis.topology import get_topology
 

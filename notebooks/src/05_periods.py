@@ -4,7 +4,7 @@
 # over the training set, found by run-length encoding), the k-means clusters of the input
 # sub-sequences under them with their class purity, and the LRP relevance of single units on the
 # input joints with Monte-Carlo-dropout uncertainty (Cho et al. 2020; Arras et al. 2017).
-# Executed by papermill from the rule `notebook_hidden_units`; it only loads results and plots.
+# Executed by papermill from the rule `notebook_periods`; it only loads results and plots.
 # %%
 # parameters
 data = "results/synthetic/data.h5"
@@ -17,24 +17,24 @@ import pandas as pd
 from skelvis import plots
 from skelvis.datasets.store import read_dataset
 from skelvis.periods import read_periods
-from skelvis.plots import hidden_units
+from skelvis.plots import periods as pp
 
 ds = read_dataset(data)
 an = read_periods(periods)
-pd.Series(hidden_units.purity_table(an), name="value").to_frame()
+pd.Series(pp.purity_table(an), name="value").to_frame()
 # %% [markdown]
 # ## Periods over one sequence
 # %%
-plots.save_figure(hidden_units.periods_figure(an, ds), figures, "05_periods")
+plots.save_figure(pp.periods_figure(an, ds), figures, "05_periods")
 # %% [markdown]
 # ## Cluster representatives
 # %%
-plots.save_figure(hidden_units.clusters_figure(an, ds, frames=max(3, strip_frames - 2)), figures, "05_clusters")
+plots.save_figure(pp.clusters_figure(an, ds, frames=max(3, strip_frames - 2)), figures, "05_clusters")
 # %% [markdown]
 # ## Unit-level relevance with its uncertainty
 # %%
-plots.save_figure(hidden_units.relevance_figure(an, ds), figures, "05_relevance")
+plots.save_figure(pp.relevance_figure(an, ds), figures, "05_relevance")
 # %% [markdown]
 # ## Do a unit's clusters align with one class?
 # %%
-plots.save_figure(hidden_units.purity_figure(an, f"{ds.name}: cluster purity per hidden unit"), figures, "05_purity")
+plots.save_figure(pp.purity_figure(an, f"{ds.name}: cluster purity per hidden unit"), figures, "05_purity")
