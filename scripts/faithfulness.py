@@ -4,19 +4,16 @@ from skelvis.faithfulness import evaluate_faithfulness, write_faithfulness
 from skelvis.models import load_model, resolve_device
 from skelvis.rulelog import rule_logging
 from skelvis.saliency import read_saliency
+from skelvis.settings import SaliencyConfig
 from skelvis.topology import get_topology
 
 with rule_logging(snakemake) as log:
     p = snakemake.params
+    cfg = SaliencyConfig.from_section(p.cfg, seed=p.seed, device=p.device)
     ds = read_dataset(snakemake.input.data)
-    sal = read_saliency(snakemake.input.saliency)
-    if sal["class_map"].shape != ds.x.shape[:3]:
-        raise ValueError(f"{snakemake.input.saliency}: class_map has shape {sal['class_map'].shape} but "
-                         f"{snakemake.input.data} has (N, T, J) = {ds.x.shape[:3]}; delete it and rerun 'saliency'")
-    model = load_model(snakemake.input.model).to(resolve_device(p.device))
-    res = evaluate_faithfulness(model, ds, sal["class_map"], get_topology(ds.topology).joints,
-                                split=p.cfg["faithfulness_split"], random_orders=p.cfg["deletion_random_orders"],
-                                seed=p.seed)
+    sal = read_saliency(snakemake.input.saliency, data=ds, unit_rows=[])
+    model = load_model(snakemake.input.model).to(resolve_device(cfg.device))
+    res = evaluate_faithfulness(model, ds, sal["class_map"], get_topology(ds.topology).joints, cfg)
     ms = res["mass_share"]
     if ms:
         log.info("mass share on ground-truth joints: %.3f (chance %.3f)", ms["mean_share"], ms["mean_chance"])

@@ -1,17 +1,18 @@
 """Rule maximize: model + data -> maximize/{arch}.h5 (thin adapter; logic in skelvis.maximize)."""
 from skelvis.datasets.store import read_dataset
 from skelvis.maximize import run_maximization, write_maximization
-from skelvis.models import load_model, resolve_device
+from skelvis.models import load_model
 from skelvis.rulelog import rule_logging
-from skelvis.train import seed_everything
+from skelvis.runtime import seed_everything
+from skelvis.settings import MaximizeConfig
 
 with rule_logging(snakemake) as log:
-    params = dict(snakemake.params.maximize)
-    seed_everything(int(snakemake.params.seed))
-    device = resolve_device(snakemake.params.device)
+    cfg = MaximizeConfig.from_section(snakemake.params.maximize, seed=snakemake.params.seed,
+                                      device=snakemake.params.device)
+    seed_everything(cfg.seed)
     ds = read_dataset(snakemake.input.data)
     model = load_model(snakemake.input.model)
-    targets, idx, con, unc, cs = run_maximization(model, ds, params, device=device)
+    targets, idx, con, unc, cs = run_maximization(model, ds, cfg)
     for n, t in enumerate(targets):
         log.info("%-16s %-14s response %8.3f -> %8.3f (unconstrained %8.3f); max bone error %.1e, "
                  "max angle violation %.3f deg (unconstrained %.1e, %.1f deg)", t.label, ds.sample_id[idx[n]],
@@ -19,4 +20,4 @@ with rule_logging(snakemake) as log:
                  con.max_angle_violation_deg[n].max(), unc.max_bone_error[n].max(),
                  unc.max_angle_violation_deg[n].max())
     write_maximization(snakemake.output[0], ds, targets, idx, con, unc, cs, model=snakemake.input.model,
-                       data=snakemake.input.data, params=params)
+                       data=snakemake.input.data, params=cfg)

@@ -1,13 +1,14 @@
 """Rule periods: data.h5 + model -> periods/{arch}.h5 (thin adapter over skelvis.periods)."""
 from skelvis.datasets.store import read_dataset
 from skelvis.models import load_model
-from skelvis.periods import PeriodsConfig, analyse_periods, write_periods
+from skelvis.periods import analyse_periods, write_periods
 from skelvis.rulelog import rule_logging
+from skelvis.settings import PeriodsConfig
 
 with rule_logging(snakemake) as log:
+    cfg = PeriodsConfig.from_section(snakemake.params.periods, seed=snakemake.params.seed)
     ds = read_dataset(snakemake.input.data)
     model = load_model(snakemake.input.model)
-    cfg = PeriodsConfig.from_dict({**snakemake.params.periods, "seed": snakemake.params.seed})
     an = analyse_periods(model, ds, cfg, progress=True)
     for k, v in an.summary.items():
         log.info("%s: %s", k, v)

@@ -1,22 +1,17 @@
 """Rule saliency: model + data -> saliency.h5 (class, predicted-class and hidden-unit maps; thin adapter)."""
-import torch
-
 from skelvis.datasets.store import read_dataset
-from skelvis.models import load_model, resolve_device
+from skelvis.models import load_model
 from skelvis.rulelog import rule_logging
-from skelvis.saliency import saliency_maps, top_units, write_saliency
+from skelvis.saliency import run_saliency, write_saliency
+from skelvis.settings import SaliencyConfig
 
 with rule_logging(snakemake) as log:
-    p = snakemake.params
+    cfg = SaliencyConfig.from_section(snakemake.params.cfg, device=snakemake.params.device)
     ds = read_dataset(snakemake.input.data)
-    device = resolve_device(p.device)
-    model = load_model(snakemake.input.model).to(device)
-    units = list(p.cfg["units"]) or top_units(model, p.cfg["units_per_class"])
-    log.info("device %s, mode %s, %d sequences x %d frames x %d joints, %d hidden units, maps for units %s",
-             device, p.cfg["mode"], *ds.x.shape[:3], model.hidden_size, list(map(int, units)))
-    maps = saliency_maps(model, torch.from_numpy(ds.x), torch.from_numpy(ds.length),
-                         torch.from_numpy(ds.label), units=units, mode=p.cfg["mode"],
-                         normalize=p.cfg["normalize"], std_floor=p.cfg["std_floor"],
-                         chunk_size=p.cfg["chunk_size"] or None, progress=True)
+    model = load_model(snakemake.input.model)
+    log.info("device %s, mode %s, %d sequences x %d frames x %d joints, %d hidden units",
+             cfg.device, cfg.mode, *ds.x.shape[:3], model.hidden_size)
+    maps = run_saliency(model, ds, cfg, progress=True)
+    log.info("maps for units %s", list(map(int, maps.units)))
     write_saliency(snakemake.output.saliency, maps, model=snakemake.input.model, data=snakemake.input.data,
-                   normalize=bool(p.cfg["normalize"]), std_floor=float(p.cfg["std_floor"]))
+                   normalize=bool(cfg.normalize), std_floor=float(cfg.std_floor))

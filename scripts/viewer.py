@@ -1,12 +1,10 @@
 """Rule viewer: data, model outputs (+ saliency, maximize when present) -> skelvis_{arch}.html."""
 from skelvis.rulelog import rule_logging
-from skelvis.viewer import ViewerConfig, write_viewer
+from skelvis.settings import ViewerConfig
+from skelvis.viewer import write_viewer
 
 with rule_logging(snakemake) as log:
-    p = dict(snakemake.params.viewer)
-    cfg = ViewerConfig(sequences_per_class=p["sequences_per_class"], splits=tuple(p["splits"]),
-                       max_units=p["max_units"], title=p["title"],
-                       encoding=p["encoding"], decimals=p["decimals"])
+    cfg = ViewerConfig.from_section(snakemake.params.viewer)
     summary = write_viewer(snakemake.output.html, snakemake.input.data, snakemake.input.metrics,
                            snakemake.input.predictions,
                            saliency=snakemake.input.get("saliency"), maximize=snakemake.input.get("maximize"),

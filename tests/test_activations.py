@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from skelvis.activations import compute_activations, read_activations, resolve_layer, write_activations
+from skelvis.settings import ActivationsConfig
 from skelvis.datasets.synthetic import SyntheticConfig, generate
 from skelvis.models import build_model
 
@@ -23,7 +24,7 @@ def _model(ds, cell, layers):
 @pytest.mark.parametrize("cell,layers,layer", [("lstm", 1, -1), ("gru", 2, 0), ("lstm", 2, -1), ("lstm", 3, 1)])
 def test_hidden_states_are_the_models_and_zero_after_length(ds, cell, layers, layer):
     m = _model(ds, cell, layers)
-    out = compute_activations(m, ds, layer=layer, batch_size=4)  # batches must not change anything
+    out = compute_activations(m, ds, ActivationsConfig(layer=layer, batch_size=4))  # batches must not change anything
     x = torch.from_numpy(ds.x).flatten(2)
     length = torch.from_numpy(ds.length.astype(np.int64))
     with torch.no_grad():
@@ -41,7 +42,7 @@ def test_hidden_states_are_the_models_and_zero_after_length(ds, cell, layers, la
 @pytest.mark.fast
 def test_roundtrip_and_attrs(ds, tmp_path):
     m = _model(ds, "gru", 2)
-    out = compute_activations(m, ds, layer=-1)
+    out = compute_activations(m, ds, ActivationsConfig(layer=-1))
     p = tmp_path / "a.h5"
     write_activations(p, ds, out["hidden"], out["predicted"], out["layer"], model="m.pt", data="d.h5",
                       num_layers=2, cell="gru")

@@ -90,8 +90,8 @@ def test_display_transform_closed_form():
 def plane_fit():
     torch.manual_seed(0)
     X, u, label = _plane()
-    cfg = ae.AutoencoderConfig(k=2, seed=0, **FAST)
-    model, hist, summary = ae.train_autoencoder(X, cfg, progress=False)
+    cfg = ae.AutoencoderConfig(seed=0, **FAST)
+    model, hist, summary = ae.train_autoencoder(X, cfg, 2, progress=False)
     return X, u, label, model, hist, summary
 
 
@@ -133,17 +133,17 @@ def test_knn_agreement_and_trustworthiness_hand_cases():
 @pytest.mark.fast
 def test_seeded_and_resumable(tmp_path):
     X, _, _ = _plane(300, 12, seed=2)
-    cfg = ae.AutoencoderConfig(k=2, seed=5, **dict(FAST, max_epochs=4, patience=10))
-    full, hfull, _ = ae.train_autoencoder(X, cfg, checkpoint=tmp_path / "a.pt", progress=False)
-    again, _, _ = ae.train_autoencoder(X, cfg, progress=False)
+    cfg = ae.AutoencoderConfig(seed=5, **dict(FAST, max_epochs=4, patience=10))
+    full, hfull, _ = ae.train_autoencoder(X, cfg, 2, checkpoint=tmp_path / "a.pt", progress=False)
+    again, _, _ = ae.train_autoencoder(X, cfg, 2, progress=False)
     ck = tmp_path / "b.pt"
-    ae.train_autoencoder(X, cfg, checkpoint=ck, stop_after_epoch=2, progress=False)   # "killed"
-    resumed, hres, _ = ae.train_autoencoder(X, cfg, checkpoint=ck, progress=False)
+    ae.train_autoencoder(X, cfg, 2, checkpoint=ck, stop_after_epoch=2, progress=False)   # "killed"
+    resumed, hres, _ = ae.train_autoencoder(X, cfg, 2, checkpoint=ck, progress=False)
     assert len(hres) == 4 and [r["train_loss"] for r in hres] == [r["train_loss"] for r in hfull]
     for k, v in full.state_dict().items():
         torch.testing.assert_close(v, again.state_dict()[k], rtol=0, atol=0)
         torch.testing.assert_close(v, resumed.state_dict()[k], rtol=0, atol=0)
-    other, _, _ = ae.train_autoencoder(X, ae.AutoencoderConfig(k=2, seed=6, **dict(FAST, max_epochs=4)), progress=False)
+    other, _, _ = ae.train_autoencoder(X, ae.AutoencoderConfig(seed=6, **dict(FAST, max_epochs=4)), 2, progress=False)
     assert not torch.equal(other.encoder[0].weight, full.encoder[0].weight)
     ae.save_autoencoder(full, tmp_path / "m.pt")
     back = ae.load_autoencoder(tmp_path / "m.pt")
@@ -153,8 +153,8 @@ def test_seeded_and_resumable(tmp_path):
 @pytest.mark.fast
 def test_early_stopping_stops():
     X, _, _ = _plane(200, 8)
-    cfg = ae.AutoencoderConfig(k=2, seed=0, **dict(FAST, max_epochs=200, patience=2, lr=0.05))
-    _, hist, s = ae.train_autoencoder(X, cfg, progress=False)
+    cfg = ae.AutoencoderConfig(seed=0, **dict(FAST, max_epochs=200, patience=2, lr=0.05))
+    _, hist, s = ae.train_autoencoder(X, cfg, 2, progress=False)
     assert len(hist) < 200
     assert s["epochs_run"] - s["best_epoch"] == 2
 

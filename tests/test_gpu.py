@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from skelvis.models import build_model
-from skelvis.train import predict
+from skelvis.models import predict
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (torch.cuda.is_available() is False)")]

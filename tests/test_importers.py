@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from skelvis.importers import ModelImportError, prepare_imported
-from skelvis.models import RecurrentClassifier, import_model, load_model, save_model
+from skelvis.importers import import_model
+from skelvis.models import RecurrentClassifier, load_model, save_model
 
 
 class UserLSTM(nn.Module):

@@ -13,6 +13,7 @@ import torch
 from skelvis import faithfulness as F
 from skelvis import saliency as S
 from skelvis.models import RecurrentClassifier
+from skelvis.settings import SaliencyConfig
 
 
 
@@ -261,7 +262,8 @@ def test_faithfulness_skips_without_ground_truth():
                  subject=np.zeros(3, np.int32), split=np.array([1, 2, 2], np.int8),
                  sample_id=np.array(["a", "b", "c"]), classes=["a", "b", "c"], topology="kinect_v2", name="t")
     maps = S.saliency_maps(m, x, length, ds.label)
-    res = F.evaluate_faithfulness(m, ds, maps.class_map, [f"j{k}" for k in range(4)], random_orders=1)
+    res = F.evaluate_faithfulness(m, ds, maps.class_map, [f"j{k}" for k in range(4)],
+                                 SaliencyConfig(deletion_random_orders=1))
     assert res["mass_share"] is None and "class_joints" in res["mass_share_skipped"]
     assert res["n"] == 3 and len(res["deletion"]["k"]) == 5
 

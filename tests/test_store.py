@@ -38,20 +38,6 @@ def test_truncated_file_fails_clearly(tmp_path):
         read_dataset(tmp_path / "bad.h5")
 
 
-@pytest.mark.parametrize("reader, rule", [
-    (lambda p: read_dataset(p), "prepare"),
-    (lambda p: __import__("skelvis.saliency").saliency.read_saliency(p), "saliency"),
-    (lambda p: __import__("skelvis.viewer").viewer.read_saliency(p, _ds()), "saliency"),
-    (lambda p: __import__("skelvis.viewer").viewer.read_maximize(p, ["a", "b"]), "maximize"),
-])
-def test_every_stage_reader_names_a_foreign_file_and_its_rule(tmp_path, reader, rule):
-    """A file that is not HDF5 at all: one DataFormatError naming it and the rule that remakes it."""
-    bad = tmp_path / "stage.h5"
-    bad.write_text("not an HDF5 file\n")
-    with pytest.raises(DataFormatError, match=rf"stage\.h5: not a readable .*run the '{rule}' rule again"):
-        reader(bad)
-
-
 def test_missing_dataset_and_bad_labels_fail(tmp_path):
     write_dataset(_ds(), tmp_path / "d.h5")
     with h5py.File(tmp_path / "d.h5", "a") as f:

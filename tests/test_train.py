@@ -4,7 +4,8 @@ import torch
 from skelvis.datasets.synthetic import SyntheticConfig, generate
 from skelvis.normalize import normalize
 from skelvis.topology import KINECT_V2
-from skelvis.train import TrainConfig, accuracy_by_split, train_classifier
+from skelvis.models import accuracy_by_split
+from skelvis.train import TrainConfig, train_classifier
 
 SPEC = {"cell": "lstm", "hidden_size": 12, "num_layers": 1, "dropout": 0.0}
 

@@ -15,7 +15,8 @@ import torch
 
 from skelvis.datasets.prepare import prepare_dataset
 from skelvis.models import load_model, save_model
-from skelvis.train import TrainConfig, accuracy_by_split, train_classifier
+from skelvis.models import accuracy_by_split
+from skelvis.train import TrainConfig, train_classifier
 
 pytestmark = pytest.mark.fast
 
@@ -100,20 +101,21 @@ def test_maximize(models, tiny_ds, name):
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_activations_and_autoencoder(models, tiny_ds, name):
     from skelvis.activations import compute_activations
+    from skelvis.settings import ActivationsConfig
     from skelvis.autoencoder import AutoencoderConfig, extract_paths, train_autoencoder, training_vectors
 
     model, _ = models[name]
     for layer in range(-model.num_layers, model.num_layers):
-        acts = compute_activations(model, tiny_ds, layer=layer, batch_size=5)
+        acts = compute_activations(model, tiny_ds, ActivationsConfig(layer=layer, batch_size=5))
         with torch.no_grad():
             ref = model.hidden_states(torch.from_numpy(tiny_ds.x).flatten(2),
                                       torch.from_numpy(tiny_ds.length.astype(np.int64)), layer=layer).numpy()
         np.testing.assert_allclose(acts["hidden"], ref, atol=1e-6)
     with pytest.raises(ValueError, match="out of range"):
-        compute_activations(model, tiny_ds, layer=model.num_layers)
-    acts = compute_activations(model, tiny_ds, layer=0)
+        compute_activations(model, tiny_ds, ActivationsConfig(layer=model.num_layers))
+    acts = compute_activations(model, tiny_ds, ActivationsConfig(layer=0))
     vec, _ = training_vectors(acts["hidden"], tiny_ds.length)
-    ae, hist, _ = train_autoencoder(vec, AutoencoderConfig(hidden_layers=(8,), max_epochs=2, batch_size=32),
+    ae, hist, _ = train_autoencoder(vec, AutoencoderConfig(hidden_layers=(8,), max_epochs=2, batch_size=32), 2,
                                     progress=False)
     paths = extract_paths(ae, acts["hidden"], tiny_ds.length)
     valid = np.arange(paths.shape[1])[None] < tiny_ds.length[:, None]

@@ -10,7 +10,6 @@ import shutil
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 
@@ -18,6 +17,8 @@ from skelvis import viewer
 from skelvis.datasets.store import read_dataset
 from skelvis.errors import ConfigError, DataFormatError
 from skelvis.evaluate import read_predictions
+from skelvis.maximize import MaximizationResult, Target, write_maximization
+from skelvis.saliency import SaliencyMaps, read_saliency, write_saliency
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
@@ -53,44 +54,40 @@ def make_inputs(folder: Path, n_per_class=4, classes=("throw", "kick", "hand_wav
 
 
 def make_fake_saliency(data_path: Path, out: Path, seed=1):
-    """The issue-4 contract: class_map/pred_map (N,T,J), unit_maps (N,K,T,J), units (K,); zero
-    beyond each length. The maps are random but distinct per map, so switching targets must change
-    the drawn colours."""
+    """A saliency file written by the saliency stage's writer: class_map/pred_map (N,T,J),
+    unit_maps (N,K,T,J), units (K,); zero beyond each length. The maps are random but distinct per
+    map, so switching targets must change the drawn colours. Returns the maps as read back."""
     ds = read_dataset(data_path)
     n, T, J = ds.x.shape[:3]
     rng = np.random.default_rng(seed)
     mask = (np.arange(T)[None, :] < ds.length[:, None])[..., None]
-    class_map = (rng.random((n, T, J)) * mask).astype(np.float32)
-    pred_map = (rng.random((n, T, J)) * 2 * mask).astype(np.float32)
-    unit_maps = (rng.random((n, len(UNITS), T, J)) * mask[:, None]).astype(np.float32)
-    with h5py.File(out, "w") as f:
-        f["class_map"], f["pred_map"], f["unit_maps"], f["units"] = class_map, pred_map, unit_maps, UNITS
-        f.attrs.update(mode="local", model="m.pt", data=str(data_path))
-    return {"class_map": class_map, "pred_map": pred_map, "unit_maps": unit_maps}
+    maps = SaliencyMaps(class_map=(rng.random((n, T, J)) * mask).astype(np.float32),
+                        pred_map=(rng.random((n, T, J)) * 2 * mask).astype(np.float32),
+                        unit_maps=(rng.random((n, len(UNITS), T, J)) * mask[:, None]).astype(np.float32),
+                        units=UNITS, predicted=ds.label.copy(), mode="local")
+    write_saliency(out, maps, model="m.pt", data=str(data_path))
+    return read_saliency(out)
 
 
 def make_fake_maximize(data_path: Path, out: Path, seed=2):
-    """The issue-5 contract: one group per target with snapshots (I+1,T,J,3) (here: the sequence
-    drifting a bit more each iteration), response, max_bone_error, max_angle_violation_deg, the same
-    under unconstrained/, attrs target and sample_id."""
+    """A maximisation file written by the maximize stage's writer: one target per class and one
+    hidden unit, each run the sequence drifting a bit more each iteration (the unconstrained run
+    three times as far)."""
     ds = read_dataset(data_path)
     rng = np.random.default_rng(seed)
-    targets = [(f"class:{c}", int(np.flatnonzero(ds.label == i)[0])) for i, c in enumerate(ds.classes)]
-    targets.append(("favourite unit", 0))  # not parseable: the kind and index come from attrs
-    with h5py.File(out, "w") as f:
-        for g_i, (target, r) in enumerate(targets):
-            g = f.create_group(f"target_{g_i}")
-            base = ds.x[r] * ds.scale[r]
-            drift = rng.normal(size=base.shape) * 0.02
-            for sub, factor in ((g, 1.0), (g.create_group("unconstrained"), 3.0)):
-                snaps = np.stack([base + factor * i * drift for i in range(ITERATIONS + 1)]).astype(np.float32)
-                sub["snapshots"] = snaps
-                sub["response"] = np.linspace(0, factor, ITERATIONS + 1).astype(np.float32)
-                sub["max_bone_error"] = np.zeros(ITERATIONS + 1, np.float32)
-                sub["max_angle_violation_deg"] = np.zeros(ITERATIONS + 1, np.float32)
-            g.attrs.update(target=target, sample_id=str(ds.sample_id[r]), model="m.pt", data=str(data_path))
-            if target == "favourite unit":
-                g.attrs.update(target_kind="unit", target_index=7, target_layer=-1)
+    targets = [(Target("class", i, name=c), int(np.flatnonzero(ds.label == i)[0])) for i, c in enumerate(ds.classes)]
+    targets.append((Target("unit", 7, name="favourite unit"), 0))
+    idx = [r for _, r in targets]
+    drift = rng.normal(size=(len(idx),) + ds.x.shape[1:]) * 0.02
+    zeros = np.zeros((len(idx), ITERATIONS + 1))
+
+    def run(factor):
+        snaps = np.stack([ds.x[idx] + factor * i * drift for i in range(ITERATIONS + 1)], 1).astype(np.float32)
+        return MaximizationResult(snapshots=snaps, response=np.tile(np.linspace(0, factor, ITERATIONS + 1), (len(idx), 1)),
+                                  max_bone_error=zeros, max_angle_violation_deg=zeros, max_floor_violation=zeros,
+                                  max_acceleration=zeros, start_violations=[[] for _ in idx])
+    write_maximization(out, ds, [t for t, _ in targets], idx, run(1.0), run(3.0), None, model="m.pt",
+                       data=str(data_path))
     return targets
 
 
@@ -132,18 +129,6 @@ def test_rounded_encoding_roundtrip():
     assert np.abs(viewer.decode_array(enc) - a).max() <= 0.5e-3 + 1e-12
     with pytest.raises(ValueError, match="encoding"):
         viewer.encode_array(a, "map", encoding="zip")
-
-
-@pytest.mark.fast
-def test_parse_target_forms():
-    classes = ["throw", "kick"]
-    assert viewer.parse_target("class:kick", classes) == {"kind": "class", "index": 1}
-    assert viewer.parse_target("throw", classes) == {"kind": "class", "index": 0}
-    assert viewer.parse_target("class 1", classes) == {"kind": "class", "index": 1}
-    assert viewer.parse_target("unit:12", classes) == {"kind": "unit", "index": 12}
-    assert viewer.parse_target("hidden_unit=3", classes) == {"kind": "unit", "index": 3}
-    with pytest.raises(DataFormatError, match="neither a class"):
-        viewer.parse_target("jump", classes)
 
 
 @pytest.mark.fast
@@ -190,7 +175,7 @@ def test_payload_carries_the_maps_and_runs(inputs):
         assert um.shape == (2, L, ds.x.shape[2])
         np.testing.assert_allclose(um, sal["unit_maps"][r, :2, :L], atol=s["unit_maps"]["step"] / 2 + 1e-7)
     runs = payload["maxruns"]
-    assert [r["label"] for r in runs] == [t for t, _ in inputs["targets"]]
+    assert [r["label"] for r in runs] == [t.label for t, _ in inputs["targets"]]
     assert runs[-1]["target"] == {"kind": "unit", "index": 7}
     con = viewer.decode_array(runs[0]["constrained"]["snapshots"])
     unc = viewer.decode_array(runs[0]["unconstrained"]["snapshots"])
@@ -234,9 +219,9 @@ def test_without_optional_stages_the_page_says_so(inputs, tmp_path):
 @pytest.mark.fast
 def test_saliency_of_other_data_fails_clearly(inputs, tmp_path):
     bad = tmp_path / "bad.h5"
-    with h5py.File(bad, "w") as f:
-        f["class_map"] = np.zeros((2, 3, 4), np.float32)
-        f["pred_map"] = np.zeros((2, 3, 4), np.float32)
+    z = np.zeros((2, 3, 4), np.float32)
+    write_saliency(bad, SaliencyMaps(z, z, np.zeros((2, 0, 3, 4), np.float32), np.zeros(0, np.int64),
+                                     np.zeros(2, np.int32)))
     with pytest.raises(DataFormatError, match=r"bad\.h5.*class_map has shape \(2, 3, 4\)"):
         viewer.build_payload(**dict(inputs["args"], saliency=bad))
 
@@ -425,8 +410,7 @@ def test_tiny_run_page(tiny_run, tmp_path):
                                atol=seq["pos"]["step"])
     sal_path = res / "saliency" / "lstm.h5"
     if sal_path.exists():
-        with h5py.File(sal_path, "r") as f:
-            truth = f["class_map"][seq["index"], :seq["length"]]
+        truth = read_saliency(sal_path)["class_map"][seq["index"], :seq["length"]]
         np.testing.assert_allclose(viewer.decode_array(seq["class_map"]), truth, atol=seq["class_map"]["step"] / 2 + 1e-7)
         assert drawn["argmax"] == int(np.argmax(viewer.decode_array(seq["class_map"])[drawn["frame"]]))
     max_path = res / "maximize" / "lstm.h5"

@@ -19,15 +19,16 @@ attrs: ``model``, ``data`` (input paths), ``layer`` (0-based index of the layer 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Dict
 
 import h5py
 import numpy as np
 import torch
 
-from .datasets.store import Dataset, atomic_path
-from .errors import DataFormatError
+from .datasets.store import Dataset
+from .io import atomic_path, decode_attrs, decode_strings, open_h5, require
+from .models import resolve_device
+from .settings import ActivationsConfig
 
 __all__ = ["compute_activations", "write_activations", "read_activations", "resolve_layer"]
 
@@ -44,15 +45,17 @@ def resolve_layer(layer: int, num_layers: int) -> int:
 
 
 @torch.no_grad()
-def compute_activations(model: torch.nn.Module, ds: Dataset, layer: int = -1, batch_size: int = 128,
-                        device="cpu") -> Dict[str, np.ndarray]:
-    """Hidden states (N, T, H) of ``layer`` and the predictions (N,), computed in batches.
+def compute_activations(model: torch.nn.Module, ds: Dataset,
+                        cfg: ActivationsConfig = ActivationsConfig()) -> Dict[str, np.ndarray]:
+    """Hidden states (N, T, H) of ``cfg.layer`` and the predictions (N,), in batches of
+    ``cfg.batch_size`` on ``cfg.device``.
 
     ``model`` is a :class:`skelvis.models.RecurrentClassifier` (LSTM or GRU, any depth); the
     hidden states are exactly ``model.hidden_states(x, length, layer)``.
     """
-    layer = resolve_layer(int(layer), int(model.num_layers))
-    device = torch.device(device)
+    layer = resolve_layer(int(cfg.layer), int(model.num_layers))
+    batch_size = cfg.batch_size
+    device = resolve_device(cfg.device)
     was = model.training
     model.eval().to(device)
     n, T = ds.x.shape[:2]
@@ -89,17 +92,11 @@ def read_activations(path, hidden: bool = True) -> Dict[str, object]:
 
     ``hidden=False`` skips the large (N, T, H) array.
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataFormatError(path, "file not found", fix="run the 'activations' rule first")
-    with h5py.File(path, "r") as f:
-        missing = [k for k in _FIELDS + ("sample_id",) if k not in f]
-        if missing:
-            raise DataFormatError(path, f"missing dataset(s) {missing}",
-                                  fix="delete it and run the 'activations' rule again")
+    with open_h5(path, rule="activations", what="activations file") as f:
+        require(f, _FIELDS + ("sample_id",), path, "activations")
         out: Dict[str, object] = {k: f[k][...] for k in _FIELDS if hidden or k != "hidden"}
-        out["sample_id"] = np.array([s.decode() if isinstance(s, bytes) else str(s) for s in f["sample_id"][...]])
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+        out["sample_id"] = decode_strings(f["sample_id"])
+        attrs = decode_attrs(f.attrs)
     out["classes"] = json.loads(attrs.pop("classes", "[]"))
     out["attrs"] = attrs
     return out

@@ -18,10 +18,10 @@ per limb group, confusable class pairs from code-space proximity).
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -31,38 +31,17 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .datasets.store import atomic_path
 from .errors import DataFormatError
+from .io import atomic_path, decode_attrs, decode_strings, open_h5, read_json, require, rerun_fix
+from .models import resolve_device
+from .settings import AutoencoderConfig
 
 __all__ = ["AutoencoderConfig", "DenoisingAutoencoder", "redundant_steps", "training_vectors",
            "train_autoencoder", "save_autoencoder", "load_autoencoder", "encode", "extract_paths",
-           "display_transform", "write_paths", "read_paths", "body_part_partition",
+           "display_transform", "write_paths", "read_paths", "write_quality", "read_quality", "body_part_partition",
            "proximity_pairs"]
 
 log = logging.getLogger("skelvis.autoencoder")
-
-
-@dataclass
-class AutoencoderConfig:
-    """Training settings (config section ``autoencoder``)."""
-
-    k: int = 2
-    hidden_layers: Tuple[int, ...] = (600, 150)
-    noise: float = 0.1
-    lr: float = 1e-3
-    batch_size: int = 256
-    max_epochs: int = 40
-    patience: int = 4
-    validation_fraction: float = 0.2
-    seed: int = 0
-    device: str = "cpu"
-
-    def key(self) -> Dict[str, Any]:
-        """Settings that must match for a checkpoint to be resumed."""
-        d = asdict(self)
-        d["hidden_layers"] = list(d["hidden_layers"])
-        d.pop("device")
-        return d
 
 
 class DenoisingAutoencoder(nn.Module):
@@ -108,7 +87,8 @@ def step_changes(h: np.ndarray) -> np.ndarray:
     return np.abs(h - prev).max(1) if h.size else np.zeros(len(h))
 
 
-def redundant_steps(h: np.ndarray, threshold: float = 1e-3, scope: str = "ends") -> np.ndarray:
+def redundant_steps(h: np.ndarray, threshold: float = AutoencoderConfig.redundant_threshold,
+                    scope: str = AutoencoderConfig.redundant_scope) -> np.ndarray:
     """Boolean (T,) mask of redundant steps of one sequence's valid hidden states ``h`` (T, H).
 
     A step is *still* when its change from the previous step, max_i |h_t,i - h_t-1,i| (h_-1 = 0,
@@ -141,8 +121,9 @@ def redundant_steps(h: np.ndarray, threshold: float = 1e-3, scope: str = "ends")
 
 
 def training_vectors(hidden: np.ndarray, length: np.ndarray, mask: Optional[np.ndarray] = None,
-                     threshold: float = 1e-3, scope: str = "ends", max_vectors: int = 0,
-                     seed: int = 0) -> Tuple[np.ndarray, Dict[str, int]]:
+                     threshold: float = AutoencoderConfig.redundant_threshold,
+                     scope: str = AutoencoderConfig.redundant_scope, max_vectors: int = 0,
+                     seed: int = AutoencoderConfig.seed) -> Tuple[np.ndarray, Dict[str, int]]:
     """Shuffled hidden-state vectors (M, H) of the sequences in ``mask`` without redundant steps.
 
     ``max_vectors`` > 0 caps M by a seeded random subset. Returns (vectors, counts) with counts
@@ -179,10 +160,11 @@ def _mse(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> float:
     return tot / x.numel()
 
 
-def train_autoencoder(vectors: np.ndarray, cfg: AutoencoderConfig, checkpoint: Optional[Path] = None,
+def train_autoencoder(vectors: np.ndarray, cfg: AutoencoderConfig, k: int, checkpoint: Optional[Path] = None,
                       stop_after_epoch: Optional[int] = None,
                       progress: bool = True) -> Tuple[DenoisingAutoencoder, List[Dict[str, float]], Dict[str, float]]:
-    """Train on 1 - validation_fraction of ``vectors`` (M, H); early stopping on the held-out rest.
+    """Train a ``k``-unit bottleneck on 1 - validation_fraction of ``vectors`` (M, H); early
+    stopping on the held-out rest.
 
     Each epoch: mini-batches in an order drawn from ``[seed, epoch]`` and input noise
     N(0, noise^2) from a generator seeded the same way, so a run resumed from its checkpoint
@@ -191,7 +173,7 @@ def train_autoencoder(vectors: np.ndarray, cfg: AutoencoderConfig, checkpoint: O
     (best model on CPU in eval mode, history rows, summary) where the summary holds the held-out
     MSE of the model and of predicting the training mean vector (the baseline it must beat).
     """
-    device = torch.device(cfg.device)
+    device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     vectors = np.asarray(vectors, np.float32)
     if vectors.ndim != 2 or len(vectors) < 2:
@@ -199,12 +181,14 @@ def train_autoencoder(vectors: np.ndarray, cfg: AutoencoderConfig, checkpoint: O
     tr_idx, va_idx = _split(len(vectors), cfg.validation_fraction, cfg.seed)
     x_tr = torch.from_numpy(vectors[tr_idx]).to(device)
     x_va = torch.from_numpy(vectors[va_idx]).to(device)
-    model = DenoisingAutoencoder(vectors.shape[1], cfg.k, cfg.hidden_layers).to(device)
+    model = DenoisingAutoencoder(vectors.shape[1], k, cfg.hidden_layers).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     history: List[Dict[str, float]] = []
     best: Dict[str, Any] = {"loss": math.inf, "epoch": 0, "state": None}
     start, bad = 0, 0
-    key = dict(cfg.key(), input_size=int(vectors.shape[1]), vectors=int(len(vectors)))
+    key = {name: list(v) if isinstance(v, tuple) else v
+           for name, v in ((n, getattr(cfg, n)) for n in AutoencoderConfig.TRAINING_KEYS)}
+    key.update(k=int(k), input_size=int(vectors.shape[1]), vectors=int(len(vectors)))
     if checkpoint is not None and Path(checkpoint).exists():
         ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
         if ck.get("key") == key:
@@ -215,7 +199,7 @@ def train_autoencoder(vectors: np.ndarray, cfg: AutoencoderConfig, checkpoint: O
         else:
             log.info("ignoring checkpoint %s: it was made with other settings", checkpoint)
     stopped = bad >= cfg.patience
-    bar = tqdm(range(start, cfg.max_epochs), desc=f"autoencoder k={cfg.k}", disable=not progress,
+    bar = tqdm(range(start, cfg.max_epochs), desc=f"autoencoder k={k}", disable=not progress,
                mininterval=2.0, initial=start, total=cfg.max_epochs)
     for epoch in bar:
         if stopped:
@@ -255,7 +239,7 @@ def train_autoencoder(vectors: np.ndarray, cfg: AutoencoderConfig, checkpoint: O
                             "bad": bad}, tmp)
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
             break
-    final = DenoisingAutoencoder(vectors.shape[1], cfg.k, cfg.hidden_layers)
+    final = DenoisingAutoencoder(vectors.shape[1], k, cfg.hidden_layers)
     final.load_state_dict(best["state"])
     final.eval()
     mean = x_tr.mean(0, keepdim=True)
@@ -324,7 +308,6 @@ def last_codes(path: np.ndarray, length: np.ndarray) -> np.ndarray:
 def write_paths(path, codes: np.ndarray, acts: Dict[str, Any], model: str = "", data: str = "",
                 extra_attrs: Optional[Dict[str, Any]] = None) -> None:
     """``..._{k}d_paths.h5``: path (N, T, k) NaN after length, length, label, split, predicted, sample_id."""
-    import json
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("path", data=np.asarray(codes, np.float32), compression="gzip", compression_opts=4)
         for k in ("length", "label", "split", "predicted"):
@@ -339,17 +322,31 @@ def write_paths(path, codes: np.ndarray, acts: Dict[str, Any], model: str = "", 
 
 
 def read_paths(path) -> Dict[str, Any]:
-    import json
-    path = Path(path)
-    if not path.exists():
-        raise DataFormatError(path, "file not found", fix="run the 'autoencoder' rule first")
-    with h5py.File(path, "r") as f:
+    """A paths file written by :func:`write_paths`: arrays, ``classes`` and ``attrs``."""
+    with open_h5(path, rule="autoencoder", what="paths file") as f:
+        require(f, ("path", "length", "label", "split", "predicted", "sample_id"), path, "autoencoder")
         out: Dict[str, Any] = {k: f[k][...] for k in ("path", "length", "label", "split", "predicted")}
-        out["sample_id"] = np.array([s.decode() if isinstance(s, bytes) else str(s) for s in f["sample_id"][...]])
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-    out["classes"] = json.loads(attrs.pop("classes"))
+        out["sample_id"] = decode_strings(f["sample_id"])
+        attrs = decode_attrs(f.attrs)
+    out["classes"] = json.loads(attrs.pop("classes", "[]"))
     out["attrs"] = attrs
     return out
+
+
+def write_quality(path, doc: Dict[str, Any]) -> None:
+    """``..._{k}d_projection_quality.json``: ``k``, ``quality`` (method -> trustworthiness, kNN
+    class agreement ...), ``autoencoder`` (training summary), ``training_vectors``,
+    ``pca_explained_variance_ratio``, ``neighbors`` and the input paths; written atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2))
+
+
+def read_quality(path) -> Dict[str, Any]:
+    """A projection-quality file written by :func:`write_quality`."""
+    doc = read_json(path, rule="autoencoder", what="projection-quality file")
+    if not isinstance(doc, dict) or "quality" not in doc or "k" not in doc:
+        raise DataFormatError(path, "not a projection-quality file (no 'k' and 'quality')", fix=rerun_fix("autoencoder"))
+    return doc
 
 
 # ----------------------------------------------------------------------------- groupings
@@ -370,7 +367,8 @@ _SKIP = ("torso", "head", "other")
 
 
 def body_part_partition(x: np.ndarray, length: np.ndarray, label: np.ndarray, num_classes: int,
-                        limb_groups: Dict[str, Sequence[int]], ratio: float = 0.5) -> Tuple[List[str], np.ndarray]:
+                        limb_groups: Dict[str, Sequence[int]],
+                        ratio: float = AutoencoderConfig.body_part_ratio) -> Tuple[List[str], np.ndarray]:
     """Partition the classes by the body parts that move (the blog's right-handed vs two-handed
     split, generalised to any topology's limb groups).
 
@@ -403,7 +401,8 @@ def body_part_partition(x: np.ndarray, length: np.ndarray, label: np.ndarray, nu
     return [cats[u] for u in used], np.array([used.index(p) for p in per_class])
 
 
-def proximity_pairs(codes: np.ndarray, label: np.ndarray, num_classes: int, top: int = 2,
+def proximity_pairs(codes: np.ndarray, label: np.ndarray, num_classes: int,
+                    top: int = AutoencoderConfig.pairs_from_proximity,
                     exclude: Sequence[Tuple[int, int]] = ()) -> List[Tuple[int, int, float]]:
     """Class pairs (a, b, distance) whose median last-step codes lie closest, closest first.
 

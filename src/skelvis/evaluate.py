@@ -1,20 +1,36 @@
-"""Evaluation: per-sample logits and predictions, confusion matrices, confusable class pairs."""
+"""Evaluation: per-sample logits and predictions, confusion matrices, confusable class pairs, and
+the model's result files with one reader beside each writer:
+
+* ``model/{arch}/predictions.h5`` (:func:`write_predictions` / :func:`read_predictions`);
+* ``model/{arch}/confusion.csv`` (:func:`write_confusion` / :func:`read_confusion`);
+* ``model/{arch}/metrics.json`` (:func:`write_metrics` / :func:`read_metrics`: ``accuracy`` by
+  split, ``best_epoch``, ``epochs``, ``model`` (the spec), ``data``, ``train_seconds``, and
+  ``imported_from`` for an imported model);
+* ``model/{arch}/history.csv`` (:func:`write_history` / :func:`read_history`: one row per epoch).
+"""
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import List, Tuple
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple
 
 import h5py
 import numpy as np
 import pandas as pd
 import torch
 
-from .datasets.store import SPLIT_NAMES, Dataset, atomic_path
-from .train import predict, to_tensors
+from .datasets.store import SPLIT_NAMES, Dataset
+from .errors import DataFormatError
+from .io import atomic_path, decode_attrs, decode_strings, open_h5, read_json, require, rerun_fix
+from .models import predict, to_tensors
+from .settings import EvaluateConfig
 
 __all__ = ["Evaluation", "evaluate_model", "write_predictions", "read_predictions", "confusion_matrix",
-           "write_confusion", "confusable_pairs"]
+           "write_confusion", "read_confusion", "write_metrics", "read_metrics", "write_history", "read_history",
+           "confusable_pairs"]
+
+_PREDICTIONS = ("logits", "probability", "predicted", "label", "split", "sample_id")
 
 
 @dataclass
@@ -44,9 +60,12 @@ def write_predictions(ev: Evaluation, ds: Dataset, path, model: str = "", data: 
 
 
 def read_predictions(path) -> dict:
-    with h5py.File(path, "r") as f:
-        out = {k: f[k][...] for k in ("logits", "probability", "predicted", "label", "split")}
-        out["sample_id"] = np.array([s.decode() if isinstance(s, bytes) else s for s in f["sample_id"][...]])
+    """The arrays of a predictions.h5 (``sample_id`` as str) plus its attrs under ``attrs``."""
+    with open_h5(path, rule="evaluate", what="predictions file") as f:
+        require(f, _PREDICTIONS, path, "evaluate")
+        out: Dict[str, Any] = {k: f[k][...] for k in _PREDICTIONS[:-1]}
+        out["sample_id"] = decode_strings(f["sample_id"])
+        out["attrs"] = decode_attrs(f.attrs)
     return out
 
 
@@ -57,7 +76,9 @@ def confusion_matrix(label: np.ndarray, predicted: np.ndarray, num_classes: int)
     return cm
 
 
-def write_confusion(ev: Evaluation, ds: Dataset, path, split: str = "test") -> pd.DataFrame:
+def write_confusion(ev: Evaluation, ds: Dataset, path, split: str = EvaluateConfig.confusion_split) -> pd.DataFrame:
+    """confusion.csv: counts (K, K), rows the true class (index name ``true``), columns the
+    predicted class, on ``split`` (validation when that split is empty)."""
     code = {v: k for k, v in SPLIT_NAMES.items()}[split]
     mask = ds.split == code
     if not mask.any():
@@ -66,6 +87,59 @@ def write_confusion(ev: Evaluation, ds: Dataset, path, split: str = "test") -> p
     df = pd.DataFrame(cm, index=pd.Index(ds.classes, name="true"), columns=list(ds.classes))
     with atomic_path(path) as tmp:
         df.to_csv(tmp)
+    return df
+
+
+def read_confusion(path) -> pd.DataFrame:
+    """A confusion.csv as written by :func:`write_confusion` (class names as index and columns)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataFormatError(path, "file not found", fix="run the 'evaluate' rule first")
+    try:
+        df = pd.read_csv(path, index_col=0)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        raise DataFormatError(path, f"not a readable confusion matrix ({e})", fix=rerun_fix("evaluate")) from None
+    if df.shape[0] != df.shape[1] or list(df.index.astype(str)) != list(df.columns.astype(str)):
+        raise DataFormatError(path, f"not a square confusion matrix with the same classes on both axes "
+                                    f"(shape {df.shape})", fix=rerun_fix("evaluate"))
+    return df
+
+
+def write_metrics(path, accuracy: Dict[str, float], model_spec: Dict[str, Any], data: str, best_epoch: int,
+                  epochs: int, train_seconds: float, **extra: Any) -> None:
+    """metrics.json of a trained or imported model (keys in the module docstring), atomically."""
+    doc = {"accuracy": accuracy, "best_epoch": int(best_epoch), "epochs": int(epochs), "model": model_spec,
+           "data": str(data), "train_seconds": float(train_seconds), **extra}
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2))
+
+
+def read_metrics(path) -> Dict[str, Any]:
+    """A metrics.json as written by :func:`write_metrics`."""
+    doc = read_json(path, rule="train", what="metrics file")
+    if not isinstance(doc, dict) or "accuracy" not in doc or "model" not in doc:
+        raise DataFormatError(path, "not a skelvis metrics file (no 'accuracy' and 'model')", fix=rerun_fix("train"))
+    return doc
+
+
+def write_history(path, rows: Sequence[Dict[str, float]]) -> None:
+    """history.csv: one row per epoch (``epoch``, ``lr``, ``train_loss``, ``train_accuracy``,
+    ``validation_loss``, ``validation_accuracy``, ``seconds``), atomically."""
+    with atomic_path(path) as tmp:
+        pd.DataFrame(list(rows)).to_csv(tmp, index=False)
+
+
+def read_history(path) -> pd.DataFrame:
+    """A history.csv as written by :func:`write_history`."""
+    path = Path(path)
+    if not path.exists():
+        raise DataFormatError(path, "file not found", fix="run the 'train' rule first")
+    try:
+        df = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        raise DataFormatError(path, f"not a readable training history ({e})", fix=rerun_fix("train")) from None
+    if "epoch" not in df.columns:
+        raise DataFormatError(path, "not a training history (no 'epoch' column)", fix=rerun_fix("train"))
     return df
 
 

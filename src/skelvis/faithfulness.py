@@ -24,10 +24,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .datasets.store import SPLIT_NAMES, Dataset, atomic_path
+from .datasets.store import SPLIT_NAMES, Dataset
+from .errors import DataFormatError
+from .io import atomic_path, read_json, rerun_fix
+from .settings import SaliencyConfig
 
 __all__ = ["mass_share", "freeze_joints", "deletion_curve", "evaluate_faithfulness",
-           "write_faithfulness", "split_mask"]
+           "write_faithfulness", "split_mask", "read_faithfulness"]
 
 
 def split_mask(ds_split: np.ndarray, split: str) -> np.ndarray:
@@ -102,7 +105,8 @@ def _true_prob(model: nn.Module, x: torch.Tensor, length: torch.Tensor, label: t
 
 
 def deletion_curve(model: nn.Module, x, length, label, class_map: np.ndarray,
-                   random_orders: int = 3, seed: int = 0, batch_size: int = 256) -> Dict:
+                   random_orders: int = SaliencyConfig.deletion_random_orders, seed: int = SaliencyConfig.seed,
+                   batch_size: int = 256) -> Dict:
     """Mean true-class probability as k = 0..J joints are frozen: most salient first vs random.
 
     ``x`` (N, T, J, C), ``class_map`` (N, T, J).  Returns {'k', 'salient', 'random',
@@ -137,9 +141,11 @@ def deletion_curve(model: nn.Module, x, length, label, class_map: np.ndarray,
 
 
 def evaluate_faithfulness(model: nn.Module, ds: Dataset, class_map: np.ndarray, joint_names: Sequence[str],
-                          split: str = "held_out", random_orders: int = 3, seed: int = 0) -> Dict:
-    """Both measures on the samples of ``split``; the mass share is skipped (with the reason) when
-    the data has no ``class_joints`` ground truth (real data)."""
+                          cfg: SaliencyConfig = SaliencyConfig()) -> Dict:
+    """Both measures on the samples of ``cfg.faithfulness_split`` (deletion baseline averaged over
+    ``cfg.deletion_random_orders`` random orders drawn from ``cfg.seed``); the mass share is
+    skipped (with the reason) when the data has no ``class_joints`` ground truth (real data)."""
+    split, random_orders, seed = cfg.faithfulness_split, cfg.deletion_random_orders, cfg.seed
     m = split_mask(ds.split, split)
     out: Dict = {"split": split, "n": int(m.sum())}
     cj = ds.extra_attrs.get("class_joints")
@@ -160,3 +166,13 @@ def write_faithfulness(result: Dict, path, **attrs) -> None:
     doc.update(result)
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(doc, indent=2))
+
+
+def read_faithfulness(path) -> Dict:
+    """A faithfulness JSON written by :func:`write_faithfulness` (``split``, ``n``, ``mass_share``
+    (or None with ``mass_share_skipped``), ``deletion`` curves and AUCs, and the input paths)."""
+    doc = read_json(path, rule="faithfulness", what="faithfulness file")
+    if not isinstance(doc, dict) or "deletion" not in doc or "mass_share" not in doc:
+        raise DataFormatError(path, "not a faithfulness file (no 'deletion' and 'mass_share')",
+                              fix=rerun_fix("faithfulness"))
+    return doc

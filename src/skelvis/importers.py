@@ -1,6 +1,6 @@
 """Import a user's own recurrent classifier into a :class:`~skelvis.models.RecurrentClassifier`.
 
-``import_model(path, spec=None)`` (re-exported as ``skelvis.models.import_model``) reads
+``import_model(path, spec=None)`` reads
 
 * a PyTorch **state dict** (``.pt``/``.pth``/``.bin``, loaded with ``weights_only=True``) of an
   ``nn.LSTM``/``nn.GRU`` (``batch_first`` or not: the weights are the same) plus an
@@ -25,14 +25,17 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
+import h5py
 import numpy as np
 import torch
+import yaml
 
 from .errors import ModelImportError
-from .models import RecurrentClassifier
+from .models import RecurrentClassifier, accuracy_by_split, predict, to_tensors
 
 __all__ = ["import_model", "ModelImportError", "from_state_dict", "from_torchscript", "from_keras_h5",
            "detect_format"]
@@ -45,7 +48,6 @@ def _load_spec(spec) -> Dict[str, Any]:
     if spec is None:
         return {}
     if isinstance(spec, (str, Path)):
-        import yaml
         p = Path(spec)
         if not p.exists():
             raise ModelImportError(f"{p}: model spec file not found; give a YAML with cell, hidden_size, ... or none")
@@ -64,7 +66,6 @@ def detect_format(path) -> str:
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return "keras"
     if head.startswith(b"PK"):
-        import zipfile
         with zipfile.ZipFile(p) as z:
             names = z.namelist()
         if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
@@ -178,7 +179,6 @@ def from_torchscript(path, spec: Optional[Dict[str, Any]] = None, check: bool = 
 
 def _keras_groups(f) -> Tuple[list, Dict[str, Any]]:
     """[(layer_name, {weight_name: array})] in layer order, and the model config (if stored)."""
-    import h5py
     root = f["model_weights"] if "model_weights" in f else f
     names = [n.decode() if isinstance(n, bytes) else str(n) for n in root.attrs.get("layer_names", list(root.keys()))]
     config = {}
@@ -211,7 +211,6 @@ def _keras_layer_configs(config: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
 
 def from_keras_h5(path, spec: Optional[Dict[str, Any]] = None) -> RecurrentClassifier:
     """Keras HDF5 (LSTM -> Dense) -> RecurrentClassifier (see the module docstring for the gate map)."""
-    import h5py
     spec = dict(spec or {})
     with h5py.File(path, "r") as f:
         layers, config = _keras_groups(f)
@@ -279,8 +278,6 @@ def prepare_imported(path, spec, ds) -> Tuple[RecurrentClassifier, Dict[str, flo
     """Import ``path`` for dataset ``ds``: check sizes against the data, take its class names and
     topology when the spec gives none, and score it. Returns (model, accuracy by split, history
     rows in the ``train`` format: one row, epoch 0, the imported model's train loss/accuracy)."""
-    from .train import accuracy_by_split, to_tensors, predict
-
     model = import_model(path, spec)
     jc = int(np.prod(ds.x.shape[2:]))
     if model.input_size != jc:

@@ -27,19 +27,25 @@ mode); LSTM and GRU, one or more layers.
 """
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Optional, Tuple
 
+import h5py
 import numpy as np
 import torch
 
 from . import constraints as C
-from .models import RecurrentClassifier
+from .datasets.store import SPLIT_NAMES
+from .io import atomic_path, decode_attrs, open_h5, require
+from .models import RecurrentClassifier, predict, resolve_device, to_tensors
+from .settings import MaximizeConfig
+from .topology import get_topology
 
 __all__ = ["Target", "layer_states", "local_hidden", "response", "target_gradient",
            "MaximizationResult", "activation_maximization", "infeasible_frames", "select_targets",
-           "run_maximization", "write_maximization", "read_maximization"]
+           "run_maximization", "write_maximization", "read_maximization", "read_maximization_file"]
 
 log = logging.getLogger("skelvis.maximize")
 
@@ -267,9 +273,11 @@ def _max_acc(x, length):
 
 def activation_maximization(model: RecurrentClassifier, seq, length, target,
                             cs: Optional[C.ConstraintSet], constrained: bool = True,
-                            iterations: int = 12, step: float = 0.05,
-                            gradient: str = "local", normalize_step: bool = True,
-                            infeasible_start: str = "repair", max_acceleration: Optional[float] = None,
+                            iterations: int = MaximizeConfig.iterations, step: float = MaximizeConfig.step_size,
+                            gradient: str = MaximizeConfig.gradient,
+                            normalize_step: bool = MaximizeConfig.normalize_step,
+                            infeasible_start: str = MaximizeConfig.infeasible_start,
+                            max_acceleration: Optional[float] = None,
                             projection: Optional[dict] = None) -> MaximizationResult:
     """Hill-climb sequences ``seq`` (N, T, J, C) (normalised coordinates) toward their targets,
     all in lockstep (one batched gradient and one batched projection per iteration).
@@ -350,8 +358,9 @@ def activation_maximization(model: RecurrentClassifier, seq, length, target,
 
 # ------------------------------------------------------------------------- workflow helpers
 
-def select_targets(model: RecurrentClassifier, ds, classes=None, hidden_units: int = 3, hidden_layer: int = -1,
-                   split: str = "validation", second_sequence_classes=(), device="cpu"):
+def select_targets(model: RecurrentClassifier, ds, classes=None, hidden_units: int = MaximizeConfig.hidden_units,
+                   hidden_layer: int = MaximizeConfig.hidden_layer, split: str = MaximizeConfig.split,
+                   second_sequence_classes=MaximizeConfig.second_sequence_classes, device="cpu"):
     """Targets and start sequences for the ``maximize`` rule.
 
     Every class in ``classes`` (default all) from the first correctly classified sequence of
@@ -361,9 +370,6 @@ def select_targets(model: RecurrentClassifier, ds, classes=None, hidden_units: i
     mean activation across those sequences), each from the correct sequence where it is most
     active.  Returns a list of (Target, sample index).
     """
-    from .datasets.store import SPLIT_NAMES
-    from .train import predict, to_tensors
-
     names = {v: k for k, v in SPLIT_NAMES.items()}
     order = [split] + [s for s in ("validation", "test", "train") if s != split]
     x, length, _ = to_tensors(ds)
@@ -408,29 +414,25 @@ def select_targets(model: RecurrentClassifier, ds, classes=None, hidden_units: i
     return out
 
 
-def run_maximization(model: RecurrentClassifier, ds, params: dict, device="cpu"):
-    """Everything the ``maximize`` rule computes: a list of dicts (target, sample, constrained and
-    unconstrained :class:`MaximizationResult`) and the constraint set used (None for channel data)."""
-    from .topology import get_topology
-
+def run_maximization(model: RecurrentClassifier, ds, cfg: MaximizeConfig = MaximizeConfig()):
+    """Everything the ``maximize`` rule computes, on ``cfg.device``: the targets, their start
+    samples, the constrained and unconstrained :class:`MaximizationResult` and the constraint set
+    used (None for channel data)."""
+    device = resolve_device(cfg.device)
     topo = get_topology(ds.topology)
     cs = None
     if topo.is_skeleton:
-        cs = C.constraint_set(topo, floor=bool(params.get("floor", False)),
-                              angle_limits=params.get("angle_limits") or None)
+        cs = C.constraint_set(topo, floor=cfg.floor, angle_limits=dict(cfg.angle_limits) or None)
     else:
         log.info("topology %s has no bones: no anatomical constraints, unconstrained runs only", topo.name)
     model = model.to(device).eval()
-    chosen = select_targets(model, ds, params.get("classes") or None, int(params.get("hidden_units", 3)),
-                            int(params.get("hidden_layer", -1)), params.get("split", "validation"),
-                            tuple(params.get("second_sequence_classes", ())), device)
+    chosen = select_targets(model, ds, list(cfg.classes) or None, cfg.hidden_units, cfg.hidden_layer, cfg.split,
+                            tuple(cfg.second_sequence_classes), device)
     idx = [i for _, i in chosen]
     targets = [t for t, _ in chosen]
-    acc = params.get("max_acceleration", 0.0) or None
-    kw = dict(iterations=int(params.get("iterations", 12)), step=float(params.get("step_size", 0.05)),
-              gradient=params.get("gradient", "through_time"), normalize_step=bool(params.get("normalize_step", True)),
-              infeasible_start=params.get("infeasible_start", "repair"), max_acceleration=acc,
-              projection={"refine_iter": int(params.get("refine_iterations", 3))})
+    kw = dict(iterations=cfg.iterations, step=float(cfg.step_size), gradient=cfg.gradient,
+              normalize_step=cfg.normalize_step, infeasible_start=cfg.infeasible_start,
+              max_acceleration=cfg.max_acceleration or None, projection={"refine_iter": cfg.refine_iterations})
     log.info("%d targets, %d iterations, gradient %s", len(targets), kw["iterations"], kw["gradient"])
     con = activation_maximization(model, ds.x[idx], ds.length[idx], targets, cs, constrained=True, **kw)
     unc = activation_maximization(model, ds.x[idx], ds.length[idx], targets, cs, constrained=False, **kw)
@@ -438,27 +440,21 @@ def run_maximization(model: RecurrentClassifier, ds, params: dict, device="cpu")
 
 
 def write_maximization(path, ds, targets, idx, con: MaximizationResult, unc: MaximizationResult, cs,
-                       model: str = "", data: str = "", params: Optional[dict] = None) -> None:
+                       model: str = "", data: str = "", params: Optional[MaximizeConfig] = None) -> None:
     """``maximize/{arch}.h5``: one group per target (``000_class_throw`` ...) with ``snapshots``
     (I+1, T, J, C) float32 in the un-normalised body frame (times the sample's ``scale``),
     ``response``, ``max_bone_error``, ``max_angle_violation_deg`` (I+1,), ``max_floor_violation``,
     ``max_acceleration``, ``start_violations`` (lines), and the same under ``unconstrained/``;
     attrs ``target``, ``target_kind``, ``target_index``, ``sample_id``, ``sample_index``, ``label``,
     ``length``, ``model``, ``data``.  Root attrs: ``model``, ``data``, ``topology``, ``classes``,
-    ``constraints`` (the inequality names, or none), ``params`` (JSON)."""
-    import json
-
-    import h5py
-
-    from .datasets.store import atomic_path
-
+    ``constraints`` (the inequality names, or none), ``params`` (JSON: the settings used)."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["model"], f.attrs["data"] = str(model), str(data)
         f.attrs["topology"] = ds.topology
         f.attrs["classes"] = json.dumps(list(ds.classes))
         f.attrs["constraints"] = json.dumps(cs.inequality_names() if cs is not None else [])
         f.attrs["constrained"] = cs is not None
-        f.attrs["params"] = json.dumps(params or {})
+        f.attrs["params"] = json.dumps(asdict(params) if params is not None else {})
         for n, (t, i) in enumerate(zip(targets, idx)):
             g = f.create_group(f"{n:03d}_{t.kind}_{(t.name or str(t.index)).replace(' ', '_')}")
             T = int(ds.length[i])
@@ -479,19 +475,37 @@ def write_maximization(path, ds, targets, idx, con: MaximizationResult, unc: Max
                             "scale": scale, "model": str(model), "data": str(data)})
 
 
-def read_maximization(path) -> List[dict]:
-    """The groups of a ``maximize`` file as dicts (arrays loaded), in file order."""
-    import h5py
+_RUN = ("snapshots", "response", "max_bone_error", "max_angle_violation_deg", "start_violations")
 
-    out = []
-    with h5py.File(path, "r") as f:
+
+def read_maximization_file(path) -> Dict[str, Any]:
+    """A file written by :func:`write_maximization`: ``{"attrs": root attrs (``classes``,
+    ``constraints`` and ``params`` decoded from JSON), "entries": one dict per target group, in
+    file order (its attrs, ``group``, and the ``constrained`` and ``unconstrained`` runs as dicts of
+    arrays, ``start_violations`` as a list of str)}``."""
+    entries = []
+    with open_h5(path, rule="maximize", what="maximisation file") as f:
+        require(f.attrs, ("classes", "constraints", "topology"), path, "maximize", kind="attribute(s)")
+        attrs = decode_attrs(f.attrs)
+        for key in ("classes", "constraints", "params"):
+            if key in attrs:
+                attrs[key] = json.loads(attrs[key])
         for name in sorted(f):
             g = f[name]
-            d = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in g.attrs.items()}
+            require(g, _RUN + ("unconstrained",), path, "maximize")
+            require(g["unconstrained"], _RUN, path, "maximize")
+            require(g.attrs, ("target", "target_kind", "target_index", "sample_id"), path, "maximize",
+                    kind="attribute(s)")
+            d = decode_attrs(g.attrs)
             d["group"] = name
             for key, grp in (("constrained", g), ("unconstrained", g["unconstrained"])):
                 d[key] = {k: grp[k][...] for k in grp if isinstance(grp[k], h5py.Dataset)}
                 d[key]["start_violations"] = [s.decode() if isinstance(s, bytes) else s
                                               for s in d[key]["start_violations"]]
-            out.append(d)
-    return out
+            entries.append(d)
+    return {"attrs": attrs, "entries": entries}
+
+
+def read_maximization(path) -> List[dict]:
+    """The target groups of a ``maximize`` file (see :func:`read_maximization_file`), in file order."""
+    return read_maximization_file(path)["entries"]

@@ -18,11 +18,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import numpy as np
 import torch
 from torch import nn
 
+from .datasets.store import SPLIT_NAMES
+from .io import atomic_path
+
 __all__ = ["RecurrentClassifier", "build_model", "save_model", "load_model", "model_spec",
-           "resolve_device", "import_model"]
+           "resolve_device", "to_tensors", "predict", "accuracy_by_split"]
 
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -119,7 +123,6 @@ def build_model(spec: Dict[str, Any], meta: Optional[Dict[str, Any]] = None) -> 
 
 def save_model(model: RecurrentClassifier, path, extra: Optional[Dict[str, Any]] = None) -> None:
     """Save spec, metadata and state dict as plain tensors/containers (loadable with weights_only)."""
-    from .datasets.store import atomic_path
     payload = {"format": "skelvis-model-1", "spec": model_spec(model), "meta": dict(model.meta),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
     if extra:
@@ -140,18 +143,11 @@ def load_model(path, map_location="cpu") -> RecurrentClassifier:
                          f"delete it and run the 'train' rule again") from None
     if not isinstance(payload, dict) or payload.get("format") != "skelvis-model-1":
         raise ValueError(f"{path}: not a skelvis model file (no 'format: skelvis-model-1'); "
-                         f"for your own model use skelvis.models.import_model")
+                         f"for your own model use skelvis.importers.import_model")
     model = build_model(payload["spec"], meta=payload.get("meta"))
     model.load_state_dict(payload["state_dict"])
     model.eval()
     return model
-
-
-def import_model(path, spec=None) -> RecurrentClassifier:
-    """The user's own model (PyTorch state dict + spec, TorchScript, Keras HDF5) as a
-    RecurrentClassifier with the API of :func:`load_model`; see :mod:`skelvis.importers`."""
-    from .importers import import_model as _import_model
-    return _import_model(path, spec)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -162,3 +158,35 @@ def resolve_device(device: str = "auto") -> torch.device:
         raise RuntimeError("device: cuda was asked for but torch.cuda.is_available() is False; "
                            "set device: auto or cpu")
     return torch.device(device)
+
+
+def to_tensors(ds, mask: Optional[np.ndarray] = None, device="cpu"):
+    """The model's inputs for a Dataset's samples in ``mask`` (all when None): x (N, T, J*C)
+    float32, length (N,) int64, label (N,) int64 tensors on ``device``."""
+    sel = slice(None) if mask is None else mask
+    x = torch.from_numpy(np.ascontiguousarray(ds.x[sel])).flatten(2).to(device)
+    length = torch.from_numpy(ds.length[sel].astype(np.int64)).to(device)
+    label = torch.from_numpy(ds.label[sel].astype(np.int64)).to(device)
+    return x, length, label
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, length: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Logits (N, K), evaluated in batches with the model in eval mode (its mode is restored)."""
+    was = model.training
+    model.eval()
+    out = [model(x[i:i + batch_size], length[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    model.train(was)
+    return torch.cat(out) if out else torch.zeros(0, getattr(model, "num_classes", 0))
+
+
+def accuracy_by_split(model: nn.Module, ds, device="cpu") -> Dict[str, float]:
+    """Share of correctly classified samples per split name present in ``ds``."""
+    x, length, _ = to_tensors(ds, device=device)
+    pred = predict(model, x, length).argmax(1).cpu().numpy()
+    out = {}
+    for k, name in SPLIT_NAMES.items():
+        m = ds.split == k
+        if m.any():
+            out[name] = float((pred[m] == ds.label[m]).mean())
+    return out

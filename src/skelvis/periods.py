@@ -32,15 +32,17 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Optional
 
 import h5py
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
-from .datasets.store import atomic_path
-from .errors import DataFormatError
+from .io import atomic_path, decode_attrs, open_h5, require
+from .relevance import unit_relevance
+from .settings import PeriodsConfig
 
 __all__ = ["unit_thresholds", "activation_mask", "Periods", "run_length_periods", "resample_periods",
            "ClusterResult", "cluster_periods", "cluster_purity", "unit_clarity", "PeriodsConfig",
@@ -205,32 +207,6 @@ def unit_clarity(hidden: np.ndarray, active: np.ndarray, length: np.ndarray) -> 
 
 
 @dataclass
-class PeriodsConfig:
-    """Settings of the periods stage (workflow/schemas/stages/periods.schema.yaml)."""
-
-    layer: int = -1
-    quantile: float = 0.9
-    min_length: int = 3
-    splits: tuple = ("train", "validation", "test")
-    resample_length: int = 16
-    n_clusters: int = 4
-    min_periods: int = 8
-    n_units: int = 4
-    epsilon: float = 1e-3
-    mc_samples: int = 30
-    mc_dropout: float = 0.1
-    seed: int = 0
-
-    @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "PeriodsConfig":
-        known = set(cls.__dataclass_fields__)
-        kw = {k: v for k, v in dict(d).items() if k in known}
-        if "splits" in kw:
-            kw["splits"] = tuple(kw["splits"])
-        return cls(**kw)
-
-
-@dataclass
 class PeriodAnalysis:
     """Everything :func:`analyse_periods` finds; stored by :func:`write_periods`."""
 
@@ -257,11 +233,6 @@ def analyse_periods(model, ds, cfg: PeriodsConfig, hidden: Optional[np.ndarray] 
     ``model``: :class:`skelvis.models.RecurrentClassifier`; ``ds``: :class:`skelvis.datasets.store.Dataset`;
     ``hidden`` (N, T, H): layer ``cfg.layer``'s states if already computed.
     """
-    import torch
-    from tqdm.auto import tqdm
-
-    from .relevance import unit_relevance
-
     N, T, J, C = ds.x.shape
     if hidden is None:
         with torch.no_grad():
@@ -364,7 +335,7 @@ def analyse_periods(model, ds, cfg: PeriodsConfig, hidden: Optional[np.ndarray] 
         "conservation_error": rel.conservation_error if R else np.zeros(0),
     }
     an = PeriodAnalysis(threshold, per, cluster, membership, ratio, units, clusters, relevance, {},
-                        config=dict(cfg.__dict__, splits=list(cfg.splits)))
+                        config=dict(asdict(cfg), splits=list(cfg.splits)))
     an.summary = period_summary(an)
     return an
 
@@ -450,19 +421,18 @@ def write_periods(an: PeriodAnalysis, path, model: str = "", data: str = "") -> 
 
 def read_periods(path) -> PeriodAnalysis:
     """Read a file written by :func:`write_periods`."""
-    path = Path(path)
-    if not path.exists():
-        raise DataFormatError(path, "file not found", fix="run the 'periods' rule first")
-    with h5py.File(path, "r") as f:
-        missing = [k for k in ("threshold", "periods", "units", "clusters", "relevance") if k not in f]
-        if missing:
-            raise DataFormatError(path, f"missing {missing}", fix="delete it and run the 'periods' rule again")
+    with open_h5(path, rule="periods", what="periods file") as f:
+        require(f, ("threshold", "periods", "units", "clusters", "relevance"), path, "periods", kind="member(s)")
+        require(f["periods"], ("sample", "unit", "start", "stop", "cluster", "membership", "distance_ratio"),
+                path, "periods")
+        require(f.attrs, ("summary", "config", "model", "data"), path, "periods", kind="attribute(s)")
         p = f["periods"]
         per = Periods(*(p[k][...] for k in ("sample", "unit", "start", "stop")))
         groups = {n: {k: f[n][k][...] for k in f[n]} for n in ("units", "clusters", "relevance")}
         an = PeriodAnalysis(f["threshold"][...], per, p["cluster"][...], p["membership"][...],
                             p["distance_ratio"][...], groups["units"], groups["clusters"], groups["relevance"],
                             json.loads(f.attrs["summary"]), json.loads(f.attrs["config"]))
-        an.config["model"] = str(f.attrs["model"])
-        an.config["data"] = str(f.attrs["data"])
+        attrs = decode_attrs(f.attrs)
+        an.config["model"] = str(attrs["model"])
+        an.config["data"] = str(attrs["data"])
     return an

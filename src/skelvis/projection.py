@@ -16,6 +16,8 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import trustworthiness as _sk_trustworthiness
 from sklearn.neighbors import NearestNeighbors
 
+from .settings import AutoencoderConfig
+
 __all__ = ["fit_pca", "trustworthiness", "knn_agreement", "projection_quality"]
 
 
@@ -57,7 +59,9 @@ def knn_agreement(Y: np.ndarray, label: np.ndarray, n_neighbors: int = 10) -> fl
 
 def projection_quality(train_vectors: np.ndarray, last_hidden: np.ndarray, last_label: np.ndarray,
                        projections: Dict[str, Callable[[np.ndarray], np.ndarray]],
-                       n_neighbors: int = 10, max_points: int = 2000, seed: int = 0) -> Dict[str, Dict[str, float]]:
+                       n_neighbors: int = AutoencoderConfig.quality_neighbors,
+                       max_points: int = AutoencoderConfig.quality_max_points,
+                       seed: int = AutoencoderConfig.seed) -> Dict[str, Dict[str, float]]:
     """Trustworthiness on the training vectors and on the last-step states, and kNN class
     agreement of the last-step codes, for every projection (name -> function (M, H) -> (M, k)).
 

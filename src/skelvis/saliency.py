@@ -58,12 +58,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .datasets.store import atomic_path, open_h5
-from .errors import SaliencyInputError
+from .datasets.store import Dataset
+from .errors import DataFormatError, SaliencyInputError
+from .io import atomic_path, decode_attrs, open_h5, require
+from .models import resolve_device
+from .settings import SaliencyConfig
 
 __all__ = ["MODES", "SaliencyInputError", "SaliencyMaps", "local_jacobian", "iter_local_jacobian",
            "sensitivity", "class_sensitivity", "saliency_maps", "top_units", "sequence_std",
-           "local_jacobian_autograd", "write_saliency", "read_saliency"]
+           "local_jacobian_autograd", "run_saliency", "write_saliency", "read_saliency"]
 
 log = logging.getLogger("skelvis.saliency")
 
@@ -429,8 +432,9 @@ def _through_time_grad(model: nn.Module, xb: torch.Tensor, lb: torch.Tensor, tar
 
 
 # --------------------------------------------------------------------------------- public helpers
-def sensitivity(model: nn.Module, x, length, units=None, mode: str = "local", normalize: bool = True,
-                std_floor: float = 0.01, chunk_size: Optional[int] = None) -> torch.Tensor:
+def sensitivity(model: nn.Module, x, length, units=None, mode: str = SaliencyConfig.mode,
+                normalize: bool = SaliencyConfig.normalize, std_floor: float = SaliencyConfig.std_floor,
+                chunk_size: Optional[int] = None) -> torch.Tensor:
     """Joint sensitivity of hidden units, S'[n, t, u, j], shape (N, T, U, J).
 
     ``local``: Eq. 1-4 of Patil et al. (same-step derivative, |.|, sigma_x/sigma_h scaling when
@@ -464,8 +468,9 @@ def sensitivity(model: nn.Module, x, length, units=None, mode: str = "local", no
     return out
 
 
-def class_sensitivity(model: nn.Module, x, length, classes, mode: str = "local", normalize: bool = True,
-                      std_floor: float = 0.01, chunk_size: Optional[int] = None) -> torch.Tensor:
+def class_sensitivity(model: nn.Module, x, length, classes, mode: str = SaliencyConfig.mode,
+                      normalize: bool = SaliencyConfig.normalize, std_floor: float = SaliencyConfig.std_floor,
+                      chunk_size: Optional[int] = None) -> torch.Tensor:
     """Class sensitivity map S'_c[n, t, j], shape (N, T, J), for class ``classes`` (int or (N,)).
 
     ``local``: Eq. 5 of Patil et al., sum_u S'[t, j, u] |W_c^u| (S' from :func:`sensitivity`).
@@ -481,7 +486,7 @@ def class_sensitivity(model: nn.Module, x, length, classes, mode: str = "local",
     return torch.from_numpy(maps.class_map).to(x4.device)
 
 
-def top_units(model: nn.Module, per_class: int = 2) -> np.ndarray:
+def top_units(model: nn.Module, per_class: int = SaliencyConfig.units_per_class) -> np.ndarray:
     """For each class the ``per_class`` units with the largest |W_c^u|, deduplicated, (K,) int.
 
     Ordered class by class (then by decreasing |W_c^u|); a unit already chosen is skipped, so each
@@ -517,11 +522,12 @@ class SaliencyMaps:
     unit_maps: np.ndarray
     units: np.ndarray
     predicted: np.ndarray
-    mode: str = "local"
+    mode: str = SaliencyConfig.mode
 
 
-def saliency_maps(model: nn.Module, x, length, label, units=None, mode: str = "local",
-                  normalize: bool = True, std_floor: float = 0.01, chunk_size: Optional[int] = None,
+def saliency_maps(model: nn.Module, x, length, label, units=None, mode: str = SaliencyConfig.mode,
+                  normalize: bool = SaliencyConfig.normalize, std_floor: float = SaliencyConfig.std_floor,
+                  chunk_size: Optional[int] = None,
                   predicted: bool = True, progress: bool = False) -> SaliencyMaps:
     """Class maps for ``label`` and the predicted class, and unit maps, in one pass per chunk.
 
@@ -639,6 +645,18 @@ def local_jacobian_autograd(model: nn.Module, x, length) -> torch.Tensor:
     return out
 
 
+def run_saliency(model: nn.Module, ds: Dataset, cfg: SaliencyConfig = SaliencyConfig(),
+                 progress: bool = False) -> SaliencyMaps:
+    """What the ``saliency`` rule computes for a Dataset, on ``cfg.device``: :func:`saliency_maps`
+    for the true and predicted classes and the units ``cfg.units`` (or :func:`top_units` with
+    ``cfg.units_per_class``), with the stage's mode, normalisation and chunking."""
+    model = model.to(resolve_device(cfg.device))
+    units = list(cfg.units) or top_units(model, cfg.units_per_class)
+    return saliency_maps(model, torch.from_numpy(ds.x), torch.from_numpy(ds.length), torch.from_numpy(ds.label),
+                         units=units, mode=cfg.mode, normalize=cfg.normalize, std_floor=cfg.std_floor,
+                         chunk_size=cfg.chunk_size or None, progress=progress)
+
+
 # ------------------------------------------------------------------------------------------ files
 def write_saliency(path, maps: SaliencyMaps, model: str = "", data: str = "", **attrs) -> None:
     """saliency.h5: class_map, pred_map (N, T, J) float32; unit_maps (N, K, T, J) stored as float16
@@ -659,11 +677,32 @@ def write_saliency(path, maps: SaliencyMaps, model: str = "", data: str = "", **
             f.attrs[k] = v if isinstance(v, (str, int, float, bool)) else json.dumps(v)
 
 
-def read_saliency(path) -> dict:
-    """Everything in a saliency.h5 as numpy arrays, plus its attrs under 'attrs'."""
-    with open_h5(path, fix="delete it and run the 'saliency' rule again", what="saliency file") as f:
-        out = {k: f[k][...] for k in f.keys()}
-        if "unit_maps" in out:
-            out["unit_maps"] = out["unit_maps"].astype(np.float32)
-        out["attrs"] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+def read_saliency(path, data: Optional[Dataset] = None, unit_rows=None) -> dict:
+    """A saliency.h5 as numpy arrays (``unit_maps`` as float32), plus its attrs under 'attrs'.
+
+    ``data``: the Dataset the maps belong to; a file whose (N, T, J) differs raises one
+    :class:`DataFormatError`. ``unit_rows``: read ``unit_maps`` for these samples only, in this
+    order (K x T x J per sample instead of all N), e.g. the few sequences a page shows.
+    """
+    rule = "saliency"
+    with open_h5(path, rule=rule, what="saliency file") as f:
+        require(f, ("class_map", "pred_map", "unit_maps", "units", "predicted"), path, rule)
+        cm, um = f["class_map"], f["unit_maps"]
+        if data is not None and cm.shape != data.x.shape[:3]:
+            raise DataFormatError(path, f"class_map has shape {cm.shape}, the data {data.x.shape[:3]} (N, T, J)",
+                                  fix="the saliency file belongs to another data.h5; run the 'saliency' rule again")
+        K = f["units"].shape[0]
+        if um.shape[1:2] != (K,) or um.shape[2:] != cm.shape[1:] or um.shape[0] not in (0, cm.shape[0]):
+            raise DataFormatError(path, f"unit_maps has shape {um.shape}, expected ({cm.shape[0]}, {K}, "
+                                        f"{cm.shape[1]}, {cm.shape[2]})", fix="run the 'saliency' rule again")
+        out = {k: f[k][...] for k in ("class_map", "pred_map", "units", "predicted")}
+        if unit_rows is None:
+            out["unit_maps"] = um[...].astype(np.float32)
+        else:
+            rows = np.asarray(unit_rows, np.int64)
+            order = np.argsort(rows, kind="stable")
+            got = um[np.sort(rows)] if len(rows) else np.zeros((0,) + um.shape[1:], um.dtype)  # h5py: increasing
+            out["unit_maps"] = np.empty_like(got, dtype=np.float32)
+            out["unit_maps"][order] = got
+        out["attrs"] = decode_attrs(f.attrs)
     return out

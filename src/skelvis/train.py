@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
-from dataclasses import dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -23,63 +22,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .datasets.store import Dataset, atomic_path
-from .models import RecurrentClassifier, build_model
+from .datasets.store import Dataset
+from .io import atomic_path
+from .models import RecurrentClassifier, build_model, predict, resolve_device, to_tensors
+from .runtime import seed_everything
+from .settings import TrainConfig
 
-__all__ = ["TrainConfig", "train_classifier", "predict", "accuracy_by_split", "seed_everything",
-           "to_tensors"]
+__all__ = ["TrainConfig", "train_classifier"]
 
 log = logging.getLogger("skelvis.train")
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 0.005
-    lr_decay_epochs: int = 20
-    lr_decay_factor: float = 10.0
-    weight_decay: float = 0.0
-    grad_clip: float = 5.0
-    seed: int = 0
-    device: str = "cpu"
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % (2 ** 32))
-    torch.manual_seed(seed)
-
-
-def to_tensors(ds: Dataset, mask: Optional[np.ndarray] = None, device="cpu"):
-    """(x (N, T, J*C) float32, length (N,) int64, label (N,) int64) tensors for ``mask``."""
-    sel = slice(None) if mask is None else mask
-    x = torch.from_numpy(np.ascontiguousarray(ds.x[sel])).flatten(2).to(device)
-    length = torch.from_numpy(ds.length[sel].astype(np.int64)).to(device)
-    label = torch.from_numpy(ds.label[sel].astype(np.int64)).to(device)
-    return x, length, label
-
-
-@torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, length: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Logits (N, K), evaluated in batches with the model in eval mode."""
-    was = model.training
-    model.eval()
-    out = [model(x[i:i + batch_size], length[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-    model.train(was)
-    return torch.cat(out) if out else torch.zeros(0, getattr(model, "num_classes", 0))
-
-
-def accuracy_by_split(model: nn.Module, ds: Dataset, device="cpu") -> Dict[str, float]:
-    from .datasets.store import SPLIT_NAMES
-    x, length, label = to_tensors(ds, device=device)
-    pred = predict(model, x, length).argmax(1).cpu().numpy()
-    out = {}
-    for k, name in SPLIT_NAMES.items():
-        m = ds.split == k
-        if m.any():
-            out[name] = float((pred[m] == ds.label[m]).mean())
-    return out
 
 
 def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> List[np.ndarray]:
@@ -96,7 +47,7 @@ def train_classifier(ds: Dataset, model_spec: Dict[str, Any], cfg: TrainConfig,
     ``checkpoint``: file to resume from and to write after each epoch.  ``stop_after_epoch``
     (tests) stops as a kill would, after that epoch's checkpoint.
     """
-    device = torch.device(cfg.device)
+    device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     spec = dict(model_spec)
     spec.update(input_size=int(np.prod(ds.x.shape[2:])), num_classes=len(ds.classes))
@@ -110,7 +61,7 @@ def train_classifier(ds: Dataset, model_spec: Dict[str, Any], cfg: TrainConfig,
     start = 0
     if checkpoint is not None and Path(checkpoint).exists():
         ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if ck.get("spec") == spec and ck.get("train") == cfg.__dict__:
+        if ck.get("spec") == spec and ck.get("train") == asdict(cfg):
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
             sched.load_state_dict(ck["scheduler"])
@@ -164,7 +115,7 @@ def train_classifier(ds: Dataset, model_spec: Dict[str, Any], cfg: TrainConfig,
                  row["train_loss"], row["train_accuracy"], row.get("validation_accuracy", math.nan), row["seconds"])
         if checkpoint is not None:
             with atomic_path(checkpoint) as tmp:
-                torch.save({"spec": spec, "train": cfg.__dict__, "epoch": epoch,
+                torch.save({"spec": spec, "train": asdict(cfg), "epoch": epoch,
                             "model": model.state_dict(), "optimizer": opt.state_dict(),
                             "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
                             "history": history, "best": best}, tmp)

@@ -20,61 +20,37 @@ Data reduction: ``sequences_per_class`` sequences per class from the configured 
 ``max_units`` hidden units, positions quantised to int16 and maps to uint8 (per array: value =
 q * step), so the page stays small however large the dataset.
 
-Inputs follow the contracts of DESIGN.md: ``data.h5``, ``metrics.json``, ``predictions.h5``,
-``saliency/{arch}.h5`` (``class_map``/``pred_map`` (N, T, J), ``unit_maps`` (N, K, T, J),
-``units`` (K,)) and ``maximize/{arch}.h5`` (one group per target with ``snapshots``
-(I+1, T, J, 3), ``response`` (I+1,), ``max_bone_error``, ``max_angle_violation_deg``, the same for
-the unconstrained run, attrs ``target`` and ``sample_id``). Saliency and maximisation are optional:
-without them the page shows what exists and says what is missing.
+Inputs are read by the readers beside their writers (formats in docs/design.md): ``data.h5``
+(:func:`~skelvis.datasets.store.read_dataset`), ``metrics.json`` and ``predictions.h5``
+(:mod:`skelvis.evaluate`), ``saliency/{arch}.h5`` (:func:`~skelvis.saliency.read_saliency`) and
+``maximize/{arch}.h5`` (:func:`~skelvis.maximize.read_maximization`). Saliency and maximisation
+are optional: without them the page shows what exists and says what is missing.
 """
 from __future__ import annotations
 
 import base64
 import json
 import re
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
-import h5py
 import numpy as np
 
-from .datasets.store import SPLIT_NAMES, Dataset, atomic_path, open_h5, read_dataset
-from .errors import ConfigError, DataFormatError
-from .evaluate import read_predictions
+from .datasets.store import SPLIT_NAMES, Dataset, read_dataset
+from .errors import DataFormatError
+from .evaluate import read_metrics, read_predictions
+from .io import atomic_path
+from .maximize import read_maximization
+from .saliency import read_saliency
+from .settings import ViewerConfig
 from .topology import get_topology
 
-__all__ = ["ViewerConfig", "encode_array", "decode_array", "select_sequences", "read_saliency",
-           "read_maximize", "parse_target", "displacement", "build_payload", "render_html", "write_viewer"]
+__all__ = ["ViewerConfig", "encode_array", "decode_array", "select_sequences", "displacement", "build_payload",
+           "render_html", "write_viewer"]
 
 _SPLIT_CODES = {v: k for k, v in SPLIT_NAMES.items()}
 
-
-@dataclass
-class ViewerConfig:
-    """Data reduction settings (config section ``viewer``, see its schema)."""
-
-    sequences_per_class: int = 2
-    splits: Sequence[str] = ("validation", "test")
-    max_units: int = 8
-    title: str = "SkeletonVis"
-    encoding: str = "quantized"
-    decimals: int = 3
-
-    def __post_init__(self):
-        if self.sequences_per_class < 1:
-            raise ConfigError(f"viewer.sequences_per_class must be >= 1, got {self.sequences_per_class}")
-        if self.max_units < 0:
-            raise ConfigError(f"viewer.max_units must be >= 0, got {self.max_units}")
-        if self.encoding not in ("quantized", "rounded"):
-            raise ConfigError(f"viewer.encoding must be 'quantized' or 'rounded', got {self.encoding!r}")
-        bad = [s for s in self.splits if s not in _SPLIT_CODES]
-        if bad or not self.splits:
-            raise ConfigError(f"viewer.splits must name some of {list(_SPLIT_CODES)}, got {list(self.splits)}")
-
-
-# --------------------------------------------------------------------------- array encoding
 
 def encode_array(a: np.ndarray, kind: str, encoding: str = "quantized", decimals: int = 3) -> Dict[str, Any]:
     """Pack ``a`` for the page.
@@ -120,10 +96,6 @@ def decode_array(enc: Dict[str, Any]) -> np.ndarray:
 
 # --------------------------------------------------------------------------- inputs
 
-def _str(v) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
 def select_sequences(ds: Dataset, predicted: np.ndarray, probability: np.ndarray,
                      cfg: ViewerConfig) -> np.ndarray:
     """Indices of the sequences the page carries: per class, ``sequences_per_class`` samples of the
@@ -153,116 +125,6 @@ def select_sequences(ds: Dataset, predicted: np.ndarray, probability: np.ndarray
     return np.asarray(chosen, dtype=np.int64)
 
 
-def read_saliency(path, ds: Dataset) -> Dict[str, Any]:
-    """Read a saliency file and check it against the data (N, T, J); returns arrays and attrs."""
-    path = Path(path)
-    f = open_h5(path, fix="run the 'saliency' rule again")
-    with f:
-        missing = [k for k in ("class_map", "pred_map") if k not in f]
-        if missing:
-            raise DataFormatError(path, f"missing dataset(s) {missing}", fix="run the 'saliency' rule again")
-        n, t, j = ds.x.shape[:3]
-        shape = f["class_map"].shape
-        if shape[1:] != (t, j) or shape[0] != n:
-            raise DataFormatError(path, f"class_map has shape {shape}, the data {ds.x.shape[:3]} (N, T, J)",
-                                  fix="the saliency file belongs to another data.h5; run the 'saliency' rule again")
-        res = {"class_map": f["class_map"][...], "pred_map": f["pred_map"][...],
-               "units": f["units"][...].astype(int) if "units" in f else np.zeros(0, int),
-               "attrs": {k: _str(v) for k, v in f.attrs.items()}}
-        if "unit_maps" in f:
-            um = f["unit_maps"]
-            if um.shape[0] != n or um.shape[2:] != (t, j) or um.shape[1] != len(res["units"]):
-                raise DataFormatError(path, f"unit_maps has shape {um.shape}, expected ({n}, {len(res['units'])}, {t}, {j})",
-                                      fix="run the 'saliency' rule again")
-    return res
-
-
-def _read_unit_maps(path, rows: np.ndarray, k: int) -> np.ndarray:
-    with h5py.File(path, "r") as f:
-        if "unit_maps" not in f or k == 0:
-            return np.zeros((len(rows), 0) + f["class_map"].shape[1:], np.float32)
-        order = np.argsort(rows)
-        got = f["unit_maps"][np.sort(rows), :k]  # h5py needs increasing indices
-    out = np.empty_like(got)
-    out[order] = got
-    return out
-
-
-def parse_target(target: str, classes: Sequence[str]) -> Dict[str, Any]:
-    """``{"kind": "class", "index": c}`` or ``{"kind": "unit", "index": u}`` from a target attr
-    such as ``class:throw``, ``throw``, ``class 3``, ``unit:12``, ``unit 12``, ``hidden_unit=12``."""
-    s = str(target).strip()
-    m = re.search(r"unit\D*(\d+)", s, re.I)
-    if m:
-        return {"kind": "unit", "index": int(m.group(1))}
-    name = re.sub(r"^\s*class\s*[:=_ ]?\s*", "", s, flags=re.I).strip()
-    if name in classes:
-        return {"kind": "class", "index": list(classes).index(name)}
-    if name.isdigit() and int(name) < len(classes):
-        return {"kind": "class", "index": int(name)}
-    raise DataFormatError("maximize", f"target {target!r} is neither a class of {list(classes)} nor 'unit:<u>'",
-                          fix="check the maximize stage's target attrs")
-
-
-_UNCONSTRAINED_GROUPS = ("unconstrained",)
-
-
-def _group_run(g: h5py.Group, prefix: str = "", suffix: str = "") -> Optional[Dict[str, np.ndarray]]:
-    names = {"snapshots": "snapshots", "response": "response", "max_bone_error": "max_bone_error",
-             "max_angle_violation_deg": "max_angle_violation_deg"}
-    key = f"{prefix}snapshots{suffix}"
-    if key not in g:
-        return None
-    run = {}
-    for short, name in names.items():
-        full = f"{prefix}{name}{suffix}"
-        if full in g:
-            run[short] = g[full][...]
-    return run
-
-
-def read_maximize(path, classes: Sequence[str]) -> List[Dict[str, Any]]:
-    """Every target run in a maximisation file: ``target`` (from attrs ``target_kind`` and
-    ``target_index``, else parsed from ``target``), ``label`` (attr ``target``),
-    ``sample_id``, ``constrained`` and ``unconstrained`` runs (dicts of arrays; the latter may be
-    None). The unconstrained run is found as a sub-group ``unconstrained/`` or as datasets
-    ``unconstrained_<name>`` / ``<name>_unconstrained`` beside the constrained ones."""
-    path = Path(path)
-    f = open_h5(path, fix="run the 'maximize' rule again")
-    entries: List[Dict[str, Any]] = []
-    with f:
-        groups: List[h5py.Group] = []
-
-        def visit(name, obj):
-            if isinstance(obj, h5py.Group) and "snapshots" in obj and name.split("/")[-1] not in _UNCONSTRAINED_GROUPS:
-                groups.append(obj)
-        if "snapshots" in f:
-            groups.append(f)
-        f.visititems(visit)
-        for g in groups:
-            con = _group_run(g)
-            unc = None
-            for sub in _UNCONSTRAINED_GROUPS:
-                if sub in g and isinstance(g[sub], h5py.Group):
-                    unc = _group_run(g[sub])
-            unc = unc or _group_run(g, prefix="unconstrained_") or _group_run(g, suffix="_unconstrained")
-            attrs = {k: _str(v) for k, v in g.attrs.items()}
-            if "target" not in attrs:
-                raise DataFormatError(path, f"group {g.name!r} has no 'target' attribute", fix="run the 'maximize' rule again")
-            snaps = con["snapshots"]
-            if snaps.ndim != 4 or snaps.shape[-1] != 3:
-                raise DataFormatError(path, f"{g.name}/snapshots must be (I+1, T, J, 3), got {snaps.shape}",
-                                      fix="run the 'maximize' rule again")
-            if attrs.get("target_kind") in ("class", "unit") and "target_index" in attrs:
-                target = {"kind": attrs["target_kind"], "index": int(attrs["target_index"])}
-            else:
-                target = parse_target(attrs["target"], classes)
-            entries.append({"target": target, "label": attrs["target"],
-                            "sample_id": attrs.get("sample_id", ""), "group": g.name,
-                            "constrained": con, "unconstrained": unc, "attrs": attrs})
-    return entries
-
-
 # --------------------------------------------------------------------------- payload
 
 def _valid_frames(seq: np.ndarray) -> int:
@@ -288,7 +150,7 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
     def enc(a, kind):
         return encode_array(a, kind, cfg.encoding, cfg.decimals)
     ds = read_dataset(data)
-    metrics_d = json.loads(Path(metrics).read_text())
+    metrics_d = read_metrics(metrics)
     pred = read_predictions(predictions)
     if len(pred["predicted"]) != len(ds.x):
         raise DataFormatError(predictions, f"{len(pred['predicted'])} predictions for {len(ds.x)} samples in {data}",
@@ -315,13 +177,13 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
         raise DataFormatError(data, f"topology {topo.name!r} is not a 3-D skeleton",
                               fix="SkeletonVis draws skeletons only; disable the viewer stage for channel data")
     rows = select_sequences(ds, pred["predicted"], pred["probability"], cfg)
-    sal = read_saliency(saliency, ds) if saliency else None
+    sal = read_saliency(saliency, data=ds, unit_rows=rows) if saliency else None
     if sal is None:
         payload["notes"].append("No sensitivity maps (the saliency stage did not run): sensitivity mode is off.")
     else:
         k = min(cfg.max_units, len(sal["units"]))
         payload["units"] = [int(u) for u in sal["units"][:k]]
-        unit_maps = _read_unit_maps(saliency, rows, k)
+        unit_maps = sal["unit_maps"][:, :k]
         payload["saliency_mode"] = sal["attrs"].get("mode", "")
     for i, r in enumerate(rows):
         L = int(ds.length[r])
@@ -336,15 +198,16 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
         payload["sequences"].append(seq)
     if maximize:
         ids = {str(s): i for i, s in enumerate(ds.sample_id)}
-        for e in read_maximize(maximize, ds.classes):
+        for e in read_maximization(maximize):
             r = ids.get(e["sample_id"])
             snaps = e["constrained"]["snapshots"]
             L = int(ds.length[r]) if r is not None else _valid_frames(snaps[0])
             L = min(L, snaps.shape[1])
-            entry = {"target": e["target"], "label": e["label"], "sample_id": e["sample_id"], "length": L,
+            entry = {"target": {"kind": e["target_kind"], "index": int(e["target_index"])}, "label": e["target"],
+                     "sample_id": e["sample_id"], "length": L,
                      "true": int(ds.label[r]) if r is not None else None,
                      "constrained": _run_payload(e["constrained"], L, enc),
-                     "unconstrained": _run_payload(e["unconstrained"], L, enc) if e["unconstrained"] else None}
+                     "unconstrained": _run_payload(e["unconstrained"], L, enc)}
             payload["maxruns"].append(entry)
         for e in payload["maxruns"]:
             t = e["target"]

@@ -10,8 +10,7 @@ rule activations:
     output:
         activations="results/{dataset}/activations/{arch}.h5",
     params:
-        layer=lookup(dpath="activations/layer", within=config),
-        batch_size=lookup(dpath="activations/batch_size", within=config),
+        activations=lookup(dpath="activations", within=config),
         device=lookup(dpath="device", within=config),
     log:
         "logs/{dataset}/activations/{arch}.log",

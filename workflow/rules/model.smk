@@ -71,8 +71,7 @@ rule evaluate:
         predictions="results/{dataset}/model/{arch}/predictions.h5",
         confusion="results/{dataset}/model/{arch}/confusion.csv",
     params:
-        split=lookup(dpath="evaluate/confusion_split", within=config),
-        device=lookup(dpath="device", within=config),
+        evaluate=lookup(dpath="evaluate", within=config),
     log:
         "logs/{dataset}/evaluate/{arch}.log",
     benchmark:

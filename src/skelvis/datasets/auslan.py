@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import DataFormatError
 from ..normalize import pad_sequences
 from .msr_action3d import parse_numeric_lines
-from .prepare import register_reader
+from .registry import register_reader
 from .sources import DigestOfFiles, raw_files
 from .store import Dataset
 
@@ -100,7 +100,7 @@ def _read_auslan(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) 
         raise DataFormatError(raw, "no usable Auslan sequences", fix="check the folder and auslan.max_length")
     signs = sorted({r[0] for r in rows})
     lut = {s: k for k, s in enumerate(signs)}
-    x, length = pad_sequences([r[3] for r in rows], int(cfg.get("max_frames", max_length)))
+    x, length = pad_sequences([r[3] for r in rows], int(cfg["max_frames"]))
     day = np.array([r[1] for r in rows], np.int32)
     split = np.where(np.isin(day, list(test_days)), 2, np.where(np.isin(day, list(val_days)), 1, 0)).astype(np.int8)
     ds = Dataset(x=x, length=length, label=np.array([lut[r[0]] for r in rows], np.int32), subject=day,

@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import DataFormatError
 from ..normalize import pad_sequences
 from ..topology import TOPOLOGIES
-from .prepare import register_reader
+from .registry import register_reader
 from .sources import DigestOfFiles
 from .store import Dataset
 
@@ -177,7 +177,7 @@ def _read_generic(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int)
     val, test = set(opts.get("validation_subjects") or []), set(opts.get("test_subjects") or [])
     split = np.array([r["split"] if r["split"] is not None else (1 if s in val else 2 if s in test else 0)
                       for r, s in zip(labels, subj)], np.int8)
-    x, length = pad_sequences(seqs, int(cfg.get("max_frames", 64)))
+    x, length = pad_sequences(seqs, int(cfg["max_frames"]))
     return Dataset(x=x, length=length, label=np.array([lut[r["label"]] for r in labels], np.int32), subject=subj,
                    split=split, sample_id=np.array([r["sample"] for r in labels]), classes=classes,
                    topology=topo_name, name=name, fps=float(meta.get("fps", 30.0)), source_sha256=digest.hexdigest())

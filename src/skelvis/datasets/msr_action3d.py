@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import DataFormatError
 from ..normalize import pad_sequences
-from .prepare import register_reader
+from .registry import register_reader
 from .sources import DigestOfFiles, raw_files
 from .store import Dataset
 
@@ -106,7 +106,7 @@ def _read_msr(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) -> 
     actions = sorted({a for a, _ in rows})
     lut = {a: k for k, a in enumerate(actions)}
     classes = [MSR_ACTIONS[a - 1] if 1 <= a <= 20 else f"a{a:02d}" for a in actions]
-    x, length = pad_sequences(seqs, int(cfg.get("max_frames", 64)))
+    x, length = pad_sequences(seqs, int(cfg["max_frames"]))
     subj = np.array([s for _, s in rows], np.int32)
     split = np.where(np.isin(subj, list(val_subjects)), 1, np.where(np.isin(subj, list(train_subjects)), 0, 2)).astype(np.int8)
     log.info("msr_action3d: %d files, %d classes, frames per file %d-%d", len(seqs), len(classes),

@@ -18,7 +18,7 @@ Public API::
 pandas' C parser, x y z only); :func:`read_skeleton_naive` is a straightforward line-by-line
 reader that checks every line. The fast one falls back to the naive one whenever anything is
 unusual, so both give the same array or the same :class:`DataFormatError` naming file and line.
-The ``ntu`` reader for the workflow registers itself in :mod:`skelvis.datasets.prepare`.
+The ``ntu`` reader for the workflow registers itself in :mod:`skelvis.datasets.registry`.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import DataFormatError
 from ..normalize import pad_sequences
-from .prepare import register_reader
+from .registry import register_reader
 from .sources import DigestOfFiles, raw_files
 from .store import Dataset
 
@@ -456,7 +456,7 @@ def _read_ntu(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) -> 
     used = sorted({m["action"] for m in meta_rows})
     lut = {a: k for k, a in enumerate(used)}
     classes = [NTU60_ACTIONS[a - 1] if a <= 60 else f"A{a:03d}" for a in used]
-    x, length = pad_sequences(seqs, int(cfg.get("max_frames", 100)))
+    x, length = pad_sequences(seqs, int(cfg["max_frames"]))
     split = np.array([split_ntu(m, benchmark, val_subjects) for m in meta_rows], np.int8)
     ds = Dataset(x=x, length=length, label=np.array([lut[m["action"]] for m in meta_rows], np.int32),
                  subject=np.array([m["subject"] for m in meta_rows], np.int32), split=split,

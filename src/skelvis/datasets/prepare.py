@@ -1,45 +1,40 @@
 """From a dataset's config section to the normalised contract form (``prepare`` rule).
 
-``READERS`` maps the config key ``data.<name>.reader`` to a function
-``(name, cfg, raw, seed) -> Dataset`` returning raw (un-normalised) coordinates; readers for real
-datasets register themselves here.  :func:`prepare_dataset` then normalises, pads and excludes
+``READERS`` (:mod:`skelvis.datasets.registry`) maps the config key ``data.<name>.reader`` to a
+function ``(name, cfg, raw, seed) -> Dataset`` returning raw (un-normalised) coordinates; every
+reader module registers itself there and is imported here.  :func:`prepare_dataset` then normalises, pads and excludes
 invalid sequences (NaN/inf or all-zero joints), recording the exclusions.
 """
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Dict, Optional
+from dataclasses import asdict
+from typing import Any, Dict, Optional
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..normalize import normalize
+from ..settings import DatasetConfig
 from ..topology import get_topology
+from . import auslan, generic, msr_action3d, ntu, sysu  # noqa: F401  (each registers its reader)
+from .registry import READERS, register_reader
 from .store import Dataset
+from .synthetic import SyntheticConfig, generate
 
 __all__ = ["READERS", "register_reader", "prepare_dataset", "exclude_invalid"]
 
 log = logging.getLogger("skelvis.prepare")
 
-Reader = Callable[[str, Dict[str, Any], Optional[str], int], Dataset]
-READERS: Dict[str, Reader] = {}
-
-
-def register_reader(name: str):
-    def deco(fn: Reader) -> Reader:
-        READERS[name] = fn
-        return fn
-    return deco
-
 
 @register_reader("synthetic")
 def _read_synthetic(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) -> Dataset:
-    from .synthetic import SyntheticConfig, generate
     scfg = dict(cfg.get("synthetic", {}))
     if "split" in scfg:
         scfg["split"] = tuple(scfg["split"])
     if "classes" in scfg:
         scfg["classes"] = tuple(scfg["classes"])
-    ds = generate(SyntheticConfig(**scfg, max_frames=int(cfg.get("max_frames", 64)), seed=seed))
+    ds = generate(SyntheticConfig(**scfg, max_frames=int(cfg["max_frames"]), seed=seed))
     ds.name = name
     return ds
 
@@ -61,20 +56,22 @@ def exclude_invalid(ds: Dataset) -> Dataset:
 
 
 def prepare_dataset(name: str, cfg: Dict[str, Any], raw: Optional[str] = None, seed: int = 0) -> Dataset:
-    """Read with ``cfg['reader']``, exclude invalid sequences, normalise (``cfg['normalization']``)."""
-    reader = cfg.get("reader", "synthetic")
-    if reader not in READERS and reader.isidentifier():  # readers of real data register on import
-        import importlib
-        try:
-            importlib.import_module(f"{__package__}.{reader}")
-        except ModuleNotFoundError:
-            pass
+    """Read with ``cfg['reader']``, exclude invalid sequences, normalise (``cfg['normalization']``).
+
+    ``cfg`` is the ``data.<name>`` section; missing keys take the schema's defaults
+    (:class:`~skelvis.settings.DatasetConfig`) and an unknown key raises ConfigError naming it.
+    """
+    try:
+        cfg = asdict(DatasetConfig.from_section(cfg))
+    except ConfigError as e:
+        raise ConfigError(str(e).replace("data.<dataset>.", f"data.{name}.")) from None
+    reader = cfg["reader"]
     if reader not in READERS:
         raise KeyError(f"data.{name}.reader: unknown reader {reader!r}; known: {sorted(READERS)}")
     ds = READERS[reader](name, cfg, raw, seed)
     ds = exclude_invalid(ds)
     topo = get_topology(ds.topology)
-    method = cfg.get("normalization", "ntu")
+    method = cfg["normalization"]
     x, scale, info = normalize(ds.x, ds.length, topo, method, train_mask=ds.split == 0)
     ds.x, ds.scale, ds.normalization = x, scale, info
     log.info("%s: %d sequences, T=%d, J=%d, C=%d, %d classes, splits %s", name, len(ds.x),

@@ -1,4 +1,4 @@
-"""The HDF5 data contract shared by every stage (DESIGN.md, "Data contract").
+"""The HDF5 data contract shared by every stage (docs/design.md, "Data contract").
 
 ``results/{dataset}/data.h5`` holds:
 
@@ -22,7 +22,6 @@ that carry its motion, ground truth for saliency scoring on synthetic data) and 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -32,8 +31,9 @@ import numpy as np
 
 from .. import __version__
 from ..errors import DataFormatError
+from ..io import atomic_path, decode_attrs, decode_strings, open_h5, require, rerun_fix
 
-__all__ = ["Dataset", "write_dataset", "read_dataset", "open_h5", "SPLIT_NAMES", "atomic_path"]
+__all__ = ["Dataset", "write_dataset", "read_dataset", "SPLIT_NAMES"]
 
 SPLIT_NAMES = {0: "train", 1: "validation", 2: "test"}
 _REQUIRED = ("x", "length", "label", "subject", "split", "sample_id")
@@ -82,28 +82,6 @@ class Dataset:
                        scale=self.scale[mask], extra_attrs=dict(self.extra_attrs))
 
 
-class atomic_path:
-    """Context manager yielding a temporary sibling path that is renamed onto ``path`` on success.
-
-    A failure (exception, kill) leaves no partial file at ``path``.
-    """
-
-    def __init__(self, path):
-        self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
-
-    def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
-        return False
-
-
 def write_dataset(ds: Dataset, path) -> None:
     """Write ``ds`` to ``path`` atomically in the HDF5 contract."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
@@ -127,38 +105,21 @@ def write_dataset(ds: Dataset, path) -> None:
             f.attrs[k] = v if isinstance(v, (str, int, float)) else json.dumps(v)
 
 
-def open_h5(path, fix: str, what: str = "HDF5 file") -> h5py.File:
-    """Open a stage's HDF5 file for reading; a truncated or foreign file raises one
-    :class:`DataFormatError` naming it, with ``fix`` (usually: run the rule that makes it again)."""
-    try:
-        return h5py.File(path, "r")
-    except OSError as e:
-        raise DataFormatError(path, f"not a readable {what} ({e})", fix=fix) from None
-
-
 def read_dataset(path) -> Dataset:
     """Read and check a contract file; a wrong or truncated file raises :class:`DataFormatError`."""
     path = Path(path)
-    if not path.exists():
-        raise DataFormatError(path, "file not found", fix="run the 'prepare' rule first (snakemake results/<dataset>/data.h5)")
-    with open_h5(path, fix="delete it and run the 'prepare' rule again") as f:
-        missing = [k for k in _REQUIRED if k not in f]
-        if missing:
-            raise DataFormatError(path, f"missing dataset(s) {missing}",
-                                  fix="delete it and run the 'prepare' rule again")
-        missing = [k for k in _REQUIRED_ATTRS if k not in f.attrs]
-        if missing:
-            raise DataFormatError(path, f"missing attribute(s) {missing}",
-                                  fix="delete it and run the 'prepare' rule again")
+    fix = rerun_fix("prepare")
+    with open_h5(path, rule="prepare") as f:
+        require(f, _REQUIRED, path, "prepare")
+        require(f.attrs, _REQUIRED_ATTRS, path, "prepare", kind="attribute(s)")
         try:
             x = f["x"][...]
             arrays = {k: f[k][...] for k in ("length", "label", "subject", "split")}
-            sample_id = np.array([s.decode() if isinstance(s, bytes) else str(s) for s in f["sample_id"][...]])
+            sample_id = decode_strings(f["sample_id"])
             scale = f["scale"][...] if "scale" in f else None
         except (OSError, KeyError) as e:
-            raise DataFormatError(path, f"truncated or corrupted ({e})",
-                                  fix="delete it and run the 'prepare' rule again") from None
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+            raise DataFormatError(path, f"truncated or corrupted ({e})", fix=fix) from None
+        attrs = decode_attrs(f.attrs)
     if x.ndim != 4:
         raise DataFormatError(path, f"'x' must be (N, T, J, C), got shape {x.shape}")
     n = x.shape[0]

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import DataFormatError
 from ..normalize import pad_sequences
-from .prepare import register_reader
+from .registry import register_reader
 from .sources import DigestOfFiles, raw_files
 from .store import Dataset
 
@@ -123,7 +123,7 @@ def _read_sysu(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) ->
     actions = sorted(set(act))
     lut = {a: k for k, a in enumerate(actions)}
     classes = [SYSU_ACTIONS[a - 1] if 1 <= a <= 12 else f"action {a}" for a in actions]
-    x, length = pad_sequences(seqs, int(cfg.get("max_frames", 100)))
+    x, length = pad_sequences(seqs, int(cfg["max_frames"]))
     s_arr = np.array(subj, np.int32)
     split = np.where(np.isin(s_arr, list(val_subjects)), 1, np.where(np.isin(s_arr, list(train_subjects)), 0, 2)).astype(np.int8)
     log.info("sysu: %d videos, %d actions, %d performers", len(seqs), len(actions), len(set(subj)))
