@@ -13,17 +13,14 @@ confusion = "results/synthetic/model/lstm/confusion.csv"
 figures = "results/synthetic/figures/lstm"
 strip_frames = 6
 # %%
-import json
-
-import pandas as pd
-
 from skelvis import plots
 from skelvis.datasets.store import read_dataset
+from skelvis.evaluate import read_confusion, read_history, read_metrics
 from skelvis.models import load_model
 
 ds = read_dataset(data)
 net = load_model(model)
-met = json.load(open(metrics))
+met = read_metrics(metrics)
 # %%
 table = plots.summary_table(ds, net.spec(), met)
 plots.save_figure(plots.summary_figure(table, f"{ds.name}: data and model"), figures, "01_summary")
@@ -32,8 +29,8 @@ table
 fig = plots.skeleton_strips_figure(ds, strip_frames)
 plots.save_figure(fig, figures, "01_skeletons")
 # %%
-plots.save_figure(plots.training_figure(pd.read_csv(history)), figures, "01_training")
+plots.save_figure(plots.training_figure(read_history(history)), figures, "01_training")
 # %%
-cm = pd.read_csv(confusion, index_col=0)
+cm = read_confusion(confusion)
 fig = plots.confusion_figure(cm, f"{ds.name}: confusion matrix ({int(cm.values.sum())} sequences)")
 plots.save_figure(fig, figures, "01_confusion")

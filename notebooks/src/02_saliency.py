@@ -18,14 +18,10 @@ early = 0.25
 late = 0.7
 n_units = 6
 # %%
-import json
-
-import numpy as np
-import pandas as pd
-
 from skelvis import plots
 from skelvis.datasets.store import read_dataset
-from skelvis.evaluate import read_predictions
+from skelvis.evaluate import read_confusion, read_predictions
+from skelvis.faithfulness import read_faithfulness
 from skelvis.models import load_model
 from skelvis.plots import saliency as sp
 from skelvis.saliency import read_saliency
@@ -34,9 +30,9 @@ from skelvis.topology import get_topology
 ds = read_dataset(data)
 net = load_model(model)
 sal = read_saliency(saliency)
-faith = json.load(open(faithfulness))
+faith = read_faithfulness(faithfulness)
 pred = read_predictions(predictions)
-cm = pd.read_csv(confusion, index_col=0)
+cm = read_confusion(confusion)
 joints = get_topology(ds.topology).joints
 mode = sal["attrs"]["mode"]
 cmap_ = sal["class_map"]

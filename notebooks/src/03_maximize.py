@@ -11,21 +11,18 @@ maximize = "results/synthetic/maximize/lstm.h5"
 figures = "results/synthetic/figures/lstm"
 fig5_class = "throw"
 # %%
-import json
-
-import h5py
 import pandas as pd
 
 from skelvis.datasets.store import read_dataset
-from skelvis.maximize import read_maximization
+from skelvis.maximize import read_maximization_file
 from skelvis.plots import maximize as mp, save_figure
 from skelvis.topology import get_topology
 
 ds = read_dataset(data)
 topo = get_topology(ds.topology)
-entries = read_maximization(maximize)
-with h5py.File(maximize, "r") as f:
-    constraint_names = json.loads(f.attrs["constraints"])
+result = read_maximization_file(maximize)
+entries = result["entries"]
+constraint_names = result["attrs"]["constraints"]
 print("constraints:", constraint_names or "none (channel data: unconstrained runs only)")
 # %%
 rows = []

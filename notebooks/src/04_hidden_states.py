@@ -20,7 +20,6 @@ body_part_ratio = 0.5
 animate_sample = ""
 gif_fps = 8
 # %%
-import json
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +28,16 @@ import torch
 
 from skelvis import plots
 from skelvis.activations import read_activations
-from skelvis.autoencoder import body_part_partition, last_codes, proximity_pairs, read_paths
+from skelvis.autoencoder import body_part_partition, last_codes, proximity_pairs, read_paths, read_quality
 from skelvis.datasets.store import read_dataset
-from skelvis.evaluate import confusable_pairs
+from skelvis.evaluate import confusable_pairs, read_confusion
 from skelvis.models import load_model
 from skelvis.plots import hidden_states as hs
 from skelvis.topology import get_topology
 
 ds = read_dataset(data)
 P2, P3 = read_paths(paths2), read_paths(paths3)
-q = {2: json.load(open(quality2)), 3: json.load(open(quality3))}
+q = {2: read_quality(quality2), 3: read_quality(quality3)}
 classes = P2["classes"]
 # %% [markdown]
 # ## Projection quality (autoencoder vs PCA)
@@ -73,7 +72,7 @@ plots.save_figure(hs.body_part_figure(P2, group_names, class_group), figures, "0
 # %% [markdown]
 # ## Confusable pairs (Figs. 7-10): from the confusion matrix and from code-space proximity
 # %%
-cm = pd.read_csv(confusion, index_col=0).values
+cm = read_confusion(confusion).values
 pairs = [(a, b, f"{n} confusion{'s' if n > 1 else ''}") for a, b, n in confusable_pairs(cm, top=pairs_from_confusion) if n > 0]
 ends = last_codes(P2["path"], P2["length"])
 pairs += [(a, b, f"closest last-step codes, d = {d:.2f}")

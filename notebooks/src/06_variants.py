@@ -16,10 +16,10 @@ import json
 import os
 
 import numpy as np
-import pandas as pd
 
 from skelvis import plots
 from skelvis.datasets.store import SPLIT_NAMES, read_dataset
+from skelvis.evaluate import read_metrics
 from skelvis.periods import read_periods
 from skelvis.plots import periods as pp
 from skelvis.saliency import read_saliency
@@ -31,7 +31,7 @@ topo = get_topology(ds.topology)
 code = {v: k for k, v in SPLIT_NAMES.items()}[split]
 mask = ds.split == code
 sal = {a: read_saliency(os.path.join(results, "saliency", f"{a}.h5")) for a in names}
-met = {a: json.load(open(os.path.join(results, "model", a, "metrics.json"))) for a in names}
+met = {a: read_metrics(os.path.join(results, "model", a, "metrics.json")) for a in names}
 per = {a: read_periods(os.path.join(results, "periods", f"{a}.h5")).summary for a in names}
 class_joints = ds.extra_attrs.get("class_joints")
 class_joints = json.loads(class_joints) if isinstance(class_joints, str) else (class_joints or {})
