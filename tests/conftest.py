@@ -36,12 +36,25 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
+def without_venv(path: str) -> str:
+    """``path`` (a PATH value) without the test venv's bin folder."""
+    return os.pathsep.join(p for p in path.split(os.pathsep) if p and Path(p).resolve() != VENV_BIN.resolve())
+
+
 def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1500,
-                  env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run snakemake (from the test's venv) in ``workdir``; output captured as text."""
+                  env: dict | None = None, venv_on_path: bool = True) -> subprocess.CompletedProcess:
+    """Run snakemake (from the test's venv) in ``workdir``; output captured as text.
+
+    ``venv_on_path=False`` runs ``.venv/bin/snakemake`` as a user who has not activated the venv:
+    its bin folder is neither on PATH nor in VIRTUAL_ENV.
+    """
     e = dict(os.environ)
     e.update(env or {})
-    e["PATH"] = f"{VENV_BIN}{os.pathsep}{e.get('PATH', '')}"  # papermill & co. even when env has its own PATH
+    if venv_on_path:
+        e["PATH"] = f"{VENV_BIN}{os.pathsep}{e.get('PATH', '')}"  # tools even when env has its own PATH
+    else:
+        e["PATH"] = without_venv(e.get("PATH", ""))
+        e.pop("VIRTUAL_ENV", None)
     cmd = [str(VENV_BIN / "snakemake"), "--cores", "2", *args]
     p = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=e)
     if check and p.returncode != 0:

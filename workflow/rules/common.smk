@@ -1,5 +1,11 @@
-# Shared helpers: config validation, target list, input functions. Only helpers live here.
+# Shared helpers: config validation, target list, input functions. Only helpers live here; the
+# stage files hold rules only (snakemake --lint).
+import os
+import shlex
+import sys
 from pathlib import Path
+
+from snakemake.settings.types import DeploymentMethod
 
 from skelvis.config import validate_config
 
@@ -10,6 +16,19 @@ validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml
 DATASETS = list(config["datasets"])
 ARCHS = list(config["archs"])
 ENV = "../../envs/skelvis.yaml"
+# envs/skelvis.post-deploy.sh installs skelvis into the conda environment from this checkout.
+os.environ["SKELVIS_SOURCE"] = str(Path(workflow.basedir).parent)
+
+
+envvars:
+    "SKELVIS_SOURCE",
+
+
+# Shell rules run `python -m papermill`: with --sdm conda the environment's python, otherwise the
+# interpreter that runs snakemake, found first on PATH, so `.venv/bin/snakemake` works without an
+# activated venv (Snakemake's script: directive makes the same choice for scripts).
+if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
+    shell.prefix(f'set -euo pipefail; export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"; ')
 
 _missing = [d for d in DATASETS if d not in config["data"]]
 if _missing:
@@ -50,3 +69,78 @@ def stage_enabled(stage):
 def expand_runs(pattern):
     """`pattern` for every configured dataset and arch."""
     return expand(pattern, dataset=DATASETS, arch=ARCHS)
+
+
+# data stage (rules/data.smk)
+
+
+def _source_kind(wildcards):
+    return dataset_config(wildcards).get("source", "synthetic")
+
+
+def _url_file(url):
+    """The file name a URL is stored under (query and fragment dropped)."""
+    name = os.path.basename(url.split("?", 1)[0].split("#", 1)[0].rstrip("/"))
+    return name or "download"
+
+
+def _fetch_entry(wildcards):
+    """(url, sha256, key) for resources/{dataset}/download/{file}."""
+    cfg = dataset_config(wildcards)
+    extra = cfg.get("downloads", {})
+    if wildcards.file in extra:
+        e = extra[wildcards.file]
+        return e["url"], e.get("sha256", ""), f"data.{wildcards.dataset}.downloads.{wildcards.file}.sha256"
+    return cfg.get("url", ""), cfg.get("sha256", ""), f"data.{wildcards.dataset}.sha256"
+
+
+def _download_paths(wildcards):
+    """Extra downloaded files (data.<dataset>.downloads) by name."""
+    names = dataset_config(wildcards).get("downloads", {})
+    return {n: f"resources/{wildcards.dataset}/download/{n}" for n in names}
+
+
+def _source_input(wildcards):
+    cfg = dataset_config(wildcards)
+    kind = cfg.get("source", "synthetic")
+    if kind == "http":
+        if not cfg.get("url"):
+            raise ValueError(f"config key 'data.{wildcards.dataset}.url': source http needs a url")
+        return [f"resources/{wildcards.dataset}/download/{_url_file(cfg['url'])}"]
+    if kind == "local" and cfg.get("path") and os.path.exists(cfg["path"]):
+        return [cfg["path"]]
+    return []  # missing local path: the rule says where to get it and where to put it
+
+
+def _prepare_input(wildcards):
+    if _source_kind(wildcards) == "synthetic":
+        return {}
+    return {"raw": f"resources/{wildcards.dataset}/raw", **_download_paths(wildcards)}
+
+
+def _prepare_data(wildcards):
+    """The data.<dataset> section, plus the paths of its extra downloads under `_downloads`."""
+    cfg = dict(dataset_config(wildcards))
+    if _source_kind(wildcards) != "synthetic":
+        cfg["_downloads"] = _download_paths(wildcards)
+    return cfg
+
+
+# viewer stage (rules/viewer.smk)
+
+
+def _rule_defined(name):
+    return any(r.name == name for r in workflow.rules)
+
+
+def viewer_inputs(wildcards):
+    """data, model outputs, and the optional stage outputs the page can show."""
+    inputs = {
+        "data": f"results/{wildcards.dataset}/data.h5",
+        "metrics": f"results/{wildcards.dataset}/model/{wildcards.arch}/metrics.json",
+        "predictions": f"results/{wildcards.dataset}/model/{wildcards.arch}/predictions.h5",
+    }
+    for stage in ("saliency", "maximize"):
+        if stage_enabled(stage) and _rule_defined(stage):
+            inputs[stage] = f"results/{wildcards.dataset}/{stage}/{wildcards.arch}.h5"
+    return inputs

@@ -115,7 +115,7 @@ rule notebook_hidden_states:
     conda:
         ENV
     shell:
-        "papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
+        "python -m papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
         " -p data {input.data} -p model {input.model} -p confusion {input.confusion}"
         " -p activations {input.activations} -p paths2 {input.paths2} -p paths3 {input.paths3}"
         " -p quality2 {input.quality2} -p quality3 {input.quality3} -p figures {params.figures}"

@@ -57,7 +57,7 @@ rule notebook_maximize:
     conda:
         ENV
     shell:
-        "papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
+        "python -m papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
         " -p data {input.data} -p maximize {input.maximize} -p figures {params.figures}"
         " > {log} 2>&1"
 

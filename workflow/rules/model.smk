@@ -121,7 +121,7 @@ rule notebook_data_model:
     conda:
         ENV
     shell:
-        "papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
+        "python -m papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
         " -p data {input.data} -p model {input.model} -p metrics {input.metrics}"
         " -p history {input.history} -p predictions {input.predictions}"
         " -p confusion {input.confusion} -p figures {params.figures}"

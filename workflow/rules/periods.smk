@@ -56,7 +56,7 @@ rule notebook_periods:
     conda:
         ENV
     shell:
-        "papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
+        "python -m papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
         " -p data {input.data} -p periods {input.periods} -p figures {params.figures}"
         " -p strip_frames {params.strip_frames} > {log} 2>&1"
 
@@ -101,7 +101,7 @@ rule notebook_variants:
     conda:
         ENV
     shell:
-        "papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
+        "python -m papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
         " -p results {params.results} -p archs {params.archs} -p figures {params.figures}"
         " > {log} 2>&1"
 

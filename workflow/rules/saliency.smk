@@ -84,7 +84,7 @@ rule notebook_saliency:
     conda:
         ENV
     shell:
-        "papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
+        "python -m papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
         " -p data {input.data} -p model {input.model} -p saliency {input.saliency}"
         " -p faithfulness {input.faithfulness} -p predictions {input.predictions}"
         " -p confusion {input.confusion} -p figures {params.figures} > {log} 2>&1"

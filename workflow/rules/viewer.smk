@@ -2,23 +2,6 @@
 # It shows the saliency and maximize stages' results when those stages are enabled (and defined).
 
 
-def _rule_defined(name):
-    return any(r.name == name for r in workflow.rules)
-
-
-def viewer_inputs(wildcards):
-    """data, model outputs, and the optional stage outputs the page can show."""
-    inputs = {
-        "data": f"results/{wildcards.dataset}/data.h5",
-        "metrics": f"results/{wildcards.dataset}/model/{wildcards.arch}/metrics.json",
-        "predictions": f"results/{wildcards.dataset}/model/{wildcards.arch}/predictions.h5",
-    }
-    for stage in ("saliency", "maximize"):
-        if stage_enabled(stage) and _rule_defined(stage):
-            inputs[stage] = f"results/{wildcards.dataset}/{stage}/{wildcards.arch}.h5"
-    return inputs
-
-
 rule viewer:
     input:
         unpack(viewer_inputs),
