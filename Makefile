@@ -7,16 +7,27 @@ export PYTHONUNBUFFERED := 1
 CORES ?= all
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast bench lint dag report notebooks system-deps clean
+.PHONY: setup run test test-fast bench lint format lock dag report notebooks system-deps clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Exact versions from requirements.lock (see README, "Reproducible set-up"). torch first, by its
+# version alone, so that pip takes whichever build of 2.13.0 the machine offers (the CPU wheel where
+# one lies on disk or PIP_EXTRA_INDEX_URL names the CPU index, PyPI's CUDA build elsewhere).
+$(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[workflow,test]'
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip check
 	touch $@
+
+# Re-pin every package of the workflow environment after changing a range in pyproject.toml
+# (tools/lock.py: requirements.lock and the pip section of envs/skelvis.yaml; TORCH=x.y.z moves torch).
+lock:
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q 'pip-tools>=7.4,<8'
+	$(PY) tools/lock.py $(if $(TORCH),--torch $(TORCH))
 
 run: setup
 	snakemake --cores $(CORES)
@@ -26,7 +37,7 @@ run: setup
 system-deps:
 	@bash tools/system_deps.sh
 
-test: setup system-deps
+test: setup system-deps lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
@@ -35,8 +46,16 @@ test-fast: setup
 bench: setup
 	$(PY) benchmarks/run.py
 
+# Lint and format checks (part of make test): the workflow, its formatting, the Python code.
 lint: setup
 	snakemake --lint
+	snakefmt --check workflow/
+	ruff check .
+
+# Rewrite the formatting that `make lint` checks (snakefmt, and ruff's safe fixes).
+format: setup
+	snakefmt workflow/
+	ruff check --fix .
 
 dag: setup
 	snakemake -n
