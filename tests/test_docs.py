@@ -24,14 +24,20 @@ def test_readme_config_table_matches_the_schema():
 
 
 def test_notebooks_match_their_sources():
-    """notebooks/*.ipynb are built from notebooks/src/*.py (make notebooks)."""
-    import make_notebook
+    """notebooks/*.ipynb are notebooks/src/*.py (jupytext percent format) converted by jupytext
+    (make notebooks): same cells, same tags, one 'parameters' cell, no outputs; no notebook without
+    a source and no source without a notebook."""
+    import jupytext
     import nbformat
 
-    for src in sorted((ROOT / "notebooks" / "src").glob("*.py")):
+    sources = sorted((ROOT / "notebooks" / "src").glob("*.py"))
+    assert {p.stem for p in sources} == {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
+    for src in sources:
         nb = nbformat.read(ROOT / "notebooks" / f"{src.stem}.ipynb", as_version=4)
-        built = make_notebook.build(src.read_text())
-        assert [c.source for c in nb.cells] == [c.source for c in built.cells], src.name
+        built = jupytext.read(src, fmt="py:percent")
+        cells = [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in nb.cells]
+        assert cells == [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in built.cells], \
+            f"notebooks/{src.stem}.ipynb differs from {src.name}: run `make notebooks`"
         tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, f"{src.name}: needs exactly one cell tagged 'parameters'"
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit notebooks without outputs"

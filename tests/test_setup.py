@@ -182,5 +182,5 @@ def test_notebooks_run_without_an_activated_venv(tiny_run, tmp_path):
         (wd / nb).unlink()
     p = run_snakemake(wd, "--configfile", "tests/configs/tiny.yaml", venv_on_path=False)
     assert sorted(p.relative_to(wd) for p in wd.glob("results/*/reports/*.ipynb")) == notebooks
-    ran = set(re.findall(r"^rule (\w+):", p.stdout + p.stderr, flags=re.M))
+    ran = set(re.findall(r"^(?:local)?rule (\w+):", p.stdout + p.stderr, flags=re.M))
     assert ran and all(r.startswith("notebook_") or r == "all" for r in ran), ran
