@@ -1,10 +1,25 @@
+# ---
+# jupyter:
+#   jupytext:
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # Joint sensitivity (Patil et al., §3.1, Eq. 1-5)
 # Which joints, at which moments, a class label or a hidden unit is sensitive to: the paper's
 # Fig. 4 (*throw* and *kick*), Fig. 6 (two easily confused classes), joint x time heatmaps per class
 # and per hidden unit, and how faithful the maps are. Executed by papermill from the rule
 # `notebook_saliency`; it only loads results and plots.
-# %%
+
+# %% tags=["parameters"]
 # parameters
 data = "results/synthetic/data.h5"
 model = "results/synthetic/model/lstm.pt"
@@ -17,6 +32,7 @@ fig4_classes = "throw,kick"
 early = 0.25
 late = 0.7
 n_units = 6
+
 # %%
 from skelvis import plots
 from skelvis.datasets.store import read_dataset
@@ -37,9 +53,11 @@ joints = get_topology(ds.topology).joints
 mode = sal["attrs"]["mode"]
 cmap_ = sal["class_map"]
 print(f"mode {mode}; class_map {cmap_.shape}, unit_maps {sal['unit_maps'].shape}, units {list(sal['units'])}")
+
 # %% [markdown]
 # ## Fig. 4: an early frame of *throw*, an early and a late frame of *kick*
 # Joints coloured by the true class's sensitivity map at that frame (darker = more sensitive).
+
 # %%
 names = [c.strip() for c in fig4_classes.split(",")]
 if not all(n in ds.classes for n in names):
@@ -53,28 +71,36 @@ panels = [(ia, frame(ia, early), f"{names[0]}, early frame t={frame(ia, early)}"
           (ib, frame(ib, late), f"{names[1]}, late frame t={frame(ib, late)}")]
 fig = sp.skeleton_maps_figure(ds, cmap_, panels, title=f"{ds.name}: sensitivity to the true class ({mode} mode)")
 plots.save_figure(fig, figures, "02_throw_kick")
+
 # %% [markdown]
 # ## Fig. 6: two easily confused classes
+
 # %%
 a, b, count = sp.confused_pair(cm.values, pred["probability"], ds.label)
 fig = sp.confused_pair_figure(ds, cmap_, a, b, sp.pick_sample(ds.label, pred["predicted"], ds.split, a),
                               sp.pick_sample(ds.label, pred["predicted"], ds.split, b), count)
 plots.save_figure(fig, figures, "02_confused_pair")
+
 # %% [markdown]
 # ## Joint x time sensitivity per class
+
 # %%
 fig = sp.class_heatmaps_figure(cmap_, ds.label, ds.length, ds.classes, joints)
 plots.save_figure(fig, figures, "02_class_heatmaps")
+
 # %% [markdown]
 # ## Hidden units
+
 # %%
 W = net.classifier.weight.detach().numpy()
 fig = sp.unit_maps_figure(sal["unit_maps"], sal["units"], ds.label, ds.length, ds.classes, joints, W, n_units=n_units)
 plots.save_figure(fig, figures, "02_unit_maps")
+
 # %% [markdown]
 # ## Faithfulness
 # Share of the sensitivity mass on each class's ground-truth joints (synthetic data only), and the
 # deletion curve: the true class's probability as the most salient joints are frozen, against random joints.
+
 # %%
 fig = sp.faithfulness_figure(faith, f"{ds.name}: faithfulness of the {mode} sensitivity maps")
 plots.save_figure(fig, figures, "02_faithfulness")

@@ -1,15 +1,31 @@
+# ---
+# jupyter:
+#   jupytext:
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # Anatomically constrained activation maximisation
 # Patil et al. §3.2: starting from a correctly classified sequence, hill-climb the input so that a
 # class response (or a hidden unit's response) grows, with and without the anatomical constraints
 # (bone lengths, joint-angle limits, hip-plane limit). Executed by papermill from the rule
 # `notebook_maximize`; it only loads `results/{dataset}/maximize/{arch}.h5` and plots.
-# %%
+
+# %% tags=["parameters"]
 # parameters
 data = "results/synthetic/data.h5"
 maximize = "results/synthetic/maximize/lstm.h5"
 figures = "results/synthetic/figures/lstm"
 fig5_class = "throw"
+
 # %%
 import pandas as pd
 
@@ -24,6 +40,7 @@ result = read_maximization_file(maximize)
 entries = result["entries"]
 constraint_names = result["attrs"]["constraints"]
 print("constraints:", constraint_names or "none (channel data: unconstrained runs only)")
+
 # %%
 rows = []
 for e in entries:
@@ -35,21 +52,29 @@ for e in entries:
                      "max angle violation (deg)": d["max_angle_violation_deg"].max(),
                      "start frames breaking limits": len(d["start_violations"])})
 pd.DataFrame(rows).round(4)
+
 # %% [markdown]
 # ## Fig. 2: one iteration without and with constraints (same frame)
+
 # %%
 first = mp.pick_entries(entries, fig5_class, 1)[0]
 save_figure(mp.constraints_figure(first, topo), figures, "03_fig2_constraints")
+
 # %% [markdown]
 # ## Fig. 5: one frame from each of two sequences, original, after 1 and after all iterations
+
 # %%
 pair = mp.pick_entries(entries, fig5_class, 2)
 save_figure(mp.iterations_figure(pair, topo), figures, "03_fig5_iterations")
+
 # %% [markdown]
 # ## Response and constraint violation per iteration
+
 # %%
 save_figure(mp.curves_figure(entries), figures, "03_curves")
+
 # %% [markdown]
 # ## Original and maximised video side by side
+
 # %%
 mp.animation(first, topo, f"{figures}/03_animation.gif")

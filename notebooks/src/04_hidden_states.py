@@ -1,9 +1,24 @@
+# ---
+# jupyter:
+#   jupytext:
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # Hidden-state maps
 # Every time step's hidden state projected into 2-D and 3-D by a denoising autoencoder, as in
 # Tempczyk and Bartołd, "Visualizing LSTM networks, part I", and the projection's quality measured
 # against PCA. Executed by papermill from the rule `notebook_hidden_states`; it only loads results and plots.
-# %%
+
+# %% tags=["parameters"]
 # parameters
 data = "results/synthetic/data.h5"
 model = "results/synthetic/model/lstm.pt"
@@ -19,6 +34,7 @@ pairs_from_proximity = 2
 body_part_ratio = 0.5
 animate_sample = ""
 gif_fps = 8
+
 # %%
 from pathlib import Path
 
@@ -39,8 +55,10 @@ ds = read_dataset(data)
 P2, P3 = read_paths(paths2), read_paths(paths3)
 q = {2: read_quality(quality2), 3: read_quality(quality3)}
 classes = P2["classes"]
+
 # %% [markdown]
 # ## Projection quality (autoencoder vs PCA)
+
 # %%
 rows = []
 for k, doc in q.items():
@@ -51,26 +69,34 @@ print(f"autoencoder training: 2-D {q[2]['autoencoder']['train_seconds']:.1f} s, 
       f" held-out MSE 2-D {q[2]['autoencoder']['validation_mse']:.4f} vs mean vector {q[2]['autoencoder']['mean_vector_mse']:.4f}")
 plots.save_figure(hs.quality_figure({k: d["quality"] for k, d in q.items()}), figures, "04_quality")
 table
+
 # %% [markdown]
 # ## All training paths (blog Fig. 3) and a large version
+
 # %%
 plots.save_figure(hs.paths_figure(P2), figures, "04_paths")
 plots.save_figure(hs.paths_figure(P2, figsize=(20, 16), fontsize=15, point_size=9), figures, "04_paths_large", dpi=150)
+
 # %% [markdown]
 # ## Last-step codes (Fig. 4) and the 3-D projection (Fig. 5)
+
 # %%
 plots.save_figure(hs.last_step_figure(P2), figures, "04_last_step")
 plots.save_figure(hs.paths_3d_figure(P3), figures, "04_paths_3d")
+
 # %% [markdown]
 # ## Paths by moving body parts (Fig. 6)
+
 # %%
 topo = get_topology(ds.topology)
 group_names, class_group = body_part_partition(ds.x, ds.length, ds.label, len(classes), topo.limb_groups,
                                                ratio=body_part_ratio)
 print({classes[c]: group_names[g] for c, g in enumerate(class_group)})
 plots.save_figure(hs.body_part_figure(P2, group_names, class_group), figures, "04_body_parts")
+
 # %% [markdown]
 # ## Confusable pairs (Figs. 7-10): from the confusion matrix and from code-space proximity
+
 # %%
 cm = read_confusion(confusion).values
 pairs = [(a, b, f"{n} confusion{'s' if n > 1 else ''}") for a, b, n in confusable_pairs(cm, top=pairs_from_confusion) if n > 0]
@@ -80,13 +106,17 @@ pairs += [(a, b, f"closest last-step codes, d = {d:.2f}")
                                          exclude=[(a, b) for a, b, _ in pairs])]
 print([(classes[a], classes[b], why) for a, b, why in pairs])
 plots.save_figure(hs.pairs_figure(P2, pairs), figures, "04_pairs")
+
 # %% [markdown]
 # ## Misclassified sequences on train, validation and test (Figs. 11-13)
+
 # %%
 for split in ("train", "validation", "test"):
     plots.save_figure(hs.misclassified_figure(P2, split), figures, f"04_misclassified_{split}")
+
 # %% [markdown]
 # ## The codes developing while a sequence is classified (Fig. 14)
+
 # %%
 acts = read_activations(activations)
 if animate_sample:
