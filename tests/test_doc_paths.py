@@ -37,8 +37,8 @@ PATTERN = re.compile(r"[*?]|\{[^}]*\}|<[^>]*>")
 def _tokens(text: str):
     """Candidate path strings of one markdown text: backticks, link targets, code blocks."""
     out = []
-    blocks = re.findall(r"^```[^\n]*\n(.*?)^```", text, flags=re.S | re.M)
-    prose = re.sub(r"^```[^\n]*\n.*?^```", "", text, flags=re.S | re.M)
+    blocks = re.findall(r"^```[^\n]*\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
+    prose = re.sub(r"^```[^\n]*\n.*?^```", "", text, flags=re.DOTALL | re.MULTILINE)
     for span in re.findall(r"`([^`\n]+)`", prose):
         out += span.split()
     out += re.findall(r"\]\(([^)\s#]+)", prose)

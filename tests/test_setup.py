@@ -8,13 +8,12 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import VENV_BIN, run_snakemake, without_venv
+from conftest import run_snakemake, without_venv
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -24,7 +23,7 @@ LOCK = ROOT / "requirements.lock"
 ENV = ROOT / "envs" / "skelvis.yaml"
 POST_DEPLOY = ROOT / "envs" / "skelvis.post-deploy.sh"
 sys.path.insert(0, str(ROOT / "tools"))
-import lock as locktool  # noqa: E402  (tools/ is not a package)
+import lock as locktool  # tools/ is not a package
 
 
 def _pins(lines) -> dict[str, Version]:
@@ -48,6 +47,7 @@ def _env_pip() -> list[str]:
 
 
 def _project_requirements():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(project["dependencies"])
     for extra in locktool.EXTRAS:
@@ -155,9 +155,9 @@ def test_post_deploy_installs_this_checkout_from_a_copy(tmp_path):
     p = subprocess.run(["bash", str(script)], cwd=workdir, env=env, capture_output=True, text=True,
                        timeout=600, check=False)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    where = subprocess.run([str(venv / "bin" / "python"), "-c",
-                            "import importlib.metadata as m, json; d = m.distribution('skelvis');"
-                            "print(json.loads(d.read_text('direct_url.json'))['url'])"],
+    show_url = ("import importlib.metadata as m, json; d = m.distribution('skelvis');"
+                "print(json.loads(d.read_text('direct_url.json'))['url'])")
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", show_url],
                            capture_output=True, text=True, check=True).stdout.strip()
     assert where == ROOT.as_uri(), f"skelvis installed from {where}, not from this checkout"
 
@@ -182,5 +182,5 @@ def test_notebooks_run_without_an_activated_venv(tiny_run, tmp_path):
         (wd / nb).unlink()
     p = run_snakemake(wd, "--configfile", "tests/configs/tiny.yaml", venv_on_path=False)
     assert sorted(p.relative_to(wd) for p in wd.glob("results/*/reports/*.ipynb")) == notebooks
-    ran = set(re.findall(r"^(?:local)?rule (\w+):", p.stdout + p.stderr, flags=re.M))
+    ran = set(re.findall(r"^(?:local)?rule (\w+):", p.stdout + p.stderr, flags=re.MULTILINE))
     assert ran and all(r.startswith("notebook_") or r == "all" for r in ran), ran

@@ -49,7 +49,7 @@ def locked_torch(lock_text: str) -> str | None:
 def tidy(compiled: str, constraint: str) -> str:
     """The compiled lock with our header, torch without its local label, no temp paths."""
     body = compiled.split("\n\n", 1)[1] if compiled.startswith("#") else compiled
-    body = re.sub(r"^(torch==[^+\s]+)\+\S+", r"\1", body, flags=re.M)
+    body = re.sub(r"^(torch==[^+\s]+)\+\S+", r"\1", body, flags=re.MULTILINE)
     body = body.replace(f"-c {constraint}", "make lock (--torch)")
     return HEADER.format(extras=", ".join(EXTRAS)) + "\n" + body
 
