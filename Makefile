@@ -7,7 +7,7 @@ export PYTHONUNBUFFERED := 1
 CORES ?= all
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast bench lint format lock dag report notebooks system-deps clean
+.PHONY: setup run test test-fast bench bench-scale lint format lock dag report notebooks system-deps clean
 
 setup: $(VENV)/.installed
 
@@ -45,6 +45,11 @@ test-fast: setup
 
 bench: setup
 	$(PY) benchmarks/run.py
+
+# The DAG of config/ntu_scale.yaml at growing sizes (hours): results/bench/scale.json
+SCALE_SIZES ?= 2000 8000 32000
+bench-scale: setup
+	$(PY) benchmarks/bench_scale.py --sizes $(SCALE_SIZES)
 
 # Lint and format checks (part of make test): the workflow, its formatting, the Python code.
 lint: setup

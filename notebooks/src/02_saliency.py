@@ -93,7 +93,9 @@ plots.save_figure(fig, figures, "02_class_heatmaps")
 
 # %%
 W = net.classifier.weight.detach().numpy()
-fig = sp.unit_maps_figure(sal["unit_maps"], sal["units"], ds.label, ds.length, ds.classes, joints, W, n_units=n_units)
+kept = sal["unit_map_index"]  # the sequences whose unit maps were kept (saliency.keep_unit_maps; default all)
+fig = sp.unit_maps_figure(sal["unit_maps"], sal["units"], ds.label[kept], ds.length[kept], ds.classes, joints, W,
+                          n_units=n_units)
 plots.save_figure(fig, figures, "02_unit_maps")
 
 # %% [markdown]

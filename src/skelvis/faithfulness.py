@@ -18,19 +18,19 @@ Two measures (none of the peer tools report them):
 from __future__ import annotations
 
 import json
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from .datasets.store import SPLIT_NAMES, Dataset
+from .datasets.store import SPLIT_NAMES, Dataset, DatasetInfo, iter_dataset, read_dataset_info
 from .errors import DataFormatError
-from .io import atomic_path, read_json, rerun_fix
+from .io import atomic_path, open_h5, read_json, rerun_fix
 from .settings import SaliencyConfig
 
-__all__ = ["mass_share", "freeze_joints", "deletion_curve", "evaluate_faithfulness",
-           "write_faithfulness", "split_mask", "read_faithfulness"]
+__all__ = ["mass_share", "freeze_joints", "deletion_curve", "evaluate_faithfulness", "score_files",
+           "deletion_rows", "write_faithfulness", "split_mask", "read_faithfulness"]
 
 
 def split_mask(ds_split: np.ndarray, split: str) -> np.ndarray:
@@ -58,9 +58,13 @@ def mass_share(class_map: np.ndarray, label: np.ndarray, classes: Sequence[str],
     {'share', 'share_std', 'chance', 'n', 'joints'}}, 'mean_share', 'mean_chance'}; classes
     without ground truth or samples are left out.  Sequences whose map is all zero are skipped.
     """
+    return _mass_share(class_map.sum(1), label, classes, class_joints, joint_names)
+
+
+def _mass_share(per_joint: np.ndarray, label, classes, class_joints, joint_names) -> Dict:
+    """:func:`mass_share` from the maps summed over time, per_joint (N, J)."""
     index = {n: i for i, n in enumerate(joint_names)}
-    J = class_map.shape[2]
-    per_joint = class_map.sum(1)                              # (N, J)
+    J = per_joint.shape[1]
     total = per_joint.sum(1)
     per_class = {}
     for c, name in enumerate(classes):
@@ -140,23 +144,83 @@ def deletion_curve(model: nn.Module, x, length, label, class_map: np.ndarray,
             "auc_salient": float(curves[0].mean()), "auc_random": float(rand.mean())}
 
 
+def deletion_rows(rows: np.ndarray, max_sequences: Optional[int], seed: int = 0) -> np.ndarray:
+    """The sequences the deletion curve scores: ``rows`` when at most ``max_sequences`` of them, else
+    a seeded random subset of that size (increasing indices), so its cost does not grow with N."""
+    rows = np.asarray(rows, np.int64)
+    if max_sequences is None or len(rows) <= max_sequences:
+        return rows
+    return np.sort(np.random.default_rng([seed, 16]).choice(rows, int(max_sequences), replace=False))
+
+
+def _ground_truth(extra_attrs: Dict):
+    cj = extra_attrs.get("class_joints")
+    return json.loads(cj) if isinstance(cj, (str, bytes)) else cj
+
+
+_SKIPPED = "the data has no 'class_joints' attribute (ground truth exists for synthetic data only)"
+
+
 def evaluate_faithfulness(model: nn.Module, ds: Dataset, class_map: np.ndarray, joint_names: Sequence[str],
                           cfg: SaliencyConfig = SaliencyConfig()) -> Dict:
-    """Both measures on the samples of ``cfg.faithfulness_split`` (deletion baseline averaged over
-    ``cfg.deletion_random_orders`` random orders drawn from ``cfg.seed``); the mass share is
-    skipped (with the reason) when the data has no ``class_joints`` ground truth (real data)."""
+    """Both measures on the samples of ``cfg.faithfulness_split`` held in memory (deletion baseline
+    averaged over ``cfg.deletion_random_orders`` random orders drawn from ``cfg.seed``, on
+    :func:`deletion_rows` of the split); the mass share is skipped (with the reason) when the data
+    has no ``class_joints`` ground truth (real data).  :func:`score_files` does the same from the files."""
     split, random_orders, seed = cfg.faithfulness_split, cfg.deletion_random_orders, cfg.seed
+    max_sequences = cfg.deletion_max_sequences
     m = split_mask(ds.split, split)
     out: Dict = {"split": split, "n": int(m.sum())}
-    cj = ds.extra_attrs.get("class_joints")
+    cj = _ground_truth(ds.extra_attrs)
     if cj is None:
         out["mass_share"] = None
-        out["mass_share_skipped"] = "the data has no 'class_joints' attribute (ground truth exists for synthetic data only)"
+        out["mass_share_skipped"] = _SKIPPED
     else:
-        cj = json.loads(cj) if isinstance(cj, (str, bytes)) else cj
         out["mass_share"] = mass_share(class_map[m], ds.label[m], ds.classes, cj, joint_names)
-    out["deletion"] = deletion_curve(model, ds.x[m], ds.length[m], ds.label[m], class_map[m],
+    sub = deletion_rows(np.flatnonzero(m), max_sequences, seed)
+    out["deletion"] = deletion_curve(model, ds.x[sub], ds.length[sub], ds.label[sub], class_map[sub],
                                      random_orders=random_orders, seed=seed)
+    out["deletion"]["n"] = int(len(sub))
+    return out
+
+
+def score_files(model: nn.Module, data, saliency, joint_names: Sequence[str],
+                cfg: SaliencyConfig = SaliencyConfig(), chunk: int = 1024,
+                info: Optional[DatasetInfo] = None) -> Dict:
+    """The faithfulness rule through bounded memory: :func:`evaluate_faithfulness` read from data.h5
+    and saliency.h5 in chunks of ``chunk`` sequences.
+
+    The mass share reads the class maps chunk by chunk and keeps their sums over time (J floats per
+    sequence); the deletion curve holds only its :func:`deletion_rows` subset (``max_sequences``).
+    The result does not depend on ``chunk``."""
+    split, random_orders, seed = cfg.faithfulness_split, cfg.deletion_random_orders, cfg.seed
+    max_sequences = cfg.deletion_max_sequences
+    info = info or read_dataset_info(data)
+    N, T, J, _ = info.shape
+    with open_h5(saliency, rule="saliency", what="saliency file") as f:
+        if "class_map" not in f or f["class_map"].shape != (N, T, J):
+            got = f["class_map"].shape if "class_map" in f else "no class_map"
+            raise DataFormatError(saliency, f"class_map has shape {got} but {data} has (N, T, J) = {(N, T, J)}",
+                                  fix=rerun_fix("saliency"))
+        cmap = f["class_map"]
+        rows = np.flatnonzero(split_mask(info.split, split))
+        out: Dict = {"split": split, "n": int(len(rows))}
+        cj = _ground_truth(info.extra_attrs)
+        if cj is None:
+            out["mass_share"] = None
+            out["mass_share_skipped"] = _SKIPPED
+        else:
+            per_joint = np.concatenate([cmap[rows[s:s + chunk]].sum(1) for s in range(0, len(rows), chunk)]
+                                       or [np.zeros((0, J), np.float32)])
+            out["mass_share"] = _mass_share(per_joint, info.label[rows], info.classes, cj, joint_names)
+        sub = deletion_rows(rows, max_sequences, seed)
+        cm = np.concatenate([cmap[sub[s:s + chunk]] for s in range(0, len(sub), chunk)]
+                            or [np.zeros((0, T, J), np.float32)])
+    parts = [d.x for _, d in iter_dataset(data, chunk, rows=sub, info=info)]
+    x = np.concatenate(parts) if parts else np.zeros((0,) + tuple(info.shape[1:]), np.float32)
+    out["deletion"] = deletion_curve(model, x, info.length[sub], info.label[sub], cm,
+                                     random_orders=random_orders, seed=seed)
+    out["deletion"]["n"] = int(len(sub))
     return out
 
 

@@ -66,7 +66,8 @@ from .settings import SaliencyConfig
 
 __all__ = ["MODES", "SaliencyInputError", "SaliencyMaps", "local_jacobian", "iter_local_jacobian",
            "sensitivity", "class_sensitivity", "saliency_maps", "top_units", "sequence_std",
-           "local_jacobian_autograd", "run_saliency", "write_saliency", "read_saliency"]
+           "local_jacobian_autograd", "run_saliency", "write_saliency", "read_saliency", "stream_saliency",
+           "unit_map_rows", "resample_maps", "KEEP_WORDS"]
 
 log = logging.getLogger("skelvis.saliency")
 
@@ -316,19 +317,51 @@ class _UnitRows:
         return self.buf.view(self.n, self.T, self.D)
 
 
+def _jacobian_into(model: nn.Module, x: torch.Tensor, length: torch.Tensor, out: Optional[torch.Tensor] = None
+                   ) -> torch.Tensor:
+    """Closed-form Eq. 1 of one chunk x (n, T, D) as a (n, T, H, D) tensor stored unit-major.
+
+    One layer: row u of every (n, t) is one (n*T, G) @ (G, D) product, all H of them in one
+    ``torch.bmm`` written straight into ``out`` (H, n, T, D) (a fresh buffer if None), so the
+    Jacobian is written once, with no transposed copy and no masking pass (the coefficients are
+    masked); returned as the (n, T, H, D) view ``out.permute(1, 2, 0, 3)``.  Stacked layers: the
+    chunk's :func:`_stacked_jacobian` copied into ``out``.
+    """
+    n, T, D = x.shape
+    coefs, _ = _coefficients(model, x)
+    valid = _mask(length, T, x.device).to(x.dtype)
+    H = int(model.rnn.hidden_size)
+    if out is None:
+        out = torch.empty(H, n, T, D, device=x.device, dtype=x.dtype)
+    if len(coefs) == 1:
+        coef, W = coefs[0]                                               # (n, T, G, H), (G, H, D)
+        a = (coef * valid[:, :, None, None]).permute(3, 0, 1, 2).reshape(H, n * T, -1)
+        flat = out.view(H, n * T, D) if out.is_contiguous() else None
+        if flat is not None:
+            torch.bmm(a, W.permute(1, 0, 2), out=flat)
+        else:                                                            # a chunk of a larger buffer
+            for u in range(H):
+                torch.mm(a[u], W[:, u], out=out[u].view(n * T, D))
+    else:
+        out.copy_(_stacked_jacobian(coefs, valid).permute(2, 0, 1, 3))
+    return out.permute(1, 2, 0, 3)
+
+
 def iter_local_jacobian(model: nn.Module, x, length, chunk_size: Optional[int] = None
                         ) -> Iterator[Tuple[slice, torch.Tensor]]:
-    """Yield ``(slice of sequences, Jacobian (n, T, H, J*C))`` chunk by chunk, on the model's device."""
+    """Yield ``(slice of sequences, Jacobian (n, T, H, J*C))`` chunk by chunk, on the model's device
+    (a unit-major view: ``.contiguous()`` for the (n, T, H, J*C) memory order)."""
     x4 = _as_4d(model, x)
     N, T = x4.shape[:2]
     length = _as_length(length, N, T)
     dev = _device(model)
     D, H = x4.shape[2] * x4.shape[3], int(model.rnn.hidden_size)
     step = _chunk_size(chunk_size, T, H, D)
-    for s in range(0, N, step):
-        sl = slice(s, min(N, s + step))
-        xb = x4[sl].to(dev, _dtype(model)).flatten(2)
-        yield sl, _local_jacobian_chunk(model, xb, length[sl].to(dev))[0]
+    with torch.no_grad():
+        for s in range(0, N, step):
+            sl = slice(s, min(N, s + step))
+            xb = x4[sl].to(dev, _dtype(model)).flatten(2)
+            yield sl, _jacobian_into(model, xb, length[sl].to(dev))
 
 
 def local_jacobian(model: nn.Module, x, length, chunk_size: Optional[int] = None) -> torch.Tensor:
@@ -336,15 +369,23 @@ def local_jacobian(model: nn.Module, x, length, chunk_size: Optional[int] = None
 
     ``x`` (N, T, J, C) or (N, T, J*C); ``length`` (N,).  Top-layer h, all previous states fixed
     (stacked layers: through the same time step).  Zero after each sequence's length.  Computed
-    in chunks of ``chunk_size`` sequences on the model's device; returned on the device of ``x``.
+    in chunks of ``chunk_size`` sequences on the model's device, each written once into one
+    unit-major (H, N, T, J*C) buffer; returned as its (N, T, H, J*C) view on the device of ``x``.
     The whole result has N*T*H*J*C floats: for large N use :func:`iter_local_jacobian`.
     """
-    x_dev = torch.as_tensor(x).device
-    parts = [j.to(x_dev) for _, j in iter_local_jacobian(model, x, length, chunk_size)]
-    if not parts:
-        x4 = _as_4d(model, x)
-        return torch.zeros(0, x4.shape[1], int(model.rnn.hidden_size), x4.shape[2] * x4.shape[3])
-    return torch.cat(parts)
+    x4 = _as_4d(model, x)
+    N, T = x4.shape[:2]
+    length = _as_length(length, N, T)
+    dev = _device(model)
+    D, H = x4.shape[2] * x4.shape[3], int(model.rnn.hidden_size)
+    out = torch.empty(H, N, T, D, device=dev, dtype=_dtype(model))
+    step = _chunk_size(chunk_size, T, H, D)
+    with torch.no_grad():
+        for s in range(0, N, step):
+            sl = slice(s, min(N, s + step))
+            xb = x4[sl].to(dev, _dtype(model)).flatten(2)
+            _jacobian_into(model, xb, length[sl].to(dev), out[:, sl])
+    return out.permute(1, 2, 0, 3).to(x4.device)
 
 
 # -------------------------------------------------------------------------------- Eq. 2-4 helpers
@@ -525,6 +566,47 @@ class SaliencyMaps:
     mode: str = SaliencyConfig.mode
 
 
+@torch.no_grad()
+def _logits(model, xb, lb):
+    return model(xb.flatten(2), lb)
+
+
+def _maps_chunk(model: nn.Module, xb: torch.Tensor, lb: torch.Tensor, yb: torch.Tensor, ud: torch.Tensor,
+                absW: torch.Tensor, mode: str, normalize: bool, std_floor: float, predicted: bool):
+    """Every map of one chunk xb (n, T, J, C) on the model's device, as numpy, zero after length:
+    (class_map (n, T, J), pred_map (n, T, J), unit_maps (n, K, T, J), predicted (n,))."""
+    n, T, J, _ = xb.shape
+    K = len(ud)
+    pb = _logits(model, xb, lb).argmax(1)
+    if mode == "local":
+        wts = [absW[yb]] + ([absW[pb]] if predicted else [])
+        acc, S = _local_sensitivity_chunk(model, xb, lb, normalize, std_floor,
+                                          weights=torch.stack(wts, -1), units=ud.tolist())
+        cm = acc[:, 0].cpu().numpy()
+        pm = acc[:, 1].cpu().numpy() if predicted else np.zeros_like(cm)
+        um = S.cpu().numpy() if K else np.zeros((n, 0, T, J), np.float32)
+    else:
+        cm = _through_time_grad(model, xb, lb, "class", yb).cpu().numpy()
+        pm = np.zeros_like(cm)
+        if predicted:
+            pm = cm.copy() if bool((pb == yb).all()) else \
+                _through_time_grad(model, xb, lb, "class", pb).cpu().numpy()
+        um = np.zeros((n, K, T, J), np.float32)
+        for k in range(K):
+            um[:, k] = _through_time_grad(model, xb, lb, "unit", ud[k].expand(n)).cpu().numpy()
+    valid = (np.arange(T)[None, :] < lb.cpu().numpy()[:, None])
+    cm, pm, um = (a.astype(np.float32, copy=False) for a in (cm, pm, um))
+    cm *= valid[:, :, None]
+    pm *= valid[:, :, None]
+    um *= valid[:, None, :, None]
+    return cm, pm, um, pb.cpu().numpy().astype(np.int64)
+
+
+def _maps_step(chunk_size: Optional[int], mode: str, T: int, H: int, D: int) -> int:
+    step = _chunk_size(chunk_size, T, H, D)
+    return max(step, 64) if mode == "through_time" and not chunk_size else step
+
+
 def saliency_maps(model: nn.Module, x, length, label, units=None, mode: str = SaliencyConfig.mode,
                   normalize: bool = SaliencyConfig.normalize, std_floor: float = SaliencyConfig.std_floor,
                   chunk_size: Optional[int] = None,
@@ -533,7 +615,8 @@ def saliency_maps(model: nn.Module, x, length, label, units=None, mode: str = Sa
 
     ``x`` (N, T, J, C), ``length`` (N,), ``label`` (N,) class indices, ``units`` (K,) top-layer
     unit indices (None: :func:`top_units` with 2 per class).  Local mode builds each chunk's
-    Jacobian once and derives every map from it.
+    Jacobian once and derives every map from it.  Holds every map of every sequence: for large N
+    use :func:`stream_saliency`, which writes them chunk by chunk.
     """
     _check_mode(mode)
     x4 = _as_4d(model, x)
@@ -549,9 +632,7 @@ def saliency_maps(model: nn.Module, x, length, label, units=None, mode: str = Sa
     pred_map = np.zeros((N, T, J), np.float32)
     unit_maps = np.zeros((N, K, T, J), np.float32)
     pred_all = np.zeros(N, np.int64)
-    step = _chunk_size(chunk_size, T, H, J * C)
-    if mode == "through_time":
-        step = max(step, 64)
+    step = _maps_step(chunk_size, mode, T, H, J * C)
     ud = u.to(dev)
     it = range(0, N, step)
     if progress:
@@ -563,35 +644,10 @@ def saliency_maps(model: nn.Module, x, length, label, units=None, mode: str = Sa
         for s in it:
             sl = slice(s, min(N, s + step))
             xb, lb, yb = x4[sl].to(dev, _dtype(model)), length[sl].to(dev), lab[sl].to(dev)
-            with torch.no_grad():
-                logits = model(xb.flatten(2), lb)
-            pb = logits.argmax(1)
-            pred_all[sl] = pb.cpu().numpy()
-            if mode == "local":
-                wts = [absW[yb]] + ([absW[pb]] if predicted else [])
-                acc, S = _local_sensitivity_chunk(model, xb, lb, normalize, std_floor,
-                                                  weights=torch.stack(wts, -1), units=ud.tolist())
-                class_map[sl] = acc[:, 0].cpu().numpy()
-                if predicted:
-                    pred_map[sl] = acc[:, 1].cpu().numpy()
-                if K:
-                    unit_maps[sl] = S.cpu().numpy()
-                del acc, S
-            else:
-                class_map[sl] = _through_time_grad(model, xb, lb, "class", yb).cpu().numpy()
-                if predicted:
-                    same = bool((pb == yb).all())
-                    pred_map[sl] = class_map[sl] if same else \
-                        _through_time_grad(model, xb, lb, "class", pb).cpu().numpy()
-                for k in range(K):
-                    unit_maps[sl, k] = _through_time_grad(model, xb, lb, "unit",
-                                                          ud[k].expand(len(xb))).cpu().numpy()
+            class_map[sl], pred_map[sl], unit_maps[sl], pred_all[sl] = _maps_chunk(
+                model, xb, lb, yb, ud, absW, mode, normalize, std_floor, predicted)
     finally:
         model.train(was)
-    valid = (np.arange(T)[None, :] < length.cpu().numpy()[:, None])
-    class_map *= valid[:, :, None]
-    pred_map *= valid[:, :, None]
-    unit_maps *= valid[:, None, :, None]
     return SaliencyMaps(class_map=class_map, pred_map=pred_map, unit_maps=unit_maps,
                         units=u.numpy().astype(np.int64), predicted=pred_all, mode=mode)
 
@@ -658,51 +714,242 @@ def run_saliency(model: nn.Module, ds: Dataset, cfg: SaliencyConfig = SaliencyCo
 
 
 # ------------------------------------------------------------------------------------------ files
-def write_saliency(path, maps: SaliencyMaps, model: str = "", data: str = "", **attrs) -> None:
-    """saliency.h5: class_map, pred_map (N, T, J) float32; unit_maps (N, K, T, J) stored as float16
-    (read back as float32 by :func:`read_saliency`); units (K,); predicted (N,); attrs mode, model,
-    data (+ ``attrs``).  Written atomically, gzip-compressed."""
-    kw = dict(compression="gzip", compression_opts=4, shuffle=True)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.create_dataset("class_map", data=maps.class_map.astype(np.float32), chunks=True, **kw)
-        f.create_dataset("pred_map", data=maps.pred_map.astype(np.float32), chunks=True, **kw)
-        um = np.clip(maps.unit_maps, 0, np.finfo(np.float16).max).astype(np.float16)  # half the size; ~3 digits
-        chunks = (1,) + um.shape[1:] if um.size else None
-        f.create_dataset("unit_maps", data=um, chunks=chunks, **(kw if um.size else {}))
-        f["units"] = np.asarray(maps.units, np.int64)
-        f["predicted"] = np.asarray(maps.predicted, np.int32)
-        f.attrs["mode"] = maps.mode
-        f.attrs["model"], f.attrs["data"] = str(model), str(data)
+#: ``saliency.keep_unit_maps`` words (an integer n = n sequences per class)
+KEEP_WORDS = ("all", "held_out")
+#: points of normalised time of the per-class mean maps written beside the per-sequence maps
+MEAN_BINS = 32
+
+
+def unit_map_rows(split: np.ndarray, label: np.ndarray, keep) -> np.ndarray:
+    """Sequences whose per-sequence unit maps are written, increasing indices (M,).
+
+    ``keep``: 'all'; 'held_out' (validation and test, split != 0); or an integer n: per class the
+    first n held-out sequences (the first n of any split for a class with none held out)."""
+    split, label = np.asarray(split), np.asarray(label)
+    if keep == "all":
+        return np.arange(len(split), dtype=np.int64)
+    if keep == "held_out":
+        return np.flatnonzero(split != 0).astype(np.int64)
+    if isinstance(keep, (int, np.integer)) and not isinstance(keep, bool) and keep >= 0:
+        rows = []
+        for c in np.unique(label):
+            pool = np.flatnonzero((label == c) & (split != 0))
+            rows.extend((pool if len(pool) else np.flatnonzero(label == c))[:int(keep)])
+        return np.sort(np.asarray(rows, dtype=np.int64))
+    raise SaliencyInputError(f"saliency.keep_unit_maps must be one of {list(KEEP_WORDS)} or a count of "
+                             f"sequences per class (integer >= 0), got {keep!r}")
+
+
+def resample_maps(m: np.ndarray, length: np.ndarray, bins: int = MEAN_BINS) -> np.ndarray:
+    """Maps m (n, T, ...) over each sequence's first length[i] frames, linearly resampled to
+    ``bins`` points of normalised time (0 = first frame, 1 = last valid frame): (n, bins, ...).
+    Linear interpolation between the two neighbouring frames, as ``np.interp``."""
+    n = m.shape[0]
+    L = np.asarray(length, np.int64).reshape(n, 1)
+    pos = np.linspace(0.0, 1.0, bins)[None, :] * (L - 1)                   # (n, bins) frame position
+    lo = np.minimum(np.floor(pos).astype(np.int64), np.maximum(L - 2, 0))
+    w = pos - lo
+    hi = np.minimum(lo + 1, L - 1)
+    shape = (n, bins) + (1,) * (m.ndim - 2)
+    a = np.take_along_axis(m, lo.reshape(shape), axis=1)
+    b = np.take_along_axis(m, hi.reshape(shape), axis=1)
+    return a + w.reshape(shape) * (b - a)
+
+
+class _SaliencyFile:
+    """Pre-sized, chunked datasets of a saliency.h5 filled chunk by chunk, with running per-class sums.
+
+    Datasets: class_map, pred_map (N, T, J) float32; unit_maps (M, K, T, J) float16 for the
+    sequences ``unit_map_index`` (M,); units (K,); predicted (N,) int32; class_map_mean
+    (classes, bins, J) and unit_map_mean (K, classes, bins, J), float32, the mean over each
+    class's sequences of the maps resampled to ``bins`` points of normalised time; class_count
+    (classes,).  Sums are float64 and the order of addition is that of the sequences, so the
+    result does not depend on the chunk size beyond float64 rounding.
+    """
+
+    KW = dict(compression="gzip", compression_opts=4, shuffle=True)
+
+    def __init__(self, f: h5py.File, N: int, T: int, J: int, units, keep_rows: np.ndarray,
+                 num_classes: int, bins: int = MEAN_BINS):
+        self.f, self.N, self.keep = f, N, np.asarray(keep_rows, np.int64)
+        K = len(units)
+        rows = max(1, min(N, 64))
+        for name in ("class_map", "pred_map"):
+            f.create_dataset(name, shape=(N, T, J), dtype=np.float32, chunks=(rows, T, J) if N else None,
+                             **(self.KW if N else {}))
+        M = len(self.keep)
+        big = M and K
+        f.create_dataset("unit_maps", shape=(M, K, T, J), dtype=np.float16,
+                         chunks=(1, K, T, J) if big else None, **(self.KW if big else {}))
+        f["unit_map_index"] = self.keep
+        f["units"] = np.asarray(units, np.int64)
+        self.predicted = f.create_dataset("predicted", shape=(N,), dtype=np.int32)
+        self.bins = bins
+        self.count = np.zeros(num_classes, np.int64)
+        self.class_sum = np.zeros((num_classes, bins, J))
+        self.unit_sum = np.zeros((K, num_classes, bins, J))
+
+    def add(self, idx: np.ndarray, label: np.ndarray, length: np.ndarray, class_map, pred_map,
+            unit_maps, predicted) -> None:
+        """Write the maps of sequences ``idx`` (increasing, (n,)) and add them to the class sums."""
+        idx = np.asarray(idx, np.int64)
+        if not len(idx):
+            return
+        sl = slice(int(idx[0]), int(idx[-1]) + 1)
+        assert sl.stop - sl.start == len(idx), "chunks of consecutive sequences"
+        self.f["class_map"][sl] = class_map
+        self.f["pred_map"][sl] = pred_map
+        self.predicted[sl] = predicted
+        pos = np.searchsorted(self.keep, idx)
+        kept = (pos < len(self.keep)) & (self.keep[np.minimum(pos, len(self.keep) - 1)] == idx) \
+            if len(self.keep) else np.zeros(len(idx), bool)
+        if kept.any() and unit_maps.shape[1]:
+            p = pos[kept]
+            um = np.clip(unit_maps[kept], 0, np.finfo(np.float16).max).astype(np.float16)  # ~3 digits
+            self.f["unit_maps"][int(p[0]):int(p[-1]) + 1] = um                          # consecutive in keep
+        rc = resample_maps(class_map.astype(np.float64), length, self.bins)           # (n, bins, J)
+        ru = resample_maps(unit_maps.transpose(0, 2, 1, 3).astype(np.float64), length, self.bins)
+        for i, c in enumerate(np.asarray(label, np.int64)):                           # sequence order
+            self.count[c] += 1
+            self.class_sum[c] += rc[i]
+            self.unit_sum[:, c] += ru[i].transpose(1, 0, 2)
+
+    def finish(self, mode: str, attrs: dict) -> None:
+        n = np.maximum(self.count, 1)
+        self.f["class_count"] = self.count
+        self.f["class_map_mean"] = (self.class_sum / n[:, None, None]).astype(np.float32)
+        self.f["unit_map_mean"] = (self.unit_sum / n[None, :, None, None]).astype(np.float32)
+        self.f.attrs["mode"] = mode
+        self.f.attrs["mean_bins"] = self.bins
         for k, v in attrs.items():
-            f.attrs[k] = v if isinstance(v, (str, int, float, bool)) else json.dumps(v)
+            self.f.attrs[k] = v if isinstance(v, (str, int, float, bool)) else json.dumps(v)
 
 
-def read_saliency(path, data: Optional[Dataset] = None, unit_rows=None) -> dict:
+def _h5_for_writing(tmp) -> h5py.File:
+    return h5py.File(tmp, "w", rdcc_nbytes=32 * 2**20)  # whole gzip chunks stay cached while filled
+
+
+def write_saliency(path, maps: SaliencyMaps, model: str = "", data: str = "", label=None, length=None,
+                   num_classes: Optional[int] = None, keep_unit_maps="all", split=None, **attrs) -> None:
+    """saliency.h5 from maps held in memory (layout: :class:`_SaliencyFile`; :func:`stream_saliency`
+    writes the same file chunk by chunk).  ``label``/``length`` (N,) give the per-class means (else
+    every sequence counts as class 0 with its full length); ``keep_unit_maps`` with ``split`` chooses
+    the sequences whose unit maps are written.  Written atomically, gzip-compressed."""
+    N, T, J = maps.class_map.shape
+    label = np.zeros(N, np.int64) if label is None else np.asarray(label, np.int64)
+    length = np.full(N, T) if length is None else np.asarray(length)
+    num_classes = int(num_classes or (label.max() + 1 if N else 1))
+    keep = unit_map_rows(np.ones(N) if split is None else split, label, keep_unit_maps)
+    with atomic_path(path) as tmp, _h5_for_writing(tmp) as f:
+        w = _SaliencyFile(f, N, T, J, maps.units, keep, num_classes)
+        w.add(np.arange(N), label, length, maps.class_map, maps.pred_map, maps.unit_maps, maps.predicted)
+        w.finish(maps.mode, dict(model=str(model), data=str(data), keep_unit_maps=str(keep_unit_maps), **attrs))
+
+
+def stream_saliency(model: nn.Module, data, path, cfg: SaliencyConfig = SaliencyConfig(), progress: bool = False,
+                    model_path: str = "", info=None, **attrs) -> dict:
+    """The saliency rule: data.h5 -> saliency.h5 through bounded memory, on ``cfg.device``.
+
+    Reads ``data`` (a contract file) in chunks of sequences, computes every map of a chunk with
+    :func:`saliency_maps`' per-chunk code (units ``cfg.units`` or :func:`top_units` with
+    ``cfg.units_per_class``; the stage's mode, normalisation and chunking) and writes it into the
+    pre-sized datasets of ``path`` (layout: :class:`_SaliencyFile`): memory holds one chunk (about
+    64 MB of Jacobian, or ``cfg.chunk_size`` sequences) and a few bytes per sequence, whatever N.
+    Per-sequence unit maps are kept for ``cfg.keep_unit_maps`` (:func:`unit_map_rows`); the
+    per-class means cover every sequence.  Returns {'N', 'K', 'units', 'kept', 'chunk'}.
+    """
+    from .datasets.store import iter_dataset, read_dataset_info
+    mode = _check_mode(cfg.mode)
+    model = model.to(resolve_device(cfg.device))
+    info = info or read_dataset_info(data)
+    N, T, J, C = info.shape
+    u = _check_units(model, list(cfg.units) or top_units(model, cfg.units_per_class))
+    dev = _device(model)
+    H = int(model.rnn.hidden_size)
+    K = int(model.classifier.out_features)
+    if info.num_classes != K:
+        raise SaliencyInputError(f"{data} has {info.num_classes} classes but the model has {K} outputs: "
+                                 f"model and data do not match")
+    absW = model.classifier.weight.detach().abs().to(dev)
+    keep = unit_map_rows(info.split, info.label, cfg.keep_unit_maps)
+    step = _maps_step(cfg.chunk_size or None, mode, T, H, J * C)
+    ud = u.to(dev)
+    was = model.training
+    model.eval()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=N, desc=f"saliency ({mode})", mininterval=2.0)
+    try:
+        with atomic_path(path) as tmp, _h5_for_writing(tmp) as f:
+            w = _SaliencyFile(f, N, T, J, u.numpy(), keep, info.num_classes)
+            for idx, ds in iter_dataset(data, step, info=info):
+                xb = _as_4d(model, torch.from_numpy(ds.x)).to(dev, _dtype(model))
+                lb = _as_length(torch.from_numpy(ds.length), len(idx), T).to(dev)
+                yb = torch.from_numpy(ds.label).long().to(dev)
+                maps = _maps_chunk(model, xb, lb, yb, ud, absW, mode, cfg.normalize, cfg.std_floor, True)
+                w.add(idx, ds.label, ds.length, *maps)
+                if bar is not None:
+                    bar.update(len(idx))
+            w.finish(mode, dict(model=str(model_path), data=str(data), keep_unit_maps=str(cfg.keep_unit_maps),
+                                normalize=bool(cfg.normalize), std_floor=float(cfg.std_floor), **attrs))
+    finally:
+        model.train(was)
+        if bar is not None:
+            bar.close()
+    return {"N": N, "K": len(u), "units": [int(v) for v in u], "kept": len(keep), "chunk": step}
+
+
+def read_saliency(path, data=None, unit_rows=None, rows=None, keys=None) -> dict:
     """A saliency.h5 as numpy arrays (``unit_maps`` as float32), plus its attrs under 'attrs'.
 
-    ``data``: the Dataset the maps belong to; a file whose (N, T, J) differs raises one
-    :class:`DataFormatError`. ``unit_rows``: read ``unit_maps`` for these samples only, in this
-    order (K x T x J per sample instead of all N), e.g. the few sequences a page shows.
+    ``data``: the Dataset (or DatasetInfo) the maps belong to; a file whose (N, T, J) differs
+    raises one :class:`DataFormatError`.  ``rows``: sequence indices to read (default all):
+    class_map, pred_map and predicted come back for those rows in the given order.
+    ``unit_rows`` (default ``rows``): the sequences whose unit maps to read, in this order, e.g.
+    the few a page shows; only those the file kept (``saliency.keep_unit_maps``) come back, and
+    ``unit_map_index`` names them (a file without ``unit_map_index``, the older layout, kept all).
+    ``keys``: the datasets to read (default all).
     """
     rule = "saliency"
     with open_h5(path, rule=rule, what="saliency file") as f:
         require(f, ("class_map", "pred_map", "unit_maps", "units", "predicted"), path, rule)
         cm, um = f["class_map"], f["unit_maps"]
-        if data is not None and cm.shape != data.x.shape[:3]:
-            raise DataFormatError(path, f"class_map has shape {cm.shape}, the data {data.x.shape[:3]} (N, T, J)",
+        N = cm.shape[0]
+        shape = None if data is None else (tuple(data.shape[:3]) if hasattr(data, "shape") else data.x.shape[:3])
+        if shape is not None and cm.shape != shape:
+            raise DataFormatError(path, f"class_map has shape {cm.shape}, the data {shape} (N, T, J)",
                                   fix="the saliency file belongs to another data.h5; run the 'saliency' rule again")
+        index = f["unit_map_index"][...] if "unit_map_index" in f else np.arange(um.shape[0])
         K = f["units"].shape[0]
-        if um.shape[1:2] != (K,) or um.shape[2:] != cm.shape[1:] or um.shape[0] not in (0, cm.shape[0]):
-            raise DataFormatError(path, f"unit_maps has shape {um.shape}, expected ({cm.shape[0]}, {K}, "
+        if um.shape[1:2] != (K,) or um.shape[2:] != cm.shape[1:] or um.shape[0] != len(index) \
+                or ("unit_map_index" not in f and um.shape[0] not in (0, N)):
+            raise DataFormatError(path, f"unit_maps has shape {um.shape}, expected ({len(index)}, {K}, "
                                         f"{cm.shape[1]}, {cm.shape[2]})", fix="run the 'saliency' rule again")
-        out = {k: f[k][...] for k in ("class_map", "pred_map", "units", "predicted")}
-        if unit_rows is None:
+        want = list(f.keys()) if keys is None else [k for k in keys if k in f]
+        per_sequence = ("class_map", "pred_map", "predicted")
+        out: dict = {}
+        for k in want:
+            if k in per_sequence and rows is not None:
+                r = np.asarray(rows, np.int64).reshape(-1)
+                if len(r) and (r.min() < 0 or r.max() >= N):
+                    raise SaliencyInputError(f"{path}: rows must lie in [0, {N}), got [{r.min()}, {r.max()}]")
+                uniq, inv = np.unique(r, return_inverse=True)       # h5py reads increasing indices
+                out[k] = f[k][uniq][inv] if len(uniq) else f[k][0:0]
+            elif k not in ("unit_maps", "unit_map_index"):
+                out[k] = f[k][...]
+        ur = rows if unit_rows is None else unit_rows
+        if "unit_maps" in want and ur is None:
             out["unit_maps"] = um[...].astype(np.float32)
-        else:
-            rows = np.asarray(unit_rows, np.int64)
-            order = np.argsort(rows, kind="stable")
-            got = um[np.sort(rows)] if len(rows) else np.zeros((0,) + um.shape[1:], um.dtype)  # h5py: increasing
-            out["unit_maps"] = np.empty_like(got, dtype=np.float32)
-            out["unit_maps"][order] = got
+            out["unit_map_index"] = index
+        elif "unit_maps" in want:
+            ur = np.asarray(ur, np.int64).reshape(-1)
+            pos = np.searchsorted(index, ur)
+            hit = (pos < len(index)) & (index[np.minimum(pos, max(len(index) - 1, 0))] == ur) \
+                if len(index) else np.zeros(len(ur), bool)
+            p = np.unique(pos[hit])
+            got = um[p] if len(p) else np.zeros((0,) + um.shape[1:], um.dtype)
+            out["unit_maps"] = got[np.searchsorted(p, pos[hit])].astype(np.float32)
+            out["unit_map_index"] = ur[hit]
         out["attrs"] = decode_attrs(f.attrs)
     return out

@@ -17,7 +17,7 @@ dropped silently). Lists become tuples (the objects are frozen and hashable wher
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field, fields, replace
-from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
+from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple, Union
 
 from .errors import ConfigError
 
@@ -126,11 +126,13 @@ class SaliencyConfig(StageConfig):
     mode: str = "local"
     units_per_class: int = 2
     units: Tuple[int, ...] = ()
+    keep_unit_maps: Union[str, int] = "all"
     normalize: bool = True
     std_floor: float = 0.01
     chunk_size: int = 0
     faithfulness_split: str = "held_out"
     deletion_random_orders: int = 3
+    deletion_max_sequences: int = 2000
     seed: int = 0
     device: str = "auto"
 

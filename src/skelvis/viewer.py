@@ -177,13 +177,19 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
         raise DataFormatError(data, f"topology {topo.name!r} is not a 3-D skeleton",
                               fix="SkeletonVis draws skeletons only; disable the viewer stage for channel data")
     rows = select_sequences(ds, pred["predicted"], pred["probability"], cfg)
-    sal = read_saliency(saliency, data=ds, unit_rows=rows) if saliency else None
+    # only the shown sequences' maps are read; unit maps exist for those saliency.keep_unit_maps kept
+    sal = read_saliency(saliency, data=ds, rows=rows) if saliency else None
     if sal is None:
         payload["notes"].append("No sensitivity maps (the saliency stage did not run): sensitivity mode is off.")
     else:
         k = min(cfg.max_units, len(sal["units"]))
         payload["units"] = [int(u) for u in sal["units"][:k]]
-        unit_maps = sal["unit_maps"][:, :k]
+        kept = {int(r): q for q, r in enumerate(sal["unit_map_index"])}
+        empty = np.zeros((0,) + ds.x.shape[1:3], np.float32)
+        unit_maps = [sal["unit_maps"][kept[int(r)], :k] if int(r) in kept else empty for r in rows]
+        if k and len(kept) < len(rows):
+            payload["notes"].append("Hidden-unit maps are shown for the sequences saliency.keep_unit_maps kept "
+                                    f"({sal['attrs'].get('keep_unit_maps', 'all')}) only.")
         payload["saliency_mode"] = sal["attrs"].get("mode", "")
     for i, r in enumerate(rows):
         L = int(ds.length[r])
@@ -192,8 +198,8 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
                "prob": round(float(pred["probability"][r, pred["predicted"][r]]), 4), "length": L,
                "pos": enc(ds.x[r, :L], "pos")}
         if sal is not None:
-            seq["class_map"] = enc(sal["class_map"][r, :L], "map")
-            seq["pred_map"] = enc(sal["pred_map"][r, :L], "map")
+            seq["class_map"] = enc(sal["class_map"][i, :L], "map")
+            seq["pred_map"] = enc(sal["pred_map"][i, :L], "map")
             seq["unit_maps"] = enc(unit_maps[i][:, :L], "map")
         payload["sequences"].append(seq)
     if maximize:

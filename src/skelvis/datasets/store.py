@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import h5py
 import numpy as np
@@ -33,7 +33,8 @@ from .. import __version__
 from ..errors import DataFormatError
 from ..io import atomic_path, decode_attrs, decode_strings, open_h5, require, rerun_fix
 
-__all__ = ["Dataset", "write_dataset", "read_dataset", "SPLIT_NAMES"]
+__all__ = ["Dataset", "DatasetInfo", "write_dataset", "read_dataset", "read_dataset_info", "iter_dataset",
+           "SPLIT_NAMES"]
 
 SPLIT_NAMES = {0: "train", 1: "validation", 2: "test"}
 _REQUIRED = ("x", "length", "label", "subject", "split", "sample_id")
@@ -105,37 +106,121 @@ def write_dataset(ds: Dataset, path) -> None:
             f.attrs[k] = v if isinstance(v, (str, int, float)) else json.dumps(v)
 
 
-def read_dataset(path) -> Dataset:
-    """Read and check a contract file; a wrong or truncated file raises :class:`DataFormatError`."""
-    path = Path(path)
-    fix = rerun_fix("prepare")
-    with open_h5(path, rule="prepare") as f:
+@dataclass
+class DatasetInfo:
+    """A contract file without ``x``: its shape (N, T, J, C), the per-sequence vectors and attrs.
+
+    What a streaming stage holds for the whole dataset (a few bytes per sequence); ``x`` is read
+    chunk by chunk with :func:`iter_dataset`."""
+
+    shape: Tuple[int, int, int, int]
+    length: np.ndarray
+    label: np.ndarray
+    subject: np.ndarray
+    split: np.ndarray
+    sample_id: np.ndarray
+    classes: List[str]
+    topology: str
+    name: str
+    fps: float = 30.0
+    normalization: Dict[str, Any] = field(default_factory=dict)
+    source_sha256: str = ""
+    scale: Optional[np.ndarray] = None
+    extra_attrs: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def rows(self, x: np.ndarray, idx) -> Dataset:
+        """The :class:`Dataset` of the sequences ``idx`` (slice or index array) whose poses are ``x``."""
+        return Dataset(x=x, length=self.length[idx], label=self.label[idx], subject=self.subject[idx],
+                       split=self.split[idx], sample_id=self.sample_id[idx], classes=list(self.classes),
+                       topology=self.topology, name=self.name, fps=self.fps,
+                       normalization=dict(self.normalization), source_sha256=self.source_sha256,
+                       scale=None if self.scale is None else self.scale[idx], extra_attrs=dict(self.extra_attrs))
+
+
+def _open_contract(path) -> h5py.File:
+    f = open_h5(path, rule="prepare")
+    try:
         require(f, _REQUIRED, path, "prepare")
         require(f.attrs, _REQUIRED_ATTRS, path, "prepare", kind="attribute(s)")
-        try:
-            x = f["x"][...]
-            arrays = {k: f[k][...] for k in ("length", "label", "subject", "split")}
-            sample_id = decode_strings(f["sample_id"])
-            scale = f["scale"][...] if "scale" in f else None
-        except (OSError, KeyError) as e:
-            raise DataFormatError(path, f"truncated or corrupted ({e})", fix=fix) from None
-        attrs = decode_attrs(f.attrs)
-    if x.ndim != 4:
-        raise DataFormatError(path, f"'x' must be (N, T, J, C), got shape {x.shape}")
-    n = x.shape[0]
+    except DataFormatError:
+        f.close()
+        raise
+    return f
+
+
+def _info(f: h5py.File, path) -> DatasetInfo:
+    """Read and check everything but ``x`` from an open contract file."""
+    path = Path(path)
+    try:
+        shape = tuple(int(s) for s in f["x"].shape)
+        arrays = {k: f[k][...] for k in ("length", "label", "subject", "split")}
+        sample_id = decode_strings(f["sample_id"])
+        scale = f["scale"][...] if "scale" in f else None
+    except (OSError, KeyError) as e:
+        raise DataFormatError(path, f"truncated or corrupted ({e})", fix=rerun_fix("prepare")) from None
+    attrs = decode_attrs(f.attrs)
+    if len(shape) != 4:
+        raise DataFormatError(path, f"'x' must be (N, T, J, C), got shape {shape}")
+    n = shape[0]
     for k, a in arrays.items():
         if a.shape != (n,):
             raise DataFormatError(path, f"'{k}' must have shape ({n},), got {a.shape}")
-    if np.any(arrays["length"] < 1) or np.any(arrays["length"] > x.shape[1]):
-        raise DataFormatError(path, f"'length' out of range [1, {x.shape[1]}]")
+    if np.any(arrays["length"] < 1) or np.any(arrays["length"] > shape[1]):
+        raise DataFormatError(path, f"'length' out of range [1, {shape[1]}]")
     classes = json.loads(attrs["classes"])
     if np.any(arrays["label"] < 0) or np.any(arrays["label"] >= len(classes)):
         raise DataFormatError(path, f"'label' out of range [0, {len(classes)})")
     known = set(_REQUIRED_ATTRS)
     extra = {k: v for k, v in attrs.items() if k not in known}
-    return Dataset(x=x.astype(np.float32, copy=False), length=arrays["length"].astype(np.int32),
-                   label=arrays["label"].astype(np.int32), subject=arrays["subject"].astype(np.int32),
-                   split=arrays["split"].astype(np.int8), sample_id=sample_id, classes=classes,
-                   topology=str(attrs["topology"]), name=str(attrs["dataset"]), fps=float(attrs["fps"]),
-                   normalization=json.loads(attrs["normalization"]),
-                   source_sha256=str(attrs["source_sha256"]), scale=scale, extra_attrs=extra)
+    return DatasetInfo(shape=shape, length=arrays["length"].astype(np.int32),
+                       label=arrays["label"].astype(np.int32), subject=arrays["subject"].astype(np.int32),
+                       split=arrays["split"].astype(np.int8), sample_id=sample_id, classes=classes,
+                       topology=str(attrs["topology"]), name=str(attrs["dataset"]), fps=float(attrs["fps"]),
+                       normalization=json.loads(attrs["normalization"]),
+                       source_sha256=str(attrs["source_sha256"]), scale=scale, extra_attrs=extra)
+
+
+def read_dataset_info(path) -> DatasetInfo:
+    """Everything in a contract file but ``x`` (checked as :func:`read_dataset` does)."""
+    with _open_contract(path) as f:
+        return _info(f, path)
+
+
+def read_dataset(path) -> Dataset:
+    """Read and check a contract file; a wrong or truncated file raises :class:`DataFormatError`."""
+    with _open_contract(path) as f:
+        info = _info(f, path)
+        try:
+            x = f["x"][...]
+        except (OSError, KeyError) as e:
+            raise DataFormatError(path, f"truncated or corrupted ({e})", fix=rerun_fix("prepare")) from None
+    return info.rows(x.astype(np.float32, copy=False), slice(None))
+
+
+def iter_dataset(path, chunk: int, rows=None, info: Optional[DatasetInfo] = None
+                 ) -> Iterator[Tuple[np.ndarray, Dataset]]:
+    """Yield ``(indices (n,), Dataset of those sequences)`` in chunks of at most ``chunk`` sequences.
+
+    ``rows``: increasing sequence indices to read (default all, in order); only one chunk of ``x``
+    is in memory at a time (h5py slicing).  ``info``: the file's :func:`read_dataset_info` when
+    the caller has it already."""
+    chunk = max(1, int(chunk))
+    with _open_contract(path) as f:
+        info = info or _info(f, path)
+        N = info.shape[0]
+        rows = np.arange(N) if rows is None else np.asarray(rows, np.int64).reshape(-1)
+        if len(rows) and (np.any(np.diff(rows) <= 0) or rows[0] < 0 or rows[-1] >= N):
+            raise ValueError(f"rows must be increasing indices in [0, {N}) of {path}")
+        X = f["x"]
+        for s in range(0, len(rows), chunk):
+            idx = rows[s:s + chunk]
+            contiguous = idx[-1] - idx[0] + 1 == len(idx)
+            try:
+                x = X[int(idx[0]):int(idx[-1]) + 1] if contiguous else X[idx]
+            except (OSError, KeyError) as e:
+                raise DataFormatError(path, f"truncated or corrupted ({e})", fix=rerun_fix("prepare")) from None
+            yield idx, info.rows(x.astype(np.float32, copy=False), idx)

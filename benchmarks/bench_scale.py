@@ -1,0 +1,145 @@
+"""Cost of the DAG as the data grows (issue 16): seconds, peak RSS and output bytes per rule and size.
+
+For each size N (default 2,000, 8,000 and 32,000 sequences) the workflow is copied into
+``<workdir>/<N>`` and run with ``config/ntu_scale.yaml`` scaled down to N sequences (same
+100 frames, 150-unit LSTM, batch 128, 98 unit maps, one epoch; N must be a multiple of
+subjects x classes = 1,000).  Per rule and size it reads the rule's own ``benchmark:`` file
+(seconds ``s`` and ``max_rss`` MB; a rule that ran for several wildcards sums seconds and takes
+the largest max_rss) and sums the bytes of the rule's outputs (``snakemake --summary``), then
+fits per rule the growth exponent of time, the slope of log(seconds) against log(N).
+Writes results/bench/scale.json (``--out`` for another path).  Not part of ``make bench``
+(too long): ``make bench-scale`` or
+  python benchmarks/bench_scale.py --sizes 2000 8000 [--until faithfulness] [--cores 2]
+"""
+import argparse
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _util import OUT, write_result  # noqa: E402
+
+PARTS = ("workflow", "scripts", "notebooks", "config", "envs", "profiles")
+BASE = ROOT / "config" / "ntu_scale.yaml"
+
+
+def scaled_config(n: int) -> dict:
+    """config/ntu_scale.yaml with repetitions set so that the generator makes ``n`` sequences."""
+    cfg = yaml.safe_load(BASE.read_text())
+    (name,) = cfg["datasets"]
+    syn = cfg["data"][name]["synthetic"]
+    from skelvis.datasets.synthetic import CLASSES
+    per_rep = int(syn["subjects"]) * len(syn.get("classes", CLASSES))
+    if n % per_rep:
+        raise SystemExit(f"--sizes {n}: must be a multiple of subjects x classes = {per_rep} "
+                         f"(config/ntu_scale.yaml data.{name}.synthetic)")
+    syn["repetitions"] = n // per_rep
+    return cfg
+
+
+def benchmarks(wd: Path) -> dict:
+    """{rule: {'seconds', 'max_rss_mb'}} from results/*/benchmarks/<rule>/*.tsv."""
+    out: dict = defaultdict(lambda: {"seconds": 0.0, "max_rss_mb": 0.0})
+    for tsv in sorted(wd.glob("results/*/benchmarks/**/*.tsv")):
+        rule = tsv.relative_to(wd).parts[3].removesuffix(".tsv")  # <rule>/<wildcards>.tsv or <rule>.tsv
+        with tsv.open() as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        for r in rows:
+            out[rule]["seconds"] += float(r["s"])
+            rss = r.get("max_rss", "NA")
+            if rss not in ("NA", "", "-"):
+                out[rule]["max_rss_mb"] = max(out[rule]["max_rss_mb"], float(rss))
+    return dict(out)
+
+
+def output_bytes(wd: Path, args) -> dict:
+    """{rule: bytes of its outputs} from ``snakemake --summary`` (output_file, date, rule, ...)."""
+    p = subprocess.run([sys.executable, "-m", "snakemake", "--summary", *args], cwd=wd,
+                       capture_output=True, text=True, check=True)
+    out: dict = defaultdict(int)
+    for line in p.stdout.splitlines()[1:]:
+        cols = line.split("\t")
+        if len(cols) < 3:
+            continue
+        f = wd / cols[0]
+        if f.is_file():
+            out[cols[2]] += f.stat().st_size
+        elif f.is_dir():
+            out[cols[2]] += sum(q.stat().st_size for q in f.rglob("*") if q.is_file())
+    return dict(out)
+
+
+def run_size(n: int, workdir: Path, cores: int, until, keep: bool) -> dict:
+    wd = workdir / str(n)
+    if wd.exists():
+        shutil.rmtree(wd)
+    wd.mkdir(parents=True)
+    for part in PARTS:
+        shutil.copytree(ROOT / part, wd / part)
+    (wd / "config" / "scale.yaml").write_text(yaml.safe_dump(scaled_config(n), sort_keys=False))
+    args = ["--configfile", "config/scale.yaml"] + (["--until", *until] if until else [])
+    t0 = time.perf_counter()
+    p = subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(cores), *args], cwd=wd,
+                       capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if p.returncode:
+        raise SystemExit(f"snakemake failed at N = {n} ({wd}):\n{p.stderr[-4000:]}")
+    rules = benchmarks(wd)
+    sizes = output_bytes(wd, args)
+    for rule, r in rules.items():
+        b = int(sizes.get(rule, 0))
+        r.update(seconds=round(r["seconds"], 2), output_bytes=b, bytes_per_sequence=round(b / n, 1))
+    if not keep:
+        shutil.rmtree(wd / "results", ignore_errors=True)
+    return {"wall_s": round(wall, 1), "rules": rules}
+
+
+def exponents(sizes, runs) -> dict:
+    """Per rule the least-squares slope of log(seconds) against log(N) over the sizes it ran at."""
+    out = {}
+    rules = sorted({r for n in sizes for r in runs[str(n)]["rules"]})
+    for rule in rules:
+        pts = [(n, runs[str(n)]["rules"][rule]["seconds"]) for n in sizes
+               if rule in runs[str(n)]["rules"] and runs[str(n)]["rules"][rule]["seconds"] > 0]
+        if len(pts) >= 2:
+            ln, ls = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
+            out[rule] = round(float(np.polyfit(ln, ls, 1)[0]), 3)
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000, 32000])
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--until", nargs="*", default=None, help="run only up to these rules (snakemake --until)")
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp") / "skelvis_bench_scale")
+    ap.add_argument("--keep", action="store_true", help="keep each size's results/ folder")
+    ap.add_argument("--out", default="scale", help="name of the JSON under results/bench (default scale)")
+    a = ap.parse_args(argv)
+    runs = {}
+    for n in a.sizes:
+        print(f"== N = {n}", flush=True)
+        runs[str(n)] = run_size(n, a.workdir, a.cores, a.until, a.keep)
+        print(json.dumps(runs[str(n)]), flush=True)
+    exp = exponents(a.sizes, runs)
+    write_result(a.out, {"time_exponent": exp},
+                 compared=f"the DAG of config/ntu_scale.yaml at N = {a.sizes} sequences, snakemake --cores {a.cores}"
+                          + (f" --until {' '.join(a.until)}" if a.until else "")
+                          + "; per rule seconds and max_rss (MB) from its benchmark: file, output bytes from "
+                            "snakemake --summary; time_exponent = slope of log(seconds) vs log(N)",
+                 goals={"time_exponent": "<= 1.1 per rule", "max_rss_mb": "flat in N"},
+                 sizes=a.sizes, runs=runs)
+    return OUT / f"{a.out}.json"
+
+
+if __name__ == "__main__":
+    main()
