@@ -191,3 +191,23 @@ def test_deletion_scores_a_bounded_seeded_subset(data, tmp_path):
     write_dataset(bad, tmp_path / "other.h5")
     with pytest.raises(ValueError, match=r"s\.h5: class_map has shape .*other\.h5 has"):
         F.score_files(m, tmp_path / "other.h5", tmp_path / "s.h5", ["j0", "j1", "j2", "j3"])
+
+
+def test_deletion_curve_does_not_depend_on_the_batch():
+    """Streamed over batches of sequences; equal to the per-(order, k) mean over all sequences."""
+    ds = _dataset(N=11)
+    m = _model()
+    cm = np.random.default_rng(0).random(ds.x.shape[:3]).astype(np.float32)
+    curves = [F.deletion_curve(m, ds.x, ds.length, ds.label, cm, random_orders=2, seed=4, batch_size=b)
+              for b in (1, 3, 11)]
+    for c in curves[1:]:
+        for k in ("salient", "random", "random_std"):
+            np.testing.assert_allclose(c[k], curves[0][k], atol=1e-6)
+    # reference: freezing the two most salient joints of every sequence at once
+    x, length, y = torch.from_numpy(ds.x), torch.from_numpy(ds.length).long(), torch.from_numpy(ds.label).long()
+    top2 = np.argsort(-cm.sum(1), axis=1, kind="stable")[:, :2]
+    frozen = torch.zeros(11, 4, dtype=torch.bool)
+    frozen[torch.arange(11)[:, None], torch.from_numpy(top2)] = True
+    with torch.no_grad():
+        p = torch.softmax(m(F.freeze_joints(x, length, frozen).flatten(2), length), 1)[torch.arange(11), y]
+    assert curves[0]["salient"][2] == pytest.approx(float(p.mean()), abs=1e-6)

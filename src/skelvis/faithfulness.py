@@ -115,11 +115,14 @@ def deletion_curve(model: nn.Module, x, length, label, class_map: np.ndarray,
 
     ``x`` (N, T, J, C), ``class_map`` (N, T, J).  Returns {'k', 'salient', 'random',
     'random_std' (over the random orders), 'auc_salient', 'auc_random'} (AUC = mean over k).
+    Streams over batches of ``batch_size`` sequences (every order and k of a batch, then the
+    next), summing probabilities in float64: memory holds one batch, and the result does not
+    depend on ``batch_size`` beyond rounding.
     """
     dev = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
     was = model.training
     model.eval()
-    x = torch.as_tensor(x).to(dev, next(model.parameters()).dtype)
     length = torch.as_tensor(length).long().to(dev)
     label = torch.as_tensor(label).long().to(dev)
     N, T, J, C = x.shape
@@ -127,17 +130,23 @@ def deletion_curve(model: nn.Module, x, length, label, class_map: np.ndarray,
     rng = np.random.default_rng(seed)
     orders = [ranks] + [np.stack([rng.permutation(J) for _ in range(N)]) if N else np.zeros((0, J), int)
                         for _ in range(random_orders)]
-    curves = np.zeros((len(orders), J + 1))
+    pos = []
+    for order in orders:
+        p = np.empty_like(order)
+        np.put_along_axis(p, order, np.arange(J)[None].repeat(N, 0), axis=1)      # rank of joint j
+        pos.append(torch.from_numpy(p).to(dev))
+    sums = np.zeros((len(orders), J + 1))
     try:
-        for o, order in enumerate(orders):
-            pos = np.empty_like(order)
-            np.put_along_axis(pos, order, np.arange(J)[None].repeat(N, 0), axis=1)  # rank of joint j
-            pos_t = torch.from_numpy(pos).to(dev)
-            for k in range(J + 1):
-                xf = freeze_joints(x, length, pos_t < k)
-                curves[o, k] = float(_true_prob(model, xf, length, label, batch_size).mean()) if N else np.nan
+        for s in range(0, N, max(1, int(batch_size))):
+            sl = slice(s, min(N, s + max(1, int(batch_size))))
+            xb = torch.as_tensor(x[sl]).to(dev, dtype)
+            for o in range(len(orders)):
+                for k in range(J + 1):
+                    xf = freeze_joints(xb, length[sl], pos[o][sl] < k)
+                    sums[o, k] += float(_true_prob(model, xf, length[sl], label[sl], len(xb)).double().sum())
     finally:
         model.train(was)
+    curves = sums / N if N else np.full_like(sums, np.nan)
     rand = curves[1:] if random_orders else np.full((1, J + 1), np.nan)
     return {"k": list(range(J + 1)), "salient": curves[0].tolist(), "random": rand.mean(0).tolist(),
             "random_std": rand.std(0).tolist(), "random_orders": int(random_orders),
