@@ -13,8 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from skelvis.importers import ModelImportError, prepare_imported
-from skelvis.importers import import_model
+from skelvis.importers import ModelImportError, import_model, prepare_imported
 from skelvis.models import RecurrentClassifier, load_model, save_model
 
 

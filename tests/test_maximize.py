@@ -8,6 +8,7 @@ import torch
 
 from skelvis import constraints as C
 from skelvis import maximize as M
+from skelvis import rnn as R
 from skelvis.datasets.synthetic import SyntheticConfig, generate
 from skelvis.models import RecurrentClassifier
 from skelvis.normalize import normalize
@@ -28,14 +29,14 @@ def _model(cell="lstm", layers=1, seed=0):
 
 @pytest.mark.fast
 @pytest.mark.parametrize("cell,layers", [("lstm", 1), ("lstm", 2), ("gru", 2)])
-def test_layer_states_and_local_hidden_reproduce_the_network(cell, layers):
-    """The manual cell equations give torch's hidden states (all layers), so the local form is
-    built on the real network."""
+def test_local_hidden_reproduces_the_network(cell, layers):
+    """The core's cell step from the previous states gives torch's hidden states (all layers),
+    so the local form is built on the real network."""
     m = _model(cell, layers)
     x = torch.randn(3, 9, 75, dtype=torch.float64)
     length = torch.tensor([9, 6, 3])
     for layer in range(layers):
-        h = M.local_hidden(m, x, layer=layer) * M._valid(length, 9, "cpu", x.dtype)[..., None]
+        h = M.local_hidden(m, x, layer=layer) * R.valid_frames(length, 9)[..., None]
         torch.testing.assert_close(h, m.hidden_states(x, length, layer=layer), atol=1e-10, rtol=1e-8)
 
 
@@ -49,7 +50,7 @@ def test_local_gradient_is_eq7_frame_by_frame(cell, layers):
     length = torch.tensor([6, 4])
     target = M.Target("class", 1)
     d = M.target_gradient(m, x, length, target, "local")
-    states = M.layer_states(m, x)
+    states = [st.previous() for st in R.sequence_states(m.rnn, x)]
     w = m.classifier.weight[1].detach()
     for n in range(2):
         for t in range(6):
@@ -57,7 +58,8 @@ def test_local_gradient_is_eq7_frame_by_frame(cell, layers):
             inp = xt[None]
             for k in range(layers):
                 hp, cp = states[k]
-                inp, _ = M._cell(m.rnn, k, inp, hp[n, t][None], None if cp is None else cp[n, t][None])
+                inp = R.cell_step(cell, R.layer_weights(m.rnn, k), inp, hp[n, t][None],
+                                  None if cp is None else cp[n, t][None]).h
             g, = torch.autograd.grad((inp[0] * w).sum(), xt)
             expect = g if t < int(length[n]) else torch.zeros_like(g)
             torch.testing.assert_close(d[n, t], expect, atol=1e-10, rtol=1e-8)

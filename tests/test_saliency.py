@@ -11,15 +11,15 @@ import pytest
 import torch
 
 from skelvis import faithfulness as F
+from skelvis import rnn as R
 from skelvis import saliency as S
 from skelvis.models import RecurrentClassifier
 from skelvis.settings import SaliencyConfig
 
 
-
-def _model(cell, layers, J=4, C=3, H=6, K=3, seed=0, dtype=torch.float64):
+def _model(cell, layers, J=4, C=3, H=6, K=3, seed=0, dtype=torch.float64, gate="sigmoid"):
     torch.manual_seed(seed)
-    m = RecurrentClassifier(J * C, H, K, cell=cell, num_layers=layers).to(dtype).eval()
+    m = RecurrentClassifier(J * C, H, K, cell=cell, num_layers=layers, gate=gate).to(dtype).eval()
     with torch.no_grad():  # larger weights: gates away from their linear regime
         for p in m.rnn.parameters():
             p.mul_(2.0)
@@ -51,6 +51,41 @@ def test_closed_form_equals_autograd_loop(cell, layers, dtype):
     # zero after each length; chunking does not change the result
     assert cf[1, 5:].abs().max() == 0 and cf[2, 1:].abs().max() == 0
     assert torch.allclose(S.local_jacobian(m, x, length, chunk_size=1), cf, atol=1e-6, rtol=0)
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("cell,layers", CASES)
+@pytest.mark.parametrize("gate", list(R.GATES))
+def test_closed_form_uses_the_gate_derivative(cell, layers, gate):
+    """Eq. 1 in closed form equals torch.autograd.functional.jacobian of one step of the stacked
+    cells with every layer's previous state held, for torch's sigmoid and both hard sigmoids
+    (whose derivative is 0.2 or 1/6 inside their linear range and 0 where they saturate)."""
+    m = _model(cell, layers, gate=gate)
+    x, length = _data()
+    cf = S.local_jacobian(m, x, length)
+    xf = x.flatten(2)
+    states = R.sequence_states(m.rnn, xf, gate)
+    weights = [R.layer_weights(m.rnn, k) for k in range(layers)]
+
+    def one_step(n, t):
+        def f(xt):
+            inp = xt
+            for w, st in zip(weights, states):
+                h_prev, c_prev = st.previous()
+                c = None if c_prev is None else c_prev[n, t]
+                inp = R.cell_step(cell, w, inp, h_prev[n, t], c, gate).h
+            return inp
+        return f
+
+    for n in range(3):
+        for t in range(int(length[n])):
+            ref = torch.autograd.functional.jacobian(one_step(n, t), xf[n, t])         # (H, D)
+            torch.testing.assert_close(cf[n, t], ref, atol=1e-5, rtol=0)
+    assert cf.abs().max() > 1e-2
+    if gate != "sigmoid":            # both branches of the hard sigmoid's derivative were compared
+        g = R.frame_steps(m.rnn, xf, states, gate)[0].gates
+        vals = torch.cat([g[k].flatten() for k in (("i", "f", "o") if cell == "lstm" else ("r", "z"))])
+        assert ((vals == 0) | (vals == 1)).any() and ((vals > 0) & (vals < 1)).any()
 
 
 @pytest.mark.fast

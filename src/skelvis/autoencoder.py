@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from .errors import DataFormatError
 from .io import atomic_path, decode_attrs, decode_strings, open_h5, read_json, require, rerun_fix
 from .models import resolve_device
+from .rnn import valid_frames
 from .settings import AutoencoderConfig
 
 __all__ = ["AutoencoderConfig", "DenoisingAutoencoder", "redundant_steps", "training_vectors",
@@ -289,7 +290,7 @@ def extract_paths(model: DenoisingAutoencoder, hidden: np.ndarray, length: np.nd
     """Path of every sequence through code space: (N, T, k) codes, NaN after ``length``."""
     n, T, H = hidden.shape
     codes = encode(model, hidden.reshape(-1, H)).reshape(n, T, model.k)
-    valid = np.arange(T)[None, :] < np.asarray(length)[:, None]
+    valid = valid_frames(np.asarray(length), T)
     codes[~valid] = np.nan
     return codes.astype(np.float32)
 

@@ -27,6 +27,7 @@ from torch import nn
 from .datasets.store import SPLIT_NAMES, Dataset, DatasetInfo, iter_dataset, read_dataset_info
 from .errors import DataFormatError
 from .io import atomic_path, open_h5, read_json, rerun_fix
+from .rnn import valid_frames
 from .settings import SaliencyConfig
 
 __all__ = ["mass_share", "freeze_joints", "deletion_curve", "evaluate_faithfulness", "score_files",
@@ -92,7 +93,7 @@ def freeze_joints(x: torch.Tensor, length: torch.Tensor, frozen: torch.Tensor) -
     """Copy of ``x`` (N, T, J, C) where joints with ``frozen`` (N, J) True stay at their first-frame
     position on every valid frame (padding stays zero)."""
     T = x.shape[1]
-    valid = (torch.arange(T, device=x.device)[None, :] < length[:, None])          # (N, T)
+    valid = valid_frames(length.to(x.device), T)                                     # (N, T)
     m = (valid[:, :, None] & frozen[:, None, :])[..., None]                          # (N, T, J, 1)
     return torch.where(m, x[:, :1].expand_as(x), x)
 

@@ -15,10 +15,17 @@
   shape (input, 4H) and one recurrent kernel (H, 4H), the same gate order as torch's (i, f, g, o):
   ``weight_ih = kernel.T``, ``weight_hh = recurrent_kernel.T``, ``bias_ih = bias``,
   ``bias_hh = 0``. Keras' Dense softmax output is ``softmax`` of the imported model's logits.
+  The LSTM's ``recurrent_activation`` becomes the model's gate (:mod:`skelvis.rnn`):
+  ``sigmoid`` -> torch's sigmoid; ``hard_sigmoid`` -> clip(0.2 z + 0.5, 0, 1) for a file
+  written by Keras 1.x/2.x (``keras_version`` attribute; the default of Keras 2.0-2.2 LSTMs) and
+  relu6(z + 3) / 6 for Keras 3.  Both Sequential configs are read: Keras <= 2.1 stores the layer
+  list itself, Keras >= 2.2 a dict with ``layers``.
 
 The spec is a dict or a YAML file: ``cell`` (lstm|gru), ``input_size``, ``hidden_size``,
 ``num_layers``, ``num_classes`` (all optional: read from the weights), ``classes`` (names),
-``topology``, ``rnn_prefix``, ``classifier_prefix``, ``format`` (auto|state_dict|torchscript|keras).
+``topology``, ``rnn_prefix``, ``classifier_prefix``, ``format`` (auto|state_dict|torchscript|keras),
+``gate`` (the gate nonlinearity of a state dict's model, default sigmoid; names in
+:data:`skelvis.rnn.GATES`).
 Nothing here unpickles arbitrary objects.
 """
 from __future__ import annotations
@@ -36,12 +43,13 @@ import yaml
 
 from .errors import ModelImportError
 from .models import RecurrentClassifier, accuracy_by_split, predict, to_tensors
+from .rnn import GATES
 
 __all__ = ["import_model", "ModelImportError", "from_state_dict", "from_torchscript", "from_keras_h5",
            "detect_format"]
 
 SPEC_KEYS = ("format", "cell", "input_size", "hidden_size", "num_layers", "num_classes", "classes",
-             "topology", "rnn_prefix", "classifier_prefix")
+             "topology", "rnn_prefix", "classifier_prefix", "gate")
 
 
 def _load_spec(spec) -> Dict[str, Any]:
@@ -132,8 +140,11 @@ def from_state_dict(sd: Dict[str, torch.Tensor], spec: Optional[Dict[str, Any]] 
     for k, want in (("input_size", w_ih0.shape[1]), ("hidden_size", H), ("num_layers", layers), ("num_classes", W.shape[0])):
         if spec.get(k) is not None and int(spec[k]) != int(want):
             raise ModelImportError(f"{path}: spec {k}={spec[k]} but the weights say {want}")
+    gate = spec.get("gate") or "sigmoid"
+    if gate not in GATES:
+        raise ModelImportError(f"{path}: spec gate={gate!r}; use one of {list(GATES)}")
     model = RecurrentClassifier(int(w_ih0.shape[1]), int(H), int(W.shape[0]), cell=cell, num_layers=layers,
-                                meta=_meta(spec, path, fmt, int(W.shape[0])))
+                                meta=_meta(spec, path, fmt, int(W.shape[0])), gate=gate)
     new = {}
     for layer in range(layers):
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
@@ -177,14 +188,20 @@ def from_torchscript(path, spec: Optional[Dict[str, Any]] = None, check: bool = 
     return model
 
 
-def _keras_groups(f) -> Tuple[list, Dict[str, Any]]:
-    """[(layer_name, {weight_name: array})] in layer order, and the model config (if stored)."""
+def _attr_str(v) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _keras_groups(f) -> Tuple[list, Dict[str, Any], str]:
+    """[(layer_name, {weight_name: array})] in layer order, the model config (if stored) and
+    the ``keras_version`` attribute ('' when absent)."""
     root = f["model_weights"] if "model_weights" in f else f
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in root.attrs.get("layer_names", list(root.keys()))]
+    names = [_attr_str(n) for n in root.attrs.get("layer_names", list(root.keys()))]
     config = {}
     raw = f.attrs.get("model_config")
     if raw is not None:
-        config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        config = json.loads(_attr_str(raw))
+    version = _attr_str(f.attrs.get("keras_version", root.attrs.get("keras_version", "")))
     layers = []
     for n in names:
         if n not in root:
@@ -197,42 +214,62 @@ def _keras_groups(f) -> Tuple[list, Dict[str, Any]]:
         root[n].visititems(visit)
         if weights:
             layers.append((n, weights))
-    return layers, config
+    return layers, config, version
 
 
 def _keras_layer_configs(config: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """Layer name -> {class_name, **config}.  Keras <= 2.1 stores a Sequential model's config as
+    the list of its layers, later versions as a dict with ``layers``."""
     out = {}
-    layers = (config.get("config") or {}).get("layers") or []
+    inner = config.get("config") or {}
+    layers = inner if isinstance(inner, list) else inner.get("layers") or []
     for L in layers:
         c = L.get("config", {})
         out[c.get("name", "")] = {"class_name": L.get("class_name"), **c}
     return out
 
 
+def _keras_gate(path, layer: str, activation: str, version: str) -> str:
+    """The skelvis gate for a Keras LSTM's ``recurrent_activation`` (module docstring)."""
+    if activation == "sigmoid":
+        return "sigmoid"
+    if activation == "hard_sigmoid":
+        major = re.match(r"\s*(\d+)", version or "")
+        return "hard_sigmoid_keras3" if major and int(major.group(1)) >= 3 else "hard_sigmoid_keras2"
+    raise ModelImportError(f"{path}: layer {layer} uses recurrent_activation {activation!r}; supported: "
+                       f"sigmoid, hard_sigmoid")
+
+
 def from_keras_h5(path, spec: Optional[Dict[str, Any]] = None) -> RecurrentClassifier:
     """Keras HDF5 (LSTM -> Dense) -> RecurrentClassifier (see the module docstring for the gate map)."""
     spec = dict(spec or {})
     with h5py.File(path, "r") as f:
-        layers, config = _keras_groups(f)
+        layers, config, version = _keras_groups(f)
     lcfg = _keras_layer_configs(config)
-    rec = [(n, w) for n, w in layers if {"kernel", "recurrent_kernel", "bias"} <= set(w)]
+    rec = [(n, w) for n, w in layers if {"kernel", "recurrent_kernel"} <= set(w)]
     dense = [(n, w) for n, w in layers if set(w) == {"kernel", "bias"} and w["kernel"].ndim == 2]
     if len(rec) < 1 or len(dense) != 1:
         raise ModelImportError(f"{path}: expected LSTM layer(s) followed by one Dense layer, found layers "
                            f"{[n for n, _ in layers]}")
+    gates = set()
     for n, _ in rec:
         c = lcfg.get(n, {})
         if c.get("class_name") not in (None, "LSTM"):
             raise ModelImportError(f"{path}: layer {n} is a {c.get('class_name')}; only Keras LSTM layers are supported")
-        if c.get("recurrent_activation", "sigmoid") != "sigmoid" or c.get("activation", "tanh") != "tanh":
-            raise ModelImportError(f"{path}: layer {n} uses activation {c.get('activation')!r} / recurrent_activation "
-                               f"{c.get('recurrent_activation')!r}; only tanh / sigmoid map onto torch's LSTM")
+        if c.get("activation", "tanh") != "tanh":
+            raise ModelImportError(f"{path}: layer {n} uses activation {c.get('activation')!r}; only tanh maps onto "
+                               f"an LSTM's candidate and output")
+        gates.add(_keras_gate(path, n, c.get("recurrent_activation", "sigmoid"), version))
         if c.get("go_backwards"):
             raise ModelImportError(f"{path}: layer {n} runs backwards in time; not supported")
+    if len(gates) > 1:
+        raise ModelImportError(f"{path}: the LSTM layers use different recurrent activations {sorted(gates)}; "
+                           f"one model has one gate nonlinearity")
     sd: Dict[str, torch.Tensor] = {}
     for layer, (_, w) in enumerate(rec):
-        k, rk, b = (np.asarray(w[a], np.float32) for a in ("kernel", "recurrent_kernel", "bias"))
+        k, rk = (np.asarray(w[a], np.float32) for a in ("kernel", "recurrent_kernel"))
         H = rk.shape[0]
+        b = np.asarray(w["bias"], np.float32) if "bias" in w else np.zeros(4 * H, np.float32)  # use_bias=False
         if k.shape[1] != 4 * H or rk.shape != (H, 4 * H) or b.shape != (4 * H,):
             raise ModelImportError(f"{path}: LSTM weights kernel {k.shape}, recurrent {rk.shape}, bias {b.shape} "
                                f"do not have the Keras (input, 4H), (H, 4H), (4H,) shapes")
@@ -243,8 +280,8 @@ def from_keras_h5(path, spec: Optional[Dict[str, Any]] = None) -> RecurrentClass
     dk, db = (np.asarray(dense[0][1][a], np.float32) for a in ("kernel", "bias"))
     sd["classifier.weight"] = torch.from_numpy(dk.T.copy())
     sd["classifier.bias"] = torch.from_numpy(db.copy())
-    return from_state_dict(sd, {**spec, "rnn_prefix": "rnn.", "classifier_prefix": "classifier.", "cell": "lstm"},
-                           path, fmt="keras")
+    return from_state_dict(sd, {**spec, "rnn_prefix": "rnn.", "classifier_prefix": "classifier.", "cell": "lstm",
+                                "gate": gates.pop()}, path, fmt="keras")
 
 
 def import_model(path, spec=None) -> RecurrentClassifier:

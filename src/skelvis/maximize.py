@@ -11,8 +11,10 @@ The ascent direction d (T, J, 3) is one of
 * ``local`` (the paper's Eq. 6-7): ``d_t = sum_u W_c^u dh_t^u / dx_t`` for a class (``dh_t^u/dx_t``
   for a unit), each frame's derivative taken with the previous state (h_{t-1}, c_{t-1}) held
   fixed.  Computed exactly and vectorised: one run of the network gives the states of every layer
-  at every frame; they are detached and one cell step is applied to all N*T frames at once as a
-  batch (through the stacked layers), and autograd gives every frame's derivative in one pass;
+  at every frame (:func:`skelvis.rnn.sequence_states`); they are detached and one cell step is
+  applied to all N*T frames at once as a batch through the stacked layers
+  (:func:`skelvis.rnn.frame_steps`, with the model's gate nonlinearity), and autograd gives every
+  frame's derivative in one pass;
 * ``through_time``: the full gradient of the response (backpropagation through time).
 
 Each iteration (Eq. 14) replaces d by d', the update closest to ``step * d`` whose result
@@ -37,13 +39,14 @@ import numpy as np
 import torch
 
 from . import constraints as C
+from . import rnn as R
 from .datasets.store import SPLIT_NAMES
 from .io import atomic_path, decode_attrs, open_h5, require
 from .models import RecurrentClassifier, predict, resolve_device, to_tensors
 from .settings import MaximizeConfig
 from .topology import get_topology
 
-__all__ = ["Target", "layer_states", "local_hidden", "response", "target_gradient",
+__all__ = ["Target", "local_hidden", "response", "target_gradient",
            "MaximizationResult", "activation_maximization", "infeasible_frames", "select_targets",
            "run_maximization", "write_maximization", "read_maximization", "read_maximization_file"]
 
@@ -68,75 +71,19 @@ class Target:
         return self.name or f"{self.kind} {self.index}"
 
 
-def _layer_weights(rnn, layer: int):
-    w_ih, w_hh = getattr(rnn, f"weight_ih_l{layer}"), getattr(rnn, f"weight_hh_l{layer}")
-    b_ih = getattr(rnn, f"bias_ih_l{layer}", None)
-    b_hh = getattr(rnn, f"bias_hh_l{layer}", None)
-    return w_ih, w_hh, b_ih, b_hh
-
-
-def _cell(rnn, layer: int, x, h, c):
-    """One step of layer ``layer`` of ``rnn`` (torch's LSTM / GRU equations): returns (h', c')."""
-    w_ih, w_hh, b_ih, b_hh = _layer_weights(rnn, layer)
-    gi = x @ w_ih.T + (b_ih if b_ih is not None else 0)
-    gh = h @ w_hh.T + (b_hh if b_hh is not None else 0)
-    if isinstance(rnn, torch.nn.LSTM):
-        i, f, g, o = (gi + gh).chunk(4, -1)
-        c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c_new), c_new
-    if isinstance(rnn, torch.nn.GRU):
-        ir, iz, in_ = gi.chunk(3, -1)
-        hr, hz, hn = gh.chunk(3, -1)
-        r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
-        n = torch.tanh(in_ + r * hn)
-        return (1 - z) * n + z * h, None
-    raise TypeError(f"unsupported recurrent layer {type(rnn).__name__}; use LSTM or GRU")
-
-
-def layer_states(model: RecurrentClassifier, x: torch.Tensor) -> List[Tuple[torch.Tensor, Optional[torch.Tensor]]]:
-    """Previous states for every layer and frame: list over layers of (h_{t-1}, c_{t-1}) (N, T, H)
-    (c is None for a GRU); frame 0 gets the zero initial state.  x (N, T, J*C)."""
-    rnn = model.rnn
-    N, T, _ = x.shape
-    H = rnn.hidden_size
-    out = []
-    inp = x
-    with torch.no_grad():
-        for layer in range(rnn.num_layers):
-            h = x.new_zeros(N, H)
-            c = x.new_zeros(N, H)
-            hs, prev_h, prev_c = [], [], []
-            for t in range(T):
-                prev_h.append(h)
-                prev_c.append(c)
-                h, c2 = _cell(rnn, layer, inp[:, t], h, c)
-                c = c2 if c2 is not None else c
-                hs.append(h)
-            out.append((torch.stack(prev_h, 1), torch.stack(prev_c, 1) if isinstance(rnn, torch.nn.LSTM) else None))
-            inp = torch.stack(hs, 1)
-    return out
-
-
-def local_hidden(model: RecurrentClassifier, x: torch.Tensor, states=None, layer: int = -1) -> torch.Tensor:
+def local_hidden(model: RecurrentClassifier, x: torch.Tensor, layer: int = -1) -> torch.Tensor:
     """h_t of ``layer`` (N, T, H) as a function of x_t alone, the previous states held fixed:
-    one cell step per layer applied to all N*T frames as one batch.  Differentiable in x."""
+    one cell step per layer applied to all N*T frames as one batch (:func:`skelvis.rnn.frame_steps`).
+    Differentiable in x; its values are the network's hidden states (unmasked)."""
     x = model._check(x)
-    states = layer_states(model, x.detach()) if states is None else states
-    N, T, D = x.shape
-    nl = model.rnn.num_layers
-    layer = layer % nl
-    inp = x.reshape(N * T, D)
-    for k in range(layer + 1):
-        h_prev, c_prev = states[k]
-        H = h_prev.shape[-1]
-        h, _ = _cell(model.rnn, k, inp, h_prev.reshape(N * T, H).detach(),
-                     None if c_prev is None else c_prev.reshape(N * T, H).detach())
-        inp = h
-    return inp.reshape(N, T, -1)
+    with torch.no_grad():
+        states = R.sequence_states(model.rnn, x.detach(), model.gate, upto_layer=layer)
+    return R.frame_steps(model.rnn, x, states, model.gate, upto_layer=layer)[-1].h
 
 
 def _valid(length, T, device, dtype):
-    return (torch.arange(T, device=device)[None, :] < length.to(device)[:, None]).to(dtype)
+    """(N, T) in ``dtype``: 1 on valid frames (:func:`skelvis.rnn.valid_frames`)."""
+    return R.valid_frames(length.to(device), T).to(dtype)
 
 
 def _as_targets(target, n: int) -> List[Target]:
@@ -186,7 +133,6 @@ def target_gradient(model: RecurrentClassifier, x: torch.Tensor, length: torch.T
             obj = response(model, xf, length, targets).sum()
         else:
             nl = model.rnn.num_layers
-            states = layer_states(model, xf.detach())
             H = model.hidden_size
             w = xf.new_zeros(N, nl, H)      # weights on each layer's local h_t
             for n, t in enumerate(targets):
@@ -195,14 +141,11 @@ def target_gradient(model: RecurrentClassifier, x: torch.Tensor, length: torch.T
                 else:
                     w[n, t.layer % nl, t.index] = 1.0
             top = max((nl - 1 if t.kind == "class" else t.layer % nl) for t in targets)
+            with torch.no_grad():
+                states = R.sequence_states(model.rnn, xf.detach(), model.gate, upto_layer=top)
             obj = xf.new_zeros(())
-            inp = xf.reshape(N * T, -1)
-            for k in range(top + 1):
-                h_prev, c_prev = states[k]
-                h, _ = _cell(model.rnn, k, inp, h_prev.reshape(N * T, H),
-                             None if c_prev is None else c_prev.reshape(N * T, H))
-                obj = obj + ((h.reshape(N, T, H) @ w[:, k, :, None])[..., 0] * mask).sum()
-                inp = h
+            for k, step in enumerate(R.frame_steps(model.rnn, xf, states, model.gate, upto_layer=top)):
+                obj = obj + ((step.h @ w[:, k, :, None])[..., 0] * mask).sum()
         grad, = torch.autograd.grad(obj, xf)
     return (grad * mask[..., None]).reshape(shape)
 

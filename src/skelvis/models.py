@@ -5,13 +5,22 @@ The classifier reads the flattened pose vector x_t (J*C values) directly into a 
 of each sequence, and maps it through one fully connected layer to class logits; softmax gives
 class probabilities.
 
+The gate nonlinearity is a property of the model (``gate``, saved with it; see
+:mod:`skelvis.rnn`): with torch's ``sigmoid`` the model runs torch's ``nn.LSTM``/``nn.GRU``
+kernels; with a hard sigmoid (an imported Keras model) it runs the core's step loop on the same
+parameters, so the state dict has the same layout either way.
+
 Public API (used by every later stage and by outside checks)::
 
     model = load_model(path)                 # torch.load(..., weights_only=True)
     logits = model(x, length)                # x (N, T, J*C) float, length (N,) int -> (N, K)
     h = model.hidden_states(x, length)       # (N, T, H), top layer, zero after length
-    model.rnn                                # torch.nn.LSTM | torch.nn.GRU, batch_first=True
+    model.rnn                                # torch.nn.LSTM | torch.nn.GRU, batch_first=True (parameters)
+    model.gate                               # 'sigmoid' | 'hard_sigmoid_keras2' | 'hard_sigmoid_keras3'
     model.classifier                         # torch.nn.Linear(H, K)
+
+Load a user's own model (state dict, TorchScript, Keras HDF5) with
+:func:`skelvis.importers.import_model`.
 """
 from __future__ import annotations
 
@@ -22,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import rnn as R
 from .datasets.store import SPLIT_NAMES
 from .io import atomic_path
 
@@ -35,12 +45,14 @@ class RecurrentClassifier(nn.Module):
     """Recurrent layer(s) -> fully connected layer -> class logits (softmax applied by the loss).
 
     Parameters: input_size = J*C, hidden_size = H, num_classes = K, cell 'lstm'|'gru',
-    num_layers, dropout (between stacked layers, as torch applies it).
+    num_layers, dropout (between stacked layers, as torch applies it), gate (the gates'
+    nonlinearity, a name in :data:`skelvis.rnn.GATES`).
     Extra metadata (class names, topology, dataset) travels in :attr:`meta`.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_classes: int, cell: str = "lstm",
-                 num_layers: int = 1, dropout: float = 0.0, meta: Optional[Dict[str, Any]] = None):
+                 num_layers: int = 1, dropout: float = 0.0, meta: Optional[Dict[str, Any]] = None,
+                 gate: str = "sigmoid"):
         super().__init__()
         if cell not in _CELLS:
             raise ValueError(f"cell must be one of {sorted(_CELLS)}, got {cell!r}")
@@ -50,6 +62,7 @@ class RecurrentClassifier(nn.Module):
         self.rnn = _CELLS[cell](self.input_size, self.hidden_size, num_layers=self.num_layers,
                                 batch_first=True, dropout=self.dropout if self.num_layers > 1 else 0.0)
         self.classifier = nn.Linear(self.hidden_size, self.num_classes)
+        self.gate = R.gate_function(gate).name
         self.meta: Dict[str, Any] = dict(meta or {})
 
     def _check(self, x: torch.Tensor) -> torch.Tensor:
@@ -60,30 +73,32 @@ class RecurrentClassifier(nn.Module):
                              f"got shape {tuple(x.shape)}: the data's joints x channels do not match the model")
         return x
 
+    def _top_layer(self, x: torch.Tensor) -> torch.Tensor:
+        """Top-layer h (N, T, H), unmasked: torch's kernels for sigmoid gates, else the core."""
+        if self.gate == "sigmoid":
+            return self.rnn(x)[0]
+        return R.sequence_states(self.rnn, x, self.gate, dropout=self._dropout())[-1].h
+
+    def _dropout(self) -> float:
+        return self.dropout if self.training else 0.0
+
     def all_hidden_states(self, x: torch.Tensor, length: torch.Tensor) -> List[torch.Tensor]:
         """Hidden states of every layer, bottom first: list of (N, T, H), zero after length."""
         x = self._check(x)
-        out, states = x, []
-        mask = _mask(length, x.shape[1], x.device, x.dtype)
-        for layer in range(self.num_layers):
-            out = _run_layer(self.rnn, layer, out)
-            states.append(out * mask)
-            if self.training and layer < self.num_layers - 1 and self.dropout > 0:
-                out = nn.functional.dropout(out, self.dropout, training=True)
-        return states
+        mask = _mask(length, x)
+        return [st.h * mask for st in R.sequence_states(self.rnn, x, self.gate, dropout=self._dropout())]
 
     def hidden_states(self, x: torch.Tensor, length: torch.Tensor, layer: int = -1) -> torch.Tensor:
         """Hidden states h_t of one layer (default: top), (N, T, H), zero after length."""
         x = self._check(x)
         if layer in (-1, self.num_layers - 1):
-            out, _ = self.rnn(x)
-            return out * _mask(length, x.shape[1], x.device, x.dtype)
+            return self._top_layer(x) * _mask(length, x)
         return self.all_hidden_states(x, length)[layer]
 
     def last_hidden(self, x: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
         """Top-layer h at the last valid frame of each sequence, (N, H)."""
         x = self._check(x)
-        out, _ = self.rnn(x)
+        out = self._top_layer(x)
         idx = (length.to(out.device).long() - 1).clamp(min=0)
         return out[torch.arange(out.shape[0], device=out.device), idx]
 
@@ -95,29 +110,20 @@ class RecurrentClassifier(nn.Module):
         return model_spec(self)
 
 
-def _mask(length: torch.Tensor, T: int, device, dtype) -> torch.Tensor:
-    return (torch.arange(T, device=device)[None, :] < length.to(device)[:, None]).to(dtype)[..., None]
-
-
-def _run_layer(rnn: nn.RNNBase, layer: int, x: torch.Tensor) -> torch.Tensor:
-    """Run layer ``layer`` of a stacked torch RNN alone (same weights), (N, T, H_in) -> (N, T, H)."""
-    cls = type(rnn)
-    # built on the meta device: no random initialisation, so the global torch RNG is untouched
-    single = cls(x.shape[-1], rnn.hidden_size, batch_first=True, device="meta")
-    params = {f"{n}_l0": getattr(rnn, f"{n}_l{layer}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
-    out, _ = torch.func.functional_call(single, params, (x,))
-    return out
+def _mask(length: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """(N, T, 1) in x's dtype: 1 on the valid frames of x (N, T, D) (:func:`skelvis.rnn.valid_frames`)."""
+    return R.valid_frames(length.to(x.device), x.shape[1]).to(x.dtype)[..., None]
 
 
 def model_spec(model: RecurrentClassifier) -> Dict[str, Any]:
     """Sizes needed to rebuild the model (saved next to the weights)."""
     return {"input_size": model.input_size, "hidden_size": model.hidden_size,
             "num_classes": model.num_classes, "cell": model.cell, "num_layers": model.num_layers,
-            "dropout": model.dropout}
+            "dropout": model.dropout, "gate": model.gate}
 
 
 def build_model(spec: Dict[str, Any], meta: Optional[Dict[str, Any]] = None) -> RecurrentClassifier:
-    keys = ("input_size", "hidden_size", "num_classes", "cell", "num_layers", "dropout")
+    keys = ("input_size", "hidden_size", "num_classes", "cell", "num_layers", "dropout", "gate")
     return RecurrentClassifier(**{k: spec[k] for k in keys if k in spec}, meta=meta)
 
 

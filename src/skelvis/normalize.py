@@ -20,6 +20,7 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
+from .rnn import valid_frames
 from .topology import Topology
 
 __all__ = ["body_frame", "normalize", "pad_sequences", "resample", "first_valid_frame", "METHODS"]
@@ -33,7 +34,7 @@ def first_valid_frame(x: np.ndarray, length: np.ndarray) -> np.ndarray:
     x: (N, T, J, C); length: (N,). Returns (N,) int (0 when every frame is zero).
     """
     nonzero = np.abs(x).reshape(x.shape[0], x.shape[1], -1).max(-1) > 0  # (N, T)
-    valid = nonzero & (np.arange(x.shape[1])[None, :] < length[:, None])
+    valid = nonzero & valid_frames(np.asarray(length), x.shape[1])
     first = valid.argmax(1)
     return first
 
@@ -64,7 +65,7 @@ def body_frame(x: np.ndarray, length: np.ndarray, topology: Topology,
 
 
 def _valid_mask(x: np.ndarray, length: np.ndarray) -> np.ndarray:
-    return (np.arange(x.shape[1])[None, :] < length[:, None])[:, :, None, None]
+    return valid_frames(np.asarray(length), x.shape[1])[:, :, None, None]
 
 
 def normalize(x: np.ndarray, length: np.ndarray, topology: Topology, method: str = "ntu",

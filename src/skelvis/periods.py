@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 
 from .io import atomic_path, decode_attrs, open_h5, require
 from .relevance import unit_relevance
+from .rnn import valid_frames
 from .settings import PeriodsConfig
 
 __all__ = ["unit_thresholds", "activation_mask", "Periods", "run_length_periods", "resample_periods",
@@ -52,7 +53,7 @@ log = logging.getLogger("skelvis.periods")
 
 
 def _valid(length: np.ndarray, T: int) -> np.ndarray:
-    return np.arange(T)[None, :] < np.asarray(length)[:, None]
+    return valid_frames(np.asarray(length), T)
 
 
 def unit_thresholds(hidden: np.ndarray, length: np.ndarray, quantile: float,

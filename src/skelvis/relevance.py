@@ -57,6 +57,8 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from . import rnn as R
+
 __all__ = ["LayerTrace", "layer_traces", "lrp_linear", "unit_relevance", "UnitRelevance",
            "joint_relevance", "quantised_rate"]
 
@@ -78,60 +80,36 @@ class LayerTrace:
     weights: dict
 
 
-def _layer_weights(rnn: torch.nn.RNNBase, layer: int, dtype) -> dict:
-    return {n: getattr(rnn, f"{n}_l{layer}").detach().to(dtype)
-            for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
-
-
 @torch.no_grad()
 def layer_traces(model, x: torch.Tensor, upto_layer: int = -1,
                  dtype: torch.dtype = torch.float64) -> List[LayerTrace]:
-    """Run the recurrent stack of ``model`` (a :class:`skelvis.models.RecurrentClassifier`) by
-    hand, keeping the gates: one :class:`LayerTrace` per layer, bottom first, up to
-    ``upto_layer``.  ``x`` (B, T, J, C) or (B, T, J*C).  The hidden states equal
-    ``model.all_hidden_states`` (eval mode, before the length mask)."""
+    """The recurrent stack of ``model`` (a :class:`skelvis.models.RecurrentClassifier`) run in
+    ``dtype`` by the core (:func:`skelvis.rnn.sequence_states`, then one step per frame from the
+    previous states for the gates, :func:`skelvis.rnn.frame_steps`), with the model's gate
+    nonlinearity: one :class:`LayerTrace` per layer, bottom first, up to ``upto_layer``.
+    ``x`` (B, T, J, C) or (B, T, J*C).  The hidden states equal ``model.all_hidden_states``
+    (eval mode, before the length mask).  Layers without biases get zero biases."""
     rnn = model.rnn
     if x.dim() == 4:
         x = x.flatten(2)
-    L = rnn.num_layers
-    top = upto_layer % L
-    cell = "lstm" if isinstance(rnn, torch.nn.LSTM) else "gru" if isinstance(rnn, torch.nn.GRU) else None
-    if cell is None:
-        raise TypeError(f"unit relevance supports torch LSTM and GRU layers, got {type(rnn).__name__}")
-    out = x.to(dtype)
+    cell = R.cell_kind(rnn)
+    x = x.to(dtype)
+    states = R.sequence_states(rnn, x, model.gate, upto_layer=upto_layer)
+    steps = R.frame_steps(rnn, x, states, model.gate, upto_layer=upto_layer)
     traces = []
-    for layer in range(top + 1):
-        w = _layer_weights(rnn, layer, dtype)
-        w = {k: v.to(out.device) for k, v in w.items()}
-        B, T, _ = out.shape
-        H = rnn.hidden_size
-        h = out.new_zeros(B, T + 1, H)
-        xi = out @ w["weight_ih"].T + w["bias_ih"]  # (B, T, G*H)
+    for layer, (st, step) in enumerate(zip(states, steps)):
+        w = {k: v.detach().to(x.device) for k, v in
+             zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), R.layer_weights(rnn, layer, dtype))}
+        zero = st.h.new_zeros(st.h.shape[0], 1, st.h.shape[-1])
+        h = torch.cat([zero, step.h], 1)
         if cell == "lstm":
-            c = out.new_zeros(B, T + 1, H)
-            gi, gf, gg, go, zg = (out.new_zeros(B, T, H) for _ in range(5))
-            for t in range(T):
-                a = xi[:, t] + h[:, t] @ w["weight_hh"].T + w["bias_hh"]
-                i, f, zc, o = a.split(H, dim=-1)
-                i, f, o, g = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o), torch.tanh(zc)
-                c[:, t + 1] = f * c[:, t] + i * g
-                h[:, t + 1] = o * torch.tanh(c[:, t + 1])
-                gi[:, t], gf[:, t], gg[:, t], go[:, t], zg[:, t] = i, f, g, o, zc
-            gates = {"i": gi, "f": gf, "g": gg, "o": go, "z": zg, "c": c}
+            g = step.gates
+            gates = {"i": g["i"], "f": g["f"], "g": g["g"], "o": g["o"], "z": g["z_g"],
+                     "c": torch.cat([zero, step.c], 1)}
         else:
-            gr, gz, gn, za = (out.new_zeros(B, T, H) for _ in range(4))
-            for t in range(T):
-                hh = h[:, t] @ w["weight_hh"].T + w["bias_hh"]
-                xr, xz, xn = xi[:, t].split(H, dim=-1)
-                hr, hz, hn = hh.split(H, dim=-1)
-                r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-                a = xn + r * hn
-                n = torch.tanh(a)
-                h[:, t + 1] = (1 - z) * n + z * h[:, t]
-                gr[:, t], gz[:, t], gn[:, t], za[:, t] = r, z, n, a
-            gates = {"r": gr, "zg": gz, "n": gn, "z": za}
-        traces.append(LayerTrace(cell, out, h, gates, w))
-        out = h[:, 1:]
+            g = step.gates
+            gates = {"r": g["r"], "zg": g["z"], "n": g["n"], "z": g["a_n"]}
+        traces.append(LayerTrace(cell, st.inputs, h, gates, w))
     return traces
 
 

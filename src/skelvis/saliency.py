@@ -22,17 +22,20 @@ Two modes, named as in the config key ``saliency.mode``:
     hidden unit, |d h^u_{T_n} / d x_{t,j,d}| summed over d.  No sigma scaling (equals
     ``captum.attr.Saliency(abs=True)`` summed over xyz).
 
-The local Jacobian is computed in closed form from the gate activations of one forward pass,
-for all t and u at once, in chunks of sequences (memory per chunk: chunk x T x H x J*C floats):
+The local Jacobian is computed in closed form from the gate activations of one forward pass
+(:func:`skelvis.rnn.frame_steps`), for all t and u at once, in chunks of sequences (memory per
+chunk: chunk x T x H x J*C floats).  sigma' is the derivative of the model's gate nonlinearity
+(:mod:`skelvis.rnn`): i (1 - i) for torch's sigmoid, 0.2 (Keras 2 hard sigmoid) or 1/6 (Keras 3)
+where the gate is not saturated and 0 where it is:
 
 * LSTM (torch gate order i, f, g, o; c_t = f c_{t-1} + i g, h_t = o tanh c_t)::
 
-      dh/dx = diag(o (1 - tanh^2 c)) [diag(g i (1-i)) W_ii + diag(c_{t-1} f (1-f)) W_if
-                                       + diag(i (1 - g^2)) W_ig] + diag(tanh(c) o (1-o)) W_io
+      dh/dx = diag(o (1 - tanh^2 c)) [diag(g sigma'(i)) W_ii + diag(c_{t-1} sigma'(f)) W_if
+                                       + diag(i (1 - g^2)) W_ig] + diag(tanh(c) sigma'(o)) W_io
 * GRU (torch order r, z, n; n = tanh(W_in x + b_in + r (W_hn h + b_hn)), h' = (1-z) n + z h)::
 
-      dh'/dx = diag((1-z)(1-n^2)) [W_in + diag((W_hn h + b_hn) r (1-r)) W_ir]
-               + diag((h - n) z (1-z)) W_iz
+      dh'/dx = diag((1-z)(1-n^2)) [W_in + diag((W_hn h + b_hn) sigma'(r)) W_ir]
+               + diag((h - n) sigma'(z)) W_iz
 * Stacked layers: the product J_L ... J_2 J_1 of each layer's same-step Jacobian with respect to
   its input (the layer below's h_t), all previous states fixed.
 
@@ -58,6 +61,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import rnn as R
 from .datasets.store import Dataset
 from .errors import DataFormatError, SaliencyInputError
 from .io import atomic_path, decode_attrs, open_h5, require
@@ -157,8 +161,8 @@ def _check_mode(mode: str) -> str:
 
 
 def _mask(length: torch.Tensor, T: int, device) -> torch.Tensor:
-    """(N, T) bool, True on valid frames."""
-    return torch.arange(T, device=device)[None, :] < length.to(device)[:, None]
+    """(N, T) bool, True on valid frames (:func:`skelvis.rnn.valid_frames`)."""
+    return R.valid_frames(length.to(device), T)
 
 
 def _chunk_size(chunk_size: Optional[int], T: int, H: int, D: int) -> int:
@@ -168,99 +172,48 @@ def _chunk_size(chunk_size: Optional[int], T: int, H: int, D: int) -> int:
 
 
 # ------------------------------------------------------------------------------ closed-form Eq. 1
-def _layer_weights(rnn: nn.RNNBase, layer: int):
-    W_ih = getattr(rnn, f"weight_ih_l{layer}")
-    W_hh = getattr(rnn, f"weight_hh_l{layer}")
-    b_ih = getattr(rnn, f"bias_ih_l{layer}", None)
-    b_hh = getattr(rnn, f"bias_hh_l{layer}", None)
-    return W_ih, W_hh, b_ih, b_hh
-
-
-def _run_layer_full(rnn: nn.RNNBase, layer: int, x_in: torch.Tensor) -> torch.Tensor:
-    """Unmasked output (N, T, H) of one layer of ``rnn`` run alone from a zero state.
-
-    A one-layer ``rnn`` runs as is; otherwise a single-layer module made on the meta device (no
-    random initialisation, so the global RNG is untouched) runs with the layer's weights.
-    """
-    if rnn.num_layers == 1:
-        return rnn(x_in)[0]
-    single = type(rnn)(x_in.shape[-1], rnn.hidden_size, batch_first=True, bias=rnn.bias, device="meta")
-    params = {f"{n}_l0": getattr(rnn, f"{n}_l{layer}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-              if hasattr(rnn, f"{n}_l{layer}")}
-    return torch.func.functional_call(single, params, (x_in,))[0]
-
-
-def _shift(h: torch.Tensor) -> torch.Tensor:
-    """h_{t-1} for every t (zero initial state): (N, T, H)."""
-    return torch.cat([torch.zeros_like(h[:, :1]), h[:, :-1]], 1)
-
-
-def _lstm_layer_coef(rnn: nn.LSTM, layer: int, x_in: torch.Tensor, h: torch.Tensor):
-    """Gate coefficients of one LSTM layer's same-step Jacobian, given its output h (N, T, H).
+def _lstm_layer_coef(step: R.Step, c_prev: torch.Tensor, gate: R.Gate, W_ih: torch.Tensor):
+    """Gate coefficients of one LSTM layer's same-step Jacobian from its step at every frame.
 
     Returns (coef (N, T, 4, H), W (4, H, D_in)) with dh_t/dx_t = sum_k diag(coef[:, :, k]) W[k].
     """
-    W_ih, W_hh, b_ih, b_hh = _layer_weights(rnn, layer)
-    H = W_hh.shape[1]
-    pre = x_in @ W_ih.T + _shift(h) @ W_hh.T
-    if b_ih is not None:
-        pre = pre + b_ih + b_hh
-    i, f, g, o = pre.split(H, dim=-1)
-    i, f, o, g = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o), torch.tanh(g)
-    # cell states: the linear recurrence c_t = f_t c_{t-1} + i_t g_t (elementwise, T steps)
-    ig = i * g
-    c = torch.empty_like(ig)
-    prev = torch.zeros_like(ig[:, 0])
-    for t in range(ig.shape[1]):
-        prev = f[:, t] * prev + ig[:, t]
-        c[:, t] = prev
-    tc = torch.tanh(c)
+    i, f, g, o = (step.gates[k] for k in "ifgo")
+    tc = torch.tanh(step.c)
     dc = o * (1 - tc * tc)
-    coef = torch.stack([dc * g * i * (1 - i),            # W_ii
-                        dc * _shift(c) * f * (1 - f),    # W_if
-                        dc * i * (1 - g * g),            # W_ig
-                        tc * o * (1 - o)], dim=2)        # W_io
-    return coef, W_ih.view(4, H, -1)
+    coef = torch.stack([dc * g * gate.derivative(i),          # W_ii
+                        dc * c_prev * gate.derivative(f),     # W_if
+                        dc * i * (1 - g * g),                 # W_ig
+                        tc * gate.derivative(o)], dim=2)      # W_io
+    return coef, W_ih.view(4, i.shape[-1], -1)
 
 
-def _gru_layer_coef(rnn: nn.GRU, layer: int, x_in: torch.Tensor, h: torch.Tensor):
+def _gru_layer_coef(step: R.Step, h_prev: torch.Tensor, gate: R.Gate, W_ih: torch.Tensor):
     """Gate coefficients of one GRU layer's same-step Jacobian: (coef (N, T, 3, H), W (3, H, D_in))."""
-    W_ih, W_hh, b_ih, b_hh = _layer_weights(rnn, layer)
-    H = W_hh.shape[1]
-    hp = _shift(h)
-    gi = x_in @ W_ih.T
-    gh = hp @ W_hh.T
-    if b_ih is not None:
-        gi, gh = gi + b_ih, gh + b_hh
-    i_r, i_z, i_n = gi.split(H, dim=-1)
-    h_r, h_z, h_n = gh.split(H, dim=-1)
-    r = torch.sigmoid(i_r + h_r)
-    z = torch.sigmoid(i_z + h_z)
-    n = torch.tanh(i_n + r * h_n)
+    r, z, n, h_n = (step.gates[k] for k in ("r", "z", "n", "hn"))
     a_n = (1 - z) * (1 - n * n)
-    coef = torch.stack([a_n * h_n * r * (1 - r),         # W_ir
-                        (hp - n) * z * (1 - z),          # W_iz
-                        a_n], dim=2)                     # W_in
-    return coef, W_ih.view(3, H, -1)
+    coef = torch.stack([a_n * h_n * gate.derivative(r),      # W_ir
+                        (h_prev - n) * gate.derivative(z),    # W_iz
+                        a_n], dim=2)                          # W_in
+    return coef, W_ih.view(3, r.shape[-1], -1)
 
 
 def _coefficients(model: nn.Module, x: torch.Tensor):
     """Per-layer (coef, W) of the same-step Jacobians and the top layer's h (n, T, H), unmasked."""
     rnn = model.rnn
-    if isinstance(rnn, nn.LSTM):
-        layer_coef = _lstm_layer_coef
-    elif isinstance(rnn, nn.GRU):
-        layer_coef = _gru_layer_coef
-    else:
-        raise SaliencyInputError(f"model.rnn must be torch.nn.LSTM or torch.nn.GRU, got {type(rnn).__name__}")
-    if getattr(rnn, "proj_size", 0):
-        raise SaliencyInputError("LSTM with proj_size > 0 is not supported by the closed form")
-    inp, coefs = x, []
-    for layer in range(rnn.num_layers):
-        h = _run_layer_full(rnn, layer, inp)
-        coefs.append(layer_coef(rnn, layer, inp, h))
-        inp = h
-    return coefs, inp
+    try:
+        cell = R.cell_kind(rnn)
+    except (TypeError, ValueError) as e:
+        raise SaliencyInputError(f"closed-form Jacobian: {e}") from None
+    gate = R.gate_function(model.gate)
+    states = R.sequence_states(rnn, x, gate)
+    steps = R.frame_steps(rnn, x, states, gate)
+    layer_coef = _lstm_layer_coef if cell == "lstm" else _gru_layer_coef
+    coefs = []
+    for layer, (st, step) in enumerate(zip(states, steps)):
+        h_prev, c_prev = st.previous()
+        W_ih = R.layer_weights(rnn, layer, x.dtype).w_ih
+        coefs.append(layer_coef(step, c_prev if cell == "lstm" else h_prev, gate, W_ih))
+    return coefs, states[-1].h
 
 
 def _stacked_jacobian(coefs, valid: torch.Tensor) -> torch.Tensor:
@@ -594,7 +547,7 @@ def _maps_chunk(model: nn.Module, xb: torch.Tensor, lb: torch.Tensor, yb: torch.
         um = np.zeros((n, K, T, J), np.float32)
         for k in range(K):
             um[:, k] = _through_time_grad(model, xb, lb, "unit", ud[k].expand(n)).cpu().numpy()
-    valid = (np.arange(T)[None, :] < lb.cpu().numpy()[:, None])
+    valid = R.valid_frames(lb.cpu().numpy(), T)
     cm, pm, um = (a.astype(np.float32, copy=False) for a in (cm, pm, um))
     cm *= valid[:, :, None]
     pm *= valid[:, :, None]
@@ -656,44 +609,31 @@ def saliency_maps(model: nn.Module, x, length, label, units=None, mode: str = Sa
 def local_jacobian_autograd(model: nn.Module, x, length) -> torch.Tensor:
     """Eq. 1 by brute force, the reference for tests and the benchmark: (N, T, H, J*C).
 
-    The network is unrolled with torch.nn.LSTMCell / GRUCell holding each layer's weights; at every
-    frame t the previous states of every layer are detached, x_t is a leaf, and one
-    ``torch.autograd.grad`` call per hidden unit u gives row u.  N*T*H autograd calls: slow.
+    The network is unrolled with the core's cell step (:func:`skelvis.rnn.cell_step`, the model's
+    gate nonlinearity); at every frame t the previous states of every layer are detached, x_t is
+    a leaf, and one ``torch.autograd.grad`` call per hidden unit u gives row u.  N*T*H autograd
+    calls: slow.
     """
     x4 = _as_4d(model, x)
     N, T, J, C = x4.shape
     length = _as_length(length, N, T)
     rnn, dev = model.rnn, _device(model)
     H, L = int(rnn.hidden_size), int(rnn.num_layers)
-    lstm = isinstance(rnn, nn.LSTM)
-    cells = []
-    for layer in range(L):
-        W_ih, W_hh, b_ih, b_hh = _layer_weights(rnn, layer)
-        cell = (nn.LSTMCell if lstm else nn.GRUCell)(W_ih.shape[1], H, bias=b_ih is not None).to(dev, W_ih.dtype)
-        with torch.no_grad():
-            cell.weight_ih.copy_(W_ih)
-            cell.weight_hh.copy_(W_hh)
-            if b_ih is not None:
-                cell.bias_ih.copy_(b_ih)
-                cell.bias_hh.copy_(b_hh)
-        cells.append(cell)
-    out = torch.zeros(N, T, H, J * C, dtype=W_ih.dtype)
-    xf = x4.flatten(2).to(dev, W_ih.dtype)
-    with _grad_context(dev):
+    cell = R.cell_kind(rnn)
+    weights = [R.layer_weights(rnn, layer) for layer in range(L)]
+    dtype = weights[0].w_ih.dtype
+    out = torch.zeros(N, T, H, J * C, dtype=dtype)
+    xf = x4.flatten(2).to(dev, dtype)
+    with torch.enable_grad():
         for n in range(N):
-            state = [(torch.zeros(1, H, device=dev, dtype=W_ih.dtype),) * (2 if lstm else 1) for _ in range(L)]
+            state = [(torch.zeros(1, H, device=dev, dtype=dtype),) * 2 for _ in range(L)]
             for t in range(int(length[n])):
                 xt = xf[n, t:t + 1].detach().clone().requires_grad_(True)
                 inp, new_state = xt, []
-                for layer, cell in enumerate(cells):
-                    prev = tuple(s.detach() for s in state[layer])
-                    if lstm:
-                        h, c = cell(inp, prev)
-                        new_state.append((h, c))
-                    else:
-                        h = cell(inp, prev[0])
-                        new_state.append((h,))
-                    inp = h
+                for w, (h_prev, c_prev) in zip(weights, state):
+                    step = R.cell_step(cell, w, inp, h_prev.detach(), c_prev.detach(), model.gate)
+                    new_state.append((step.h, step.c if step.c is not None else c_prev))
+                    inp = step.h
                 for u in range(H):
                     (g,) = torch.autograd.grad(inp[0, u], xt, retain_graph=u < H - 1)
                     out[n, t, u] = g[0].cpu()

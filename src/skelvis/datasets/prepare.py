@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..normalize import normalize
+from ..rnn import valid_frames
 from ..settings import DatasetConfig
 from ..topology import get_topology
 from . import auslan, generic, msr_action3d, ntu, sysu  # noqa: F401  (each registers its reader)
@@ -41,7 +42,7 @@ def _read_synthetic(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: in
 
 def exclude_invalid(ds: Dataset) -> Dataset:
     """Drop sequences with non-finite values or all-zero joints in their valid frames; record why."""
-    valid = np.arange(ds.x.shape[1])[None, :] < ds.length[:, None]
+    valid = valid_frames(ds.length, ds.x.shape[1])
     finite = np.isfinite(ds.x).reshape(len(ds.x), -1).all(1)
     x = np.where(np.isfinite(ds.x), ds.x, 0.0)
     energy = (np.abs(x).reshape(x.shape[0], x.shape[1], -1).max(-1) * valid).max(1)

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import TwoSlopeNorm
 
+from ..rnn import valid_frames
 from ..topology import get_topology
 from .common import skeleton_strip
 
@@ -249,7 +250,7 @@ def class_joint_map(class_map: np.ndarray, length: np.ndarray, label: np.ndarray
     is first scaled to sum 1, so that every sequence counts equally."""
     class_map = np.asarray(class_map, np.float64)
     T = class_map.shape[1]
-    valid = (np.arange(T)[None] < np.asarray(length)[:, None])[..., None]
+    valid = valid_frames(np.asarray(length), T)[..., None]
     per_seq = (class_map * valid).sum(1)
     per_seq = per_seq / np.maximum(per_seq.sum(1, keepdims=True), 1e-30)
     sel = np.ones(len(label), bool) if mask is None else np.asarray(mask, bool)
