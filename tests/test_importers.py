@@ -84,33 +84,43 @@ def test_torchscript_without_rnn_refused(tmp_path):
         import_model(tmp_path / "m.ts")
 
 
-def _sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
+#: Keras' recurrent activations, as Keras defines them (numpy, independent of skelvis.rnn)
+KERAS_ACTIVATIONS = {
+    "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
+    "hard_sigmoid": lambda z: np.clip(0.2 * z + 0.5, 0.0, 1.0),                 # Keras 1.x / 2.x backend
+    "hard_sigmoid_keras3": lambda z: np.minimum(np.maximum(z + 3.0, 0.0), 6.0) / 6.0,  # Keras 3: relu6(x+3)/6
+}
 
 
-def keras_reference(x, kernel, rkernel, bias, dk, db):
-    """Keras LSTM (tanh / sigmoid, gates i, f, c, o) then Dense softmax, float64 numpy."""
-    H = rkernel.shape[0]
-    h, c = np.zeros(H), np.zeros(H)
-    for t in range(len(x)):
-        z = x[t] @ kernel + h @ rkernel + bias
-        i, f, g, o = _sigmoid(z[:H]), _sigmoid(z[H:2 * H]), np.tanh(z[2 * H:3 * H]), _sigmoid(z[3 * H:])
-        c = f * c + i * g
-        h = o * np.tanh(c)
-    logits = h @ dk + db
+def keras_reference(x, lstms, dk, db, recurrent_activation="sigmoid"):
+    """Keras LSTM layers (activation tanh, gates i, f, c, o in one kernel; c = f c + i tanh(z_c),
+    h = o tanh(c)), stacked, then Dense softmax on the last frame; float64 numpy, x (T, I)."""
+    sig = KERAS_ACTIVATIONS[recurrent_activation]
+    seq = np.asarray(x, np.float64)
+    for kernel, rkernel, bias in lstms:
+        H = rkernel.shape[0]
+        h, c, out = np.zeros(H), np.zeros(H), []
+        for t in range(len(seq)):
+            z = seq[t] @ kernel + h @ rkernel + bias
+            i, f, zc, o = z[:H], z[H:2 * H], z[2 * H:3 * H], z[3 * H:]
+            c = sig(f) * c + sig(i) * np.tanh(zc)
+            h = sig(o) * np.tanh(c)
+            out.append(h)
+        seq = np.stack(out)
+    logits = seq[-1] @ dk + db
     e = np.exp(logits - logits.max())
     return e / e.sum()
 
 
-def write_keras_h5(path, kernel, rkernel, bias, dk, db, recurrent_activation="sigmoid"):
-    """The layout Keras 2 writes with model.save('m.h5')."""
+def write_keras_h5(path, kernel, rkernel, bias, dk, db, recurrent_activation="sigmoid", keras_version="2.15.0"):
+    """The layout tf.keras 2.x writes with model.save('m.h5') (one LSTM, cell sub-group)."""
     cfg = {"class_name": "Sequential", "config": {"name": "seq", "layers": [
         {"class_name": "LSTM", "config": {"name": "lstm", "units": rkernel.shape[0], "activation": "tanh",
                                           "recurrent_activation": recurrent_activation}},
         {"class_name": "Dense", "config": {"name": "dense", "units": dk.shape[1], "activation": "softmax"}}]}}
     with h5py.File(path, "w") as f:
         f.attrs["model_config"] = json.dumps(cfg)
-        f.attrs["keras_version"] = "2.15.0"
+        f.attrs["keras_version"] = keras_version
         g = f.create_group("model_weights")
         g.attrs["layer_names"] = [b"lstm", b"dense"]
         g["lstm/lstm/lstm_cell/kernel:0"] = kernel
@@ -120,27 +130,149 @@ def write_keras_h5(path, kernel, rkernel, bias, dk, db, recurrent_activation="si
         g["dense/dense/bias:0"] = db
 
 
+def _keras21_lstm_config(name, units, return_sequences, recurrent_activation, batch_input_shape=None):
+    c = {"name": name, "trainable": True, "return_sequences": return_sequences, "return_state": False,
+         "go_backwards": False, "stateful": False, "unroll": False, "units": units, "activation": "tanh",
+         "recurrent_activation": recurrent_activation, "use_bias": True,
+         "kernel_initializer": {"class_name": "VarianceScaling",
+                                "config": {"scale": 1.0, "mode": "fan_avg", "distribution": "uniform", "seed": None}},
+         "recurrent_initializer": {"class_name": "Orthogonal", "config": {"gain": 1.0, "seed": None}},
+         "bias_initializer": {"class_name": "Zeros", "config": {}}, "unit_forget_bias": True,
+         "kernel_regularizer": None, "recurrent_regularizer": None, "bias_regularizer": None,
+         "activity_regularizer": None, "kernel_constraint": None, "recurrent_constraint": None,
+         "bias_constraint": None, "dropout": 0.0, "recurrent_dropout": 0.0, "implementation": 1}
+    if batch_input_shape:
+        c = {"name": name, "trainable": True, "batch_input_shape": batch_input_shape, "dtype": "float32",
+             **{k: v for k, v in c.items() if k not in ("name", "trainable")}}
+    return {"class_name": "LSTM", "config": c}
+
+
+def write_keras21_h5(path, lstms, dk, db, frames, recurrent_activation="hard_sigmoid"):
+    """A Sequential Masking -> LSTM ... -> Dense(softmax) model in the exact layout Keras 2.1.6 (TensorFlow
+    backend) writes with model.save('m.h5'): root attrs keras_version, backend, model_config (a
+    Sequential's config is the list of its layers in Keras <= 2.1) and training_config;
+    model_weights/<layer>/<layer>/<weight>:0 datasets listed by each layer group's weight_names
+    attr (empty for Masking), layer_names on model_weights; optimizer_weights beside it."""
+    I = lstms[0][0].shape[0]
+    names = ["masking_1"] + [f"lstm_{k + 1}" for k in range(len(lstms))] + ["dense_1"]
+    layers = [{"class_name": "Masking", "config": {"name": "masking_1", "trainable": True,
+                                                   "batch_input_shape": [None, frames, I], "dtype": "float32",
+                                                   "mask_value": 0.0}}]
+    for k, (_, rk, _) in enumerate(lstms):
+        layers.append(_keras21_lstm_config(names[k + 1], rk.shape[0], k < len(lstms) - 1, recurrent_activation))
+    layers.append({"class_name": "Dense", "config": {
+        "name": "dense_1", "trainable": True, "units": dk.shape[1], "activation": "softmax", "use_bias": True,
+        "kernel_initializer": {"class_name": "VarianceScaling",
+                               "config": {"scale": 1.0, "mode": "fan_avg", "distribution": "uniform", "seed": None}},
+        "bias_initializer": {"class_name": "Zeros", "config": {}}, "kernel_regularizer": None,
+        "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None, "bias_constraint": None}})
+    training = {"optimizer_config": {"class_name": "Adam", "config": {"lr": 0.001, "beta_1": 0.9, "beta_2": 0.999,
+                                                                      "decay": 0.0, "epsilon": 1e-07, "amsgrad": False}},
+                "loss": "categorical_crossentropy", "metrics": ["accuracy"], "sample_weight_mode": None,
+                "loss_weights": None}
+    weights = {names[k + 1]: [("kernel:0", kk), ("recurrent_kernel:0", rk), ("bias:0", b)]
+               for k, (kk, rk, b) in enumerate(lstms)}
+    weights["masking_1"] = []
+    weights["dense_1"] = [("kernel:0", dk), ("bias:0", db)]
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"] = "2.1.6".encode("utf8")
+        f.attrs["backend"] = "tensorflow".encode("utf8")
+        f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": layers}).encode("utf8")
+        mw = f.create_group("model_weights")
+        mw.attrs["layer_names"] = [n.encode("utf8") for n in names]
+        mw.attrs["backend"] = "tensorflow".encode("utf8")
+        mw.attrs["keras_version"] = "2.1.6".encode("utf8")
+        for name in names:
+            g = mw.create_group(name)
+            wnames = [f"{name}/{w}".encode("utf8") for w, _ in weights[name]]
+            g.attrs["weight_names"] = wnames
+            for wn, (_, val) in zip(wnames, weights[name]):
+                d = g.create_dataset(wn, val.shape, dtype=val.dtype)
+                d[:] = val
+        f.attrs["training_config"] = json.dumps(training).encode("utf8")
+        ow = f.create_group("optimizer_weights")
+        onames = [b"training/Adam/Variable:0", b"training/Adam/Variable_1:0"]
+        ow.attrs["weight_names"] = onames
+        ow.create_dataset(onames[0], data=np.zeros_like(lstms[0][0]))
+        ow.create_dataset(onames[1], data=np.zeros_like(dk))
+
+
+def _keras_weights(rng, I, H, K, layers=1, scale=0.4):
+    lstms = []
+    for k in range(layers):
+        lstms.append((rng.normal(0, scale, (I if k == 0 else H, 4 * H)).astype(np.float32),
+                      rng.normal(0, scale, (H, 4 * H)).astype(np.float32),
+                      rng.normal(0, 0.3, 4 * H).astype(np.float32)))
+    return lstms, rng.normal(0, 0.5, (H, K)).astype(np.float32), rng.normal(0, 0.1, K).astype(np.float32)
+
+
+def _imported_probs(model, x, length):
+    with torch.no_grad():
+        return torch.softmax(model(torch.from_numpy(x), torch.from_numpy(length)), 1).numpy()
+
+
 @pytest.mark.fast
 def test_keras_h5(tmp_path):
     rng = np.random.default_rng(3)
     I, H, K = 12, 7, 5
-    w = dict(kernel=rng.normal(0, 0.4, (I, 4 * H)).astype(np.float32),
-             rkernel=rng.normal(0, 0.4, (H, 4 * H)).astype(np.float32),
-             bias=rng.normal(0, 0.3, 4 * H).astype(np.float32),
-             dk=rng.normal(0, 0.5, (H, K)).astype(np.float32), db=rng.normal(0, 0.1, K).astype(np.float32))
+    (lstm,), dk, db = _keras_weights(rng, I, H, K)
+    w = dict(kernel=lstm[0], rkernel=lstm[1], bias=lstm[2], dk=dk, db=db)
     write_keras_h5(tmp_path / "m.h5", **w)
     model = import_model(tmp_path / "m.h5")
+    assert model.gate == "sigmoid"
     x = rng.normal(size=(4, 11, I)).astype(np.float32)
     length = np.array([11, 4, 7, 1])
-    probs = torch.softmax(model(torch.from_numpy(x), torch.from_numpy(length)), 1).detach().numpy()
-    ref = np.stack([keras_reference(x[i, :L].astype(np.float64), *(w[k].astype(np.float64) for k in
-                                                                    ("kernel", "rkernel", "bias", "dk", "db")))
-                    for i, L in enumerate(length)])
-    np.testing.assert_allclose(probs, ref, atol=1e-5)
-    # hard_sigmoid (old Keras default) cannot map onto torch's LSTM: refused, not approximated
-    write_keras_h5(tmp_path / "old.h5", **w, recurrent_activation="hard_sigmoid")
-    with pytest.raises(ModelImportError, match="hard_sigmoid"):
-        import_model(tmp_path / "old.h5")
+    ref = np.stack([keras_reference(x[i, :L], [lstm], dk, db) for i, L in enumerate(length)])
+    np.testing.assert_allclose(_imported_probs(model, x, length), ref, atol=1e-5)
+    # an activation no gate of ours is: refused with the layer and the activation named
+    write_keras_h5(tmp_path / "relu.h5", **w, recurrent_activation="relu")
+    with pytest.raises(ModelImportError, match="lstm uses recurrent_activation 'relu'"):
+        import_model(tmp_path / "relu.h5")
+
+
+@pytest.mark.fast
+def test_keras21_hard_sigmoid_model(tmp_path):
+    """A stacked LSTM saved by Keras 2.1 (hard_sigmoid gates, list-style Sequential config, a
+    Masking layer, optimizer weights) imports with the Keras-2 hard sigmoid; its class
+    probabilities equal the Keras equations in numpy within 1e-5."""
+    rng = np.random.default_rng(4)
+    I, H, K, T = 12, 7, 5, 11
+    lstms, dk, db = _keras_weights(rng, I, H, K, layers=2, scale=0.6)
+    write_keras21_h5(tmp_path / "k21.h5", lstms, dk, db, T)
+    model = import_model(tmp_path / "k21.h5")
+    assert model.gate == "hard_sigmoid_keras2" and model.num_layers == 2 and model.meta["import_format"] == "keras"
+    x = rng.normal(size=(5, T, I)).astype(np.float32)
+    length = np.array([11, 4, 7, 1, 9])
+    x[np.arange(T)[None, :] >= length[:, None]] = 0.0                    # Keras' masked padding
+    ref = np.stack([keras_reference(x[i, :L], lstms, dk, db, "hard_sigmoid") for i, L in enumerate(length)])
+    got = _imported_probs(model, x, length)
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+    # the test can tell the gates apart: gates saturate, and torch's sigmoid would differ
+    z = x[0] @ lstms[0][0] + lstms[0][2]
+    assert (np.abs(z) > 2.5).any() and (np.abs(z) < 2.5).any()
+    ref_sig = np.stack([keras_reference(x[i, :L], lstms, dk, db, "sigmoid") for i, L in enumerate(length)])
+    assert np.abs(ref_sig - ref).max() > 1e-3                              # 100x the tolerance
+    # the gate survives the skelvis model file
+    save_model(model, tmp_path / "s.pt")
+    back = load_model(tmp_path / "s.pt")
+    assert back.gate == "hard_sigmoid_keras2"
+    np.testing.assert_allclose(_imported_probs(back, x, length), got, atol=0)
+
+
+@pytest.mark.fast
+def test_keras3_hard_sigmoid_is_relu6(tmp_path):
+    rng = np.random.default_rng(5)
+    I, H, K = 12, 6, 4
+    (lstm,), dk, db = _keras_weights(rng, I, H, K, scale=0.8)
+    write_keras_h5(tmp_path / "k3.h5", *lstm, dk, db, recurrent_activation="hard_sigmoid", keras_version="3.3.3")
+    model = import_model(tmp_path / "k3.h5")
+    assert model.gate == "hard_sigmoid_keras3"
+    x = rng.normal(size=(3, 9, I)).astype(np.float32)
+    length = np.array([9, 5, 2])
+    ref = np.stack([keras_reference(x[i, :L], [lstm], dk, db, "hard_sigmoid_keras3") for i, L in enumerate(length)])
+    np.testing.assert_allclose(_imported_probs(model, x, length), ref, atol=1e-5)
+    ref2 = np.stack([keras_reference(x[i, :L], [lstm], dk, db, "hard_sigmoid") for i, L in enumerate(length)])
+    assert np.abs(ref2 - ref).max() > 1e-3                                  # Keras 2 and 3 differ
 
 
 @pytest.mark.fast
