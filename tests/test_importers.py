@@ -333,3 +333,46 @@ def test_imported_model_skips_train(tmp_path):
     assert torch.allclose(model(x, length), ref, atol=1e-5)
     metrics = json.loads((wd / "results/tiny/model/mine/metrics.json").read_text())
     assert metrics["imported_from"] == "mine.pt" and metrics["epochs"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.workflow
+def test_keras21_hard_sigmoid_model_runs_every_stage(tmp_path):
+    """A Keras 2.1 hard-sigmoid LSTM imported through models.<arch>.import: the whole DAG runs on
+    it (every declared output exists), the imported weights give the Keras numbers, and the
+    saliency and maximisation results are finite."""
+    import yaml
+    from conftest import copy_workflow, run_snakemake
+    from skelvis.datasets.store import read_dataset
+    from skelvis.maximize import read_maximization
+    from skelvis.saliency import read_saliency
+
+    wd = copy_workflow(tmp_path / "wf")
+    cfg = yaml.safe_load((wd / "tests/configs/tiny.yaml").read_text())
+    run_snakemake(wd, "results/tiny/data.h5", "--configfile", "tests/configs/tiny.yaml")
+    ds = read_dataset(wd / "results/tiny/data.h5")
+    N, T, J, C = ds.x.shape
+    lstms, dk, db = _keras_weights(np.random.default_rng(7), J * C, 8, len(ds.classes), scale=0.5)
+    write_keras21_h5(wd / "keras21.h5", lstms, dk, db, T)
+    cfg["archs"] = ["keras21"]
+    cfg["models"]["keras21"] = {"import": "keras21.h5"}
+    (wd / "config/keras21.yaml").write_text(yaml.safe_dump(cfg))
+    run_snakemake(wd, "--configfile", "config/keras21.yaml")
+    p = run_snakemake(wd, "--configfile", "config/keras21.yaml", "--summary", "--quiet")
+    rows = [line.split("\t") for line in p.stdout.splitlines()[1:] if "\t" in line]
+    assert rows and not [r[0] for r in rows if not (wd / r[0]).exists()]
+    assert any("saliency/keras21.h5" in r[0] for r in rows) and any("periods/keras21.h5" in r[0] for r in rows)
+    model = load_model(wd / "results/tiny/model/keras21.pt")
+    assert model.gate == "hard_sigmoid_keras2"
+    x = ds.x.reshape(N, T, J * C)[:4]
+    ref = np.stack([keras_reference(x[i, :L], lstms, dk, db, "hard_sigmoid") for i, L in enumerate(ds.length[:4])])
+    np.testing.assert_allclose(_imported_probs(model, x, ds.length[:4].astype(np.int64)), ref, atol=1e-5)
+    sal = read_saliency(wd / "results/tiny/saliency/keras21.h5")
+    for k in ("class_map", "pred_map", "unit_maps"):
+        assert np.isfinite(sal[k]).all(), k
+    assert sal["class_map"].max() > 0
+    groups = read_maximization(wd / "results/tiny/maximize/keras21.h5")
+    assert groups
+    for g in groups:
+        for run in ("constrained", "unconstrained"):
+            assert np.isfinite(g[run]["snapshots"]).all() and np.isfinite(g[run]["response"]).all()
