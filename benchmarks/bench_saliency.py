@@ -2,7 +2,7 @@
 
 Same model (the default LSTM, 100 units, trained one epoch on the default synthetic data) and the
 same inputs (the first sequences of the validation split): skelvis.saliency.local_jacobian against
-skelvis.saliency.local_jacobian_autograd (the network unrolled with torch.nn.LSTMCell, previous
+skelvis.saliency.local_jacobian_autograd (the network unrolled with skelvis.rnn.cell_step, previous
 states detached, one torch.autograd.grad call per hidden unit and frame).  Reports both times, the
 speed-up (goal >= 200x) and the largest absolute difference.  Second comparison: the saliency
 rule's whole computation (class, predicted-class and unit maps, Eq. 1-5) for the whole validation

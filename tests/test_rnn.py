@@ -32,16 +32,20 @@ def test_core_step_loop_matches_torch(cls, bias, dtype):
     out, final = rnn(x)
     h_n, c_n = final if cls is nn.LSTM else (final, None)
     for torch_kernels in (False, True):
-        states = R.sequence_states(rnn, x, torch_kernels=torch_kernels)
+        states = R.sequence_states(rnn, x, torch_kernels=torch_kernels, keep_gates=True)
         assert len(states) == 3
         torch.testing.assert_close(states[-1].h, out, atol=1e-6, rtol=0)
         for layer, st in enumerate(states):
             torch.testing.assert_close(st.h[:, -1], h_n[layer], atol=1e-6, rtol=0)
             if c_n is not None:
                 torch.testing.assert_close(st.c[:, -1], c_n[layer], atol=1e-6, rtol=0)
+        # one step per frame from the previous states gives the same states and the kept gates
         steps = R.frame_steps(rnn, x, states)
         for st, step in zip(states, steps):
             torch.testing.assert_close(step.h, st.h, atol=1e-6, rtol=0)
+            assert set(step.gates) == set(st.step.gates)
+            for k, v in step.gates.items():
+                torch.testing.assert_close(st.step.gates[k], v, atol=1e-6, rtol=0)
     # each intermediate layer is torch's too (torch's own 2-layer module on the same weights)
     two = cls(6, 5, num_layers=2, bias=bias, batch_first=True).to(dtype)
     two.load_state_dict({k: v for k, v in rnn.state_dict().items() if k.endswith(("l0", "l1"))})

@@ -84,9 +84,8 @@ class LayerTrace:
 def layer_traces(model, x: torch.Tensor, upto_layer: int = -1,
                  dtype: torch.dtype = torch.float64) -> List[LayerTrace]:
     """The recurrent stack of ``model`` (a :class:`skelvis.models.RecurrentClassifier`) run in
-    ``dtype`` by the core (:func:`skelvis.rnn.sequence_states`, then one step per frame from the
-    previous states for the gates, :func:`skelvis.rnn.frame_steps`), with the model's gate
-    nonlinearity: one :class:`LayerTrace` per layer, bottom first, up to ``upto_layer``.
+    ``dtype`` by the core (:func:`skelvis.rnn.sequence_states`, keeping every frame's gates),
+    with the model's gate nonlinearity: one :class:`LayerTrace` per layer, bottom first, up to ``upto_layer``.
     ``x`` (B, T, J, C) or (B, T, J*C).  The hidden states equal ``model.all_hidden_states``
     (eval mode, before the length mask).  Layers without biases get zero biases."""
     rnn = model.rnn
@@ -94,10 +93,10 @@ def layer_traces(model, x: torch.Tensor, upto_layer: int = -1,
         x = x.flatten(2)
     cell = R.cell_kind(rnn)
     x = x.to(dtype)
-    states = R.sequence_states(rnn, x, model.gate, upto_layer=upto_layer)
-    steps = R.frame_steps(rnn, x, states, model.gate, upto_layer=upto_layer)
+    states = R.sequence_states(rnn, x, model.gate, upto_layer=upto_layer, keep_gates=True)
     traces = []
-    for layer, (st, step) in enumerate(zip(states, steps)):
+    for layer, st in enumerate(states):
+        step = st.step
         w = {k: v.detach().to(x.device) for k, v in
              zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), R.layer_weights(rnn, layer, dtype))}
         zero = st.h.new_zeros(st.h.shape[0], 1, st.h.shape[-1])

@@ -180,11 +180,14 @@ def _shift(s: torch.Tensor) -> torch.Tensor:
 @dataclass
 class LayerStates:
     """One layer over a sequence: its input ``inputs`` (N, T, D), and ``h``, ``c`` (N, T, H) at
-    every frame (``c`` None for a GRU), from the zero initial state; not masked by length."""
+    every frame (``c`` None for a GRU), from the zero initial state; not masked by length.
+    ``step`` (when asked for with ``keep_gates``): the layer's :class:`Step` at every frame,
+    gates (N, T, H) each, as the forward pass computed them."""
 
     inputs: torch.Tensor
     h: torch.Tensor
     c: Optional[torch.Tensor]
+    step: Optional[Step] = None
 
     def previous(self):
         """(h_{t-1}, c_{t-1}) for every frame t, (N, T, H) each (zero at t = 0; c None for a GRU)."""
@@ -200,14 +203,28 @@ def _torch_layer(cell: str, w: LayerWeights, x: torch.Tensor) -> torch.Tensor:
     return torch.func.functional_call(module, params, (x,))[0]
 
 
+def _cell_recurrence(f: torch.Tensor, ig: torch.Tensor) -> torch.Tensor:
+    """c_t = f_t c_{t-1} + (i g)_t from c_0 = 0, for f, ig (N, T, H) -> c (N, T, H); the loop runs
+    over time-major contiguous copies."""
+    f_t, ig_t = f.transpose(0, 1).contiguous(), ig.transpose(0, 1).contiguous()
+    if not len(ig_t):
+        return torch.zeros_like(ig)
+    cs, prev = [], torch.zeros_like(ig_t[0])
+    for t in range(len(ig_t)):
+        prev = torch.addcmul(ig_t[t], f_t[t], prev)
+        cs.append(prev)
+    return torch.stack(cs, 1)
+
+
 def layer_states(cell: str, w: LayerWeights, x: torch.Tensor, gate: Union[str, Gate] = "sigmoid",
-                 torch_kernels: Optional[bool] = None) -> LayerStates:
+                 torch_kernels: Optional[bool] = None, keep_gates: bool = False) -> LayerStates:
     """Run one layer over x (N, T, D) from the zero state: :class:`LayerStates`.
 
     ``torch_kernels`` (default: when the gates are torch's sigmoid) takes h from torch's
     ``nn.LSTM``/``nn.GRU`` kernel and c from the linear recurrence c_t = f_t c_{t-1} + i_t g_t
-    (the gates given x_t and h_{t-1}, all frames at once); otherwise :func:`cell_step` runs frame
-    by frame (the input projections of all frames computed at once).
+    (the gates given x_t and h_{t-1}, all frames at once); otherwise :func:`cell_step`'s
+    equations run frame by frame (the input projections of all frames computed at once).
+    ``keep_gates`` also returns every frame's gates (``LayerStates.step``).
     """
     gate = gate_function(gate)
     if torch_kernels is None:
@@ -219,41 +236,43 @@ def layer_states(cell: str, w: LayerWeights, x: torch.Tensor, gate: Union[str, G
     gi = x @ w.w_ih.T + w.b_ih                                            # (N, T, G*H)
     if torch_kernels:
         h = _torch_layer(cell, w, x)
-        if cell == "gru":
+        if cell == "gru" and not keep_gates:
             return LayerStates(x, h, None)
-        s = _step(cell, gi, _shift(h) @ w.w_hh.T + w.b_hh, _shift(h), torch.zeros_like(h), gate)
-        ig, f = s.gates["i"] * s.gates["g"], s.gates["f"]
-        cs, prev = [], x.new_zeros(N, H)
-        for t in range(T):
-            prev = f[:, t] * prev + ig[:, t]
-            cs.append(prev)
-        return LayerStates(x, h, torch.stack(cs, 1) if cs else x.new_zeros(N, 0, H))
+        h_prev = _shift(h)
+        s = _step(cell, gi, h_prev @ w.w_hh.T + w.b_hh, h_prev,
+                  torch.zeros_like(h) if cell == "lstm" else None, gate)   # gates of every frame
+        c = _cell_recurrence(s.gates["f"], s.gates["i"] * s.gates["g"]) if cell == "lstm" else None
+        return LayerStates(x, h, c, Step(h, c, s.gates) if keep_gates else None)
     h, c = x.new_zeros(N, H), (x.new_zeros(N, H) if cell == "lstm" else None)
-    hs, cs = [], []
+    steps = []
     for t in range(T):
         s = _step(cell, gi[:, t], h @ w.w_hh.T + w.b_hh, h, c, gate)
         h, c = s.h, s.c
-        hs.append(h)
-        cs.append(c)
-    hseq = torch.stack(hs, 1) if hs else x.new_zeros(N, 0, H)
-    cseq = None if cell == "gru" else (torch.stack(cs, 1) if cs else x.new_zeros(N, 0, H))
-    return LayerStates(x, hseq, cseq)
+        steps.append(s if keep_gates else Step(s.h, s.c, {}))
+    if not steps:
+        empty = x.new_zeros(N, 0, H)
+        return LayerStates(x, empty, empty if cell == "lstm" else None, None)
+    hseq = torch.stack([s.h for s in steps], 1)
+    cseq = torch.stack([s.c for s in steps], 1) if cell == "lstm" else None
+    gates = {k: torch.stack([s.gates[k] for s in steps], 1) for k in steps[0].gates}
+    return LayerStates(x, hseq, cseq, Step(hseq, cseq, gates) if keep_gates else None)
 
 
 def sequence_states(rnn: nn.Module, x: torch.Tensor, gate: Union[str, Gate] = "sigmoid", upto_layer: int = -1,
-                    dropout: float = 0.0, torch_kernels: Optional[bool] = None) -> List[LayerStates]:
+                    dropout: float = 0.0, torch_kernels: Optional[bool] = None,
+                    keep_gates: bool = False) -> List[LayerStates]:
     """The states of every layer of ``rnn`` (bottom first, up to ``upto_layer``) over x (N, T, D).
 
     Computed in x's dtype (the weights are cast to it).  ``dropout`` > 0 drops each layer's output
-    before the next layer reads it, as torch does in training mode.  ``torch_kernels``: see
-    :func:`layer_states`.  Not masked by length (frames after a sequence's length are computed
-    on its padding; mask with :func:`valid_frames`).
+    before the next layer reads it, as torch does in training mode.  ``torch_kernels`` and
+    ``keep_gates``: see :func:`layer_states`.  Not masked by length (frames after a sequence's
+    length are computed on its padding; mask with :func:`valid_frames`).
     """
     cell = cell_kind(rnn)
     top = range(rnn.num_layers)[upto_layer]
     out, inp = [], x
     for layer in range(top + 1):
-        st = layer_states(cell, layer_weights(rnn, layer, x.dtype), inp, gate, torch_kernels)
+        st = layer_states(cell, layer_weights(rnn, layer, x.dtype), inp, gate, torch_kernels, keep_gates)
         out.append(st)
         inp = st.h
         if dropout > 0 and layer < top:

@@ -23,7 +23,7 @@ Two modes, named as in the config key ``saliency.mode``:
     ``captum.attr.Saliency(abs=True)`` summed over xyz).
 
 The local Jacobian is computed in closed form from the gate activations of one forward pass
-(:func:`skelvis.rnn.frame_steps`), for all t and u at once, in chunks of sequences (memory per
+(:func:`skelvis.rnn.sequence_states`), for all t and u at once, in chunks of sequences (memory per
 chunk: chunk x T x H x J*C floats).  sigma' is the derivative of the model's gate nonlinearity
 (:mod:`skelvis.rnn`): i (1 - i) for torch's sigmoid, 0.2 (Keras 2 hard sigmoid) or 1/6 (Keras 3)
 where the gate is not saturated and 0 where it is:
@@ -205,14 +205,13 @@ def _coefficients(model: nn.Module, x: torch.Tensor):
     except (TypeError, ValueError) as e:
         raise SaliencyInputError(f"closed-form Jacobian: {e}") from None
     gate = R.gate_function(model.gate)
-    states = R.sequence_states(rnn, x, gate)
-    steps = R.frame_steps(rnn, x, states, gate)
+    states = R.sequence_states(rnn, x, gate, keep_gates=True)
     layer_coef = _lstm_layer_coef if cell == "lstm" else _gru_layer_coef
     coefs = []
-    for layer, (st, step) in enumerate(zip(states, steps)):
+    for layer, st in enumerate(states):
         h_prev, c_prev = st.previous()
         W_ih = R.layer_weights(rnn, layer, x.dtype).w_ih
-        coefs.append(layer_coef(step, c_prev if cell == "lstm" else h_prev, gate, W_ih))
+        coefs.append(layer_coef(st.step, c_prev if cell == "lstm" else h_prev, gate, W_ih))
     return coefs, states[-1].h
 
 
