@@ -1,5 +1,6 @@
 """The recurrent core (skelvis.rnn): its equations against torch's own LSTM/GRU, the gate
 nonlinearities against their definitions, and the model's gate attribute."""
+
 import numpy as np
 import pytest
 import torch
@@ -27,7 +28,7 @@ def test_core_step_loop_matches_torch(cls, bias, dtype):
     rnn = cls(6, 5, num_layers=3, bias=bias, batch_first=True).to(dtype)
     with torch.no_grad():
         for p in rnn.parameters():
-            p.mul_(2.0)                      # gates well away from their linear range
+            p.mul_(2.0)  # gates well away from their linear range
     x = _x(dtype=dtype)
     out, final = rnn(x)
     h_n, c_n = final if cls is nn.LSTM else (final, None)
@@ -49,7 +50,9 @@ def test_core_step_loop_matches_torch(cls, bias, dtype):
     # each intermediate layer is torch's too (torch's own 2-layer module on the same weights)
     two = cls(6, 5, num_layers=2, bias=bias, batch_first=True).to(dtype)
     two.load_state_dict({k: v for k, v in rnn.state_dict().items() if k.endswith(("l0", "l1"))})
-    torch.testing.assert_close(R.sequence_states(rnn, x, torch_kernels=False)[1].h, two(x)[0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        R.sequence_states(rnn, x, torch_kernels=False)[1].h, two(x)[0], atol=1e-6, rtol=0
+    )
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -59,7 +62,11 @@ def test_cell_step_matches_torch_cells(cell):
     tc = (nn.LSTMCell if cell == "lstm" else nn.GRUCell)(6, 5).double()
     rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(6, 5).double()
     rnn.load_state_dict({f"{k}_l0": v for k, v in tc.state_dict().items()})
-    x, h, c = _x(3, 1, 6, torch.float64)[:, 0], _x(3, 1, 5, torch.float64, 3)[:, 0], _x(3, 1, 5, torch.float64, 4)[:, 0]
+    x, h, c = (
+        _x(3, 1, 6, torch.float64)[:, 0],
+        _x(3, 1, 5, torch.float64, 3)[:, 0],
+        _x(3, 1, 5, torch.float64, 4)[:, 0],
+    )
     step = R.cell_step(cell, R.layer_weights(rnn, 0), x, h, c)
     if cell == "lstm":
         h_ref, c_ref = tc(x, (h, c))
@@ -82,7 +89,9 @@ def test_gate_definitions():
     k3 = R.gate_function("hard_sigmoid_keras3")(z)
     np.testing.assert_allclose(k2.numpy(), np.clip(0.2 * z.numpy() + 0.5, 0, 1), atol=0)
     np.testing.assert_allclose(k3.numpy(), np.minimum(np.maximum(z.numpy() + 3, 0), 6) / 6, atol=1e-15)
-    np.testing.assert_allclose(R.gate_function("sigmoid")(z).numpy(), 1 / (1 + np.exp(-z.numpy())), atol=1e-15)
+    np.testing.assert_allclose(
+        R.gate_function("sigmoid")(z).numpy(), 1 / (1 + np.exp(-z.numpy())), atol=1e-15
+    )
     assert k2[4] == 0.5 and k2[5] == pytest.approx(0.7) and k3[5] == pytest.approx(4 / 6)
     with pytest.raises(ValueError, match="hard_sigmoid_keras2"):
         R.gate_function("hard_sigmoid")
@@ -92,7 +101,7 @@ def test_gate_definitions():
 def test_gate_derivative_matches_autograd(name):
     """gate.derivative(sigma(z)) is d sigma / dz: 0.2 / 1/6 inside the linear range, 0 outside."""
     gate = R.gate_function(name)
-    z = torch.linspace(-6, 6, 1201, dtype=torch.float64) + 1e-3      # off the kinks at +-2.5, +-3
+    z = torch.linspace(-6, 6, 1201, dtype=torch.float64) + 1e-3  # off the kinks at +-2.5, +-3
     z.requires_grad_(True)
     y = gate(z)
     (dz,) = torch.autograd.grad(y.sum(), z)
@@ -137,7 +146,7 @@ def test_model_with_hard_gates_runs_the_core(cell, gate, tmp_path):
     mask = R.valid_frames(length, 9)[..., None]
     torch.testing.assert_close(m.hidden_states(x, length), inp * mask, atol=1e-12, rtol=0)
     logits = m(x, length)
-    assert (logits - ref(x, length)).abs().max() > 1e-3      # the gates matter
+    assert (logits - ref(x, length)).abs().max() > 1e-3  # the gates matter
     save_model(m, tmp_path / "m.pt")
     back = load_model(tmp_path / "m.pt")
     assert back.gate == gate
@@ -152,7 +161,7 @@ def test_model_files_without_gate_load_as_sigmoid(tmp_path):
     m = RecurrentClassifier(6, 5, 3)
     save_model(m, tmp_path / "m.pt")
     payload = torch.load(tmp_path / "m.pt", weights_only=True)
-    del payload["spec"]["gate"]                           # a file written before gates existed
+    del payload["spec"]["gate"]  # a file written before gates existed
     torch.save(payload, tmp_path / "old.pt")
     assert load_model(tmp_path / "old.pt").gate == "sigmoid"
     with pytest.raises(ValueError, match="gate must be one of"):

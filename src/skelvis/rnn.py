@@ -30,18 +30,32 @@ Stacked layers: layer l reads layer l-1's h_t (the bottom layer reads the pose x
 states are zero.  Shapes: N sequences, T frames, D inputs per frame (J*C for the bottom layer,
 H above), H hidden units per layer, G gate blocks (4 for LSTM, 3 for GRU).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, NamedTuple, Optional, Union
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["GATES", "Gate", "gate_function", "cell_kind", "LayerWeights", "layer_weights", "Step",
-           "cell_step", "LayerStates", "layer_states", "sequence_states", "frame_steps",
-           "valid_frames"]
+__all__ = [
+    "GATES",
+    "Gate",
+    "LayerStates",
+    "LayerWeights",
+    "Step",
+    "cell_kind",
+    "cell_step",
+    "frame_steps",
+    "gate_function",
+    "layer_states",
+    "layer_weights",
+    "sequence_states",
+    "valid_frames",
+]
 
 
 # ------------------------------------------------------------------------------------------ gates
@@ -68,24 +82,27 @@ def _hard_slope(slope: float) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 #: the gate nonlinearities a model may have, by name (module docstring)
-GATES: Dict[str, Gate] = {
+GATES: dict[str, Gate] = {
     "sigmoid": Gate("sigmoid", torch.sigmoid, lambda y: y * (1 - y)),
-    "hard_sigmoid_keras2": Gate("hard_sigmoid_keras2", lambda z: torch.clamp(0.2 * z + 0.5, 0.0, 1.0),
-                                _hard_slope(0.2)),
-    "hard_sigmoid_keras3": Gate("hard_sigmoid_keras3", lambda z: nn.functional.relu6(z + 3.0) / 6.0,
-                                _hard_slope(1.0 / 6.0)),
+    "hard_sigmoid_keras2": Gate(
+        "hard_sigmoid_keras2", lambda z: torch.clamp(0.2 * z + 0.5, 0.0, 1.0), _hard_slope(0.2)
+    ),
+    "hard_sigmoid_keras3": Gate(
+        "hard_sigmoid_keras3", lambda z: nn.functional.relu6(z + 3.0) / 6.0, _hard_slope(1.0 / 6.0)
+    ),
 }
 
 
-def gate_function(gate: Union[str, Gate]) -> Gate:
+def gate_function(gate: str | Gate) -> Gate:
     """The :class:`Gate` named ``gate`` (a :class:`Gate` is returned as is)."""
     if isinstance(gate, Gate):
         return gate
     try:
         return GATES[gate]
     except KeyError:
-        raise ValueError(f"gate must be one of {list(GATES)} (the recurrent layers' gate nonlinearity), "
-                         f"got {gate!r}") from None
+        raise ValueError(
+            f"gate must be one of {list(GATES)} (the recurrent layers' gate nonlinearity), got {gate!r}"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------- weights
@@ -98,7 +115,9 @@ def cell_kind(rnn: nn.Module) -> str:
     elif isinstance(rnn, nn.GRU):
         kind = "gru"
     else:
-        raise TypeError(f"the recurrent layer must be torch.nn.LSTM or torch.nn.GRU, got {type(rnn).__name__}")
+        raise TypeError(
+            f"the recurrent layer must be torch.nn.LSTM or torch.nn.GRU, got {type(rnn).__name__}"
+        )
     if rnn.bidirectional:
         raise ValueError("bidirectional recurrent layers are not supported (h_t is read forward in time)")
     return kind
@@ -114,7 +133,7 @@ class LayerWeights(NamedTuple):
     b_hh: torch.Tensor
 
 
-def layer_weights(rnn: nn.Module, layer: int, dtype: Optional[torch.dtype] = None) -> LayerWeights:
+def layer_weights(rnn: nn.Module, layer: int, dtype: torch.dtype | None = None) -> LayerWeights:
     """The parameters of layer ``layer`` of ``rnn`` (``nn.LSTM`` / ``nn.GRU``), cast to ``dtype``.
 
     A layer built with ``bias=False`` gets zero biases (adding 0.0 is exact, so the equations need
@@ -128,8 +147,12 @@ def layer_weights(rnn: nn.Module, layer: int, dtype: Optional[torch.dtype] = Non
     b_ih = getattr(rnn, f"bias_ih_l{layer}", None)
     b_hh = getattr(rnn, f"bias_hh_l{layer}", None)
     zero = w_ih.new_zeros(w_ih.shape[0], dtype=dtype)
-    return LayerWeights(w_ih.to(dtype), w_hh.to(dtype),
-                        zero if b_ih is None else b_ih.to(dtype), zero if b_hh is None else b_hh.to(dtype))
+    return LayerWeights(
+        w_ih.to(dtype),
+        w_hh.to(dtype),
+        zero if b_ih is None else b_ih.to(dtype),
+        zero if b_hh is None else b_hh.to(dtype),
+    )
 
 
 # ------------------------------------------------------------------------------------- one step
@@ -143,12 +166,13 @@ class Step:
     """
 
     h: torch.Tensor
-    c: Optional[torch.Tensor]
-    gates: Dict[str, torch.Tensor]
+    c: torch.Tensor | None
+    gates: dict[str, torch.Tensor]
 
 
-def _step(cell: str, gi: torch.Tensor, gh: torch.Tensor, h: torch.Tensor, c: Optional[torch.Tensor],
-          gate: Gate) -> Step:
+def _step(
+    cell: str, gi: torch.Tensor, gh: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None, gate: Gate
+) -> Step:
     """The cell equations (module docstring) from the projections gi = W_ih x + b_ih and
     gh = W_hh h_{t-1} + b_hh, both (..., G*H)."""
     if cell == "lstm":
@@ -164,8 +188,14 @@ def _step(cell: str, gi: torch.Tensor, gh: torch.Tensor, h: torch.Tensor, c: Opt
     return Step((1 - z) * n + z * h, None, {"r": r, "z": z, "n": n, "hn": h_n, "a_n": a_n})
 
 
-def cell_step(cell: str, w: LayerWeights, x: torch.Tensor, h: torch.Tensor, c: Optional[torch.Tensor] = None,
-              gate: Union[str, Gate] = "sigmoid") -> Step:
+def cell_step(
+    cell: str,
+    w: LayerWeights,
+    x: torch.Tensor,
+    h: torch.Tensor,
+    c: torch.Tensor | None = None,
+    gate: str | Gate = "sigmoid",
+) -> Step:
     """One step of an LSTM (``cell`` 'lstm') or GRU ('gru') layer: x (..., D), h and c (..., H)
     (c ignored for a GRU) -> :class:`Step`.  Differentiable in every argument."""
     return _step(cell, x @ w.w_ih.T + w.b_ih, h @ w.w_hh.T + w.b_hh, h, c, gate_function(gate))
@@ -186,8 +216,8 @@ class LayerStates:
 
     inputs: torch.Tensor
     h: torch.Tensor
-    c: Optional[torch.Tensor]
-    step: Optional[Step] = None
+    c: torch.Tensor | None
+    step: Step | None = None
 
     def previous(self):
         """(h_{t-1}, c_{t-1}) for every frame t, (N, T, H) each (zero at t = 0; c None for a GRU)."""
@@ -198,7 +228,9 @@ def _torch_layer(cell: str, w: LayerWeights, x: torch.Tensor) -> torch.Tensor:
     """h (N, T, H) of one layer by torch's own kernel (sigmoid gates only).  The module is made
     on the meta device (no random initialisation: the global RNG is untouched) and run with
     ``w`` through ``torch.func.functional_call``."""
-    module = {"lstm": nn.LSTM, "gru": nn.GRU}[cell](x.shape[-1], w.w_hh.shape[1], batch_first=True, device="meta")
+    module = {"lstm": nn.LSTM, "gru": nn.GRU}[cell](
+        x.shape[-1], w.w_hh.shape[1], batch_first=True, device="meta"
+    )
     params = {"weight_ih_l0": w.w_ih, "weight_hh_l0": w.w_hh, "bias_ih_l0": w.b_ih, "bias_hh_l0": w.b_hh}
     return torch.func.functional_call(module, params, (x,))[0]
 
@@ -216,8 +248,14 @@ def _cell_recurrence(f: torch.Tensor, ig: torch.Tensor) -> torch.Tensor:
     return torch.stack(cs, 1)
 
 
-def layer_states(cell: str, w: LayerWeights, x: torch.Tensor, gate: Union[str, Gate] = "sigmoid",
-                 torch_kernels: Optional[bool] = None, keep_gates: bool = False) -> LayerStates:
+def layer_states(
+    cell: str,
+    w: LayerWeights,
+    x: torch.Tensor,
+    gate: str | Gate = "sigmoid",
+    torch_kernels: bool | None = None,
+    keep_gates: bool = False,
+) -> LayerStates:
     """Run one layer over x (N, T, D) from the zero state: :class:`LayerStates`.
 
     ``torch_kernels`` (default: when the gates are torch's sigmoid) takes h from torch's
@@ -233,14 +271,20 @@ def layer_states(cell: str, w: LayerWeights, x: torch.Tensor, gate: Union[str, G
         raise ValueError(f"torch's LSTM/GRU kernels have sigmoid gates, not {gate.name}")
     N, T, _ = x.shape
     H = w.w_hh.shape[1]
-    gi = x @ w.w_ih.T + w.b_ih                                            # (N, T, G*H)
+    gi = x @ w.w_ih.T + w.b_ih  # (N, T, G*H)
     if torch_kernels:
         h = _torch_layer(cell, w, x)
         if cell == "gru" and not keep_gates:
             return LayerStates(x, h, None)
         h_prev = _shift(h)
-        s = _step(cell, gi, h_prev @ w.w_hh.T + w.b_hh, h_prev,
-                  torch.zeros_like(h) if cell == "lstm" else None, gate)   # gates of every frame
+        s = _step(
+            cell,
+            gi,
+            h_prev @ w.w_hh.T + w.b_hh,
+            h_prev,
+            torch.zeros_like(h) if cell == "lstm" else None,
+            gate,
+        )  # gates of every frame
         c = _cell_recurrence(s.gates["f"], s.gates["i"] * s.gates["g"]) if cell == "lstm" else None
         return LayerStates(x, h, c, Step(h, c, s.gates) if keep_gates else None)
     h, c = x.new_zeros(N, H), (x.new_zeros(N, H) if cell == "lstm" else None)
@@ -258,9 +302,15 @@ def layer_states(cell: str, w: LayerWeights, x: torch.Tensor, gate: Union[str, G
     return LayerStates(x, hseq, cseq, Step(hseq, cseq, gates) if keep_gates else None)
 
 
-def sequence_states(rnn: nn.Module, x: torch.Tensor, gate: Union[str, Gate] = "sigmoid", upto_layer: int = -1,
-                    dropout: float = 0.0, torch_kernels: Optional[bool] = None,
-                    keep_gates: bool = False) -> List[LayerStates]:
+def sequence_states(
+    rnn: nn.Module,
+    x: torch.Tensor,
+    gate: str | Gate = "sigmoid",
+    upto_layer: int = -1,
+    dropout: float = 0.0,
+    torch_kernels: bool | None = None,
+    keep_gates: bool = False,
+) -> list[LayerStates]:
     """The states of every layer of ``rnn`` (bottom first, up to ``upto_layer``) over x (N, T, D).
 
     Computed in x's dtype (the weights are cast to it).  ``dropout`` > 0 drops each layer's output
@@ -280,8 +330,13 @@ def sequence_states(rnn: nn.Module, x: torch.Tensor, gate: Union[str, Gate] = "s
     return out
 
 
-def frame_steps(rnn: nn.Module, x: torch.Tensor, states: List[LayerStates], gate: Union[str, Gate] = "sigmoid",
-                upto_layer: int = -1) -> List[Step]:
+def frame_steps(
+    rnn: nn.Module,
+    x: torch.Tensor,
+    states: list[LayerStates],
+    gate: str | Gate = "sigmoid",
+    upto_layer: int = -1,
+) -> list[Step]:
     """Every layer's step at every frame with the previous states held: h_t of each layer as a
     function of x_t alone (Patil et al. Eq. 1: "not the previous hidden state input").
 
