@@ -62,7 +62,7 @@ def _key(path) -> str:
 
 def validate_config(config: Dict[str, Any], schema_path) -> Dict[str, Any]:
     """Validate ``config`` in place (defaults filled); raise :class:`ConfigError` naming the key."""
-    import jsonschema
+    import jsonschema  # lazy on purpose: only the workflow extra installs it, the library runs without
 
     schema = load_schema(schema_path)
     _fill_defaults(config, schema)

@@ -39,6 +39,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+from scipy.optimize import minimize
 
 from .topology import Topology
 
@@ -615,7 +616,6 @@ def project_slsqp(target: np.ndarray, cs: ConstraintSet, target_length: np.ndarr
     """Reference solver of Eq. 14 for ONE frame: ``scipy.optimize.minimize(method="SLSQP")`` with
     the analytic constraint Jacobians of :func:`jacobians`.  target (J, 3) -> pose (J, 3).
     Slow (one frame at a time); used to cross-check :func:`project` and in the benchmark."""
-    from scipy.optimize import minimize
 
     z = np.asarray(target, np.float64).reshape(-1)
     J = len(z) // 3

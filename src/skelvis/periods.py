@@ -38,6 +38,7 @@ from typing import Any, Dict, Optional
 import h5py
 import numpy as np
 import torch
+from sklearn.cluster import KMeans
 from tqdm.auto import tqdm
 
 from .io import atomic_path, decode_attrs, open_h5, require
@@ -148,7 +149,6 @@ def cluster_periods(seqs: np.ndarray, n_clusters: int, seed: int = 0, n_init: in
     """k-means (scikit-learn, Euclidean on the flattened resampled sub-sequences) of ``seqs``
     (P, L, J, C); k = min(n_clusters, P).  Memberships and distance ratios as in the module
     docstring."""
-    from sklearn.cluster import KMeans
 
     P = len(seqs)
     k = int(min(n_clusters, P))

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+import torch
+
 __all__ = ["rule_logging", "get_logger"]
 
 
@@ -45,11 +47,7 @@ def rule_logging(smk) -> Iterator[logging.Logger]:
     old_err = sys.stderr
     if stream is not None:
         sys.stderr = stream
-    try:
-        import torch
-        torch.set_num_threads(max(1, int(getattr(smk, "threads", 1))))
-    except ImportError:  # pragma: no cover
-        pass
+    torch.set_num_threads(max(1, int(getattr(smk, "threads", 1))))
     t0 = time.perf_counter()
     log.info("rule %s, threads %s", getattr(smk, "rule", "?"), getattr(smk, "threads", "?"))
     for p in _paths(smk.input):

@@ -60,6 +60,7 @@ import h5py
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from . import rnn as R
 from .datasets.store import Dataset
@@ -588,7 +589,6 @@ def saliency_maps(model: nn.Module, x, length, label, units=None, mode: str = Sa
     ud = u.to(dev)
     it = range(0, N, step)
     if progress:
-        from tqdm.auto import tqdm
         it = tqdm(it, desc=f"saliency ({mode})", mininterval=2.0)
     was = model.training
     model.eval()

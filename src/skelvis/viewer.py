@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import numpy as np
+from plotly.offline import get_plotlyjs
 
 from .datasets.store import SPLIT_NAMES, Dataset, read_dataset
 from .errors import DataFormatError
@@ -244,7 +245,6 @@ def _script_safe(text: str) -> str:
 
 def render_html(payload: Dict[str, Any]) -> str:
     """The self-contained page: template + inlined plotly.js + viewer JS + JSON payload."""
-    from plotly.offline import get_plotlyjs
 
     page = _asset("skelvis.html")
     data = json.dumps(payload, separators=(",", ":"), allow_nan=False)

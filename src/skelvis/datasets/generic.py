@@ -20,10 +20,12 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 import numpy as np
+import yaml
 
 from ..errors import DataFormatError
 from ..normalize import pad_sequences
@@ -111,7 +113,6 @@ def read_labels(path) -> list:
 def write_generic(folder, samples: Dict[str, np.ndarray], labels: list, topology: str, fps: float = 30.0,
                   fmt: str = "npy") -> Path:
     """Write a dataset in the generic layout (used by tests and as an example for users)."""
-    import yaml
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "dataset.yaml").write_text(yaml.safe_dump({"topology": topology, "fps": fps}))
@@ -132,7 +133,6 @@ def write_generic(folder, samples: Dict[str, np.ndarray], labels: list, topology
 def _find_root(raw: Path, meta_name: str) -> Path:
     if (raw / meta_name).exists():
         return raw
-    import os
     for d, _, files in os.walk(raw, followlinks=True):
         if meta_name in files:
             return Path(d)
@@ -142,7 +142,6 @@ def _find_root(raw: Path, meta_name: str) -> Path:
 
 @register_reader("generic")
 def _read_generic(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) -> Dataset:
-    import yaml
     opts = dict(cfg.get("generic") or {})
     if raw is None:
         raise DataFormatError(f"data.{name}", "the generic reader needs raw data", fix="set data.<name>.source: local and path")

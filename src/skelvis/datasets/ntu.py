@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
 
 from ..errors import DataFormatError
 from ..normalize import pad_sequences
@@ -262,7 +264,6 @@ def _parse_lines(texts: List[bytes]) -> np.ndarray:
     """The first three numbers of every line of ``texts`` (each ends with a line end) -> float64
     (lines, 3), NaN where a line has fewer fields, with one call of pandas' C parser for all
     files. _Fallback on any parser complaint."""
-    import pandas as pd
 
     try:
         with warnings.catch_warnings():
@@ -416,7 +417,6 @@ def _read_ntu(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) -> 
     digest = DigestOfFiles()
     seqs, meta_rows, ids, bodies_hist = [], [], [], {}
     n_missing = n_action = 0
-    from tqdm.auto import tqdm
     todo = []
     for p in files:
         sid = p.name[:-len(".skeleton")]

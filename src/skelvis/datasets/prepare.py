@@ -18,7 +18,7 @@ from ..normalize import normalize
 from ..rnn import valid_frames
 from ..settings import DatasetConfig
 from ..topology import get_topology
-from . import auslan, generic, msr_action3d, ntu, sysu  # noqa: F401  (each registers its reader)
+from . import auslan, generic, msr_action3d, ntu, sysu
 from .registry import READERS, register_reader
 from .store import Dataset
 from .synthetic import SyntheticConfig, generate
@@ -26,6 +26,9 @@ from .synthetic import SyntheticConfig, generate
 __all__ = ["READERS", "register_reader", "prepare_dataset", "exclude_invalid"]
 
 log = logging.getLogger("skelvis.prepare")
+
+#: the reader modules of real data; importing them registers their readers in READERS
+READER_MODULES = (auslan, generic, msr_action3d, ntu, sysu)
 
 
 @register_reader("synthetic")

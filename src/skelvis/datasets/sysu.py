@@ -13,7 +13,9 @@ import re
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+import h5py
 import numpy as np
+import scipy.io
 
 from ..errors import DataFormatError
 from ..normalize import pad_sequences
@@ -52,8 +54,6 @@ def to_frames(a: np.ndarray, path="") -> np.ndarray:
 
 
 def _numeric_arrays(path) -> Dict[str, np.ndarray]:
-    import h5py
-    import scipy.io
     try:
         if h5py.is_hdf5(str(path)):
             raise NotImplementedError

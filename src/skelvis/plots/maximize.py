@@ -10,6 +10,8 @@ from typing import List, Optional, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.animation import FuncAnimation, PillowWriter
+from matplotlib.lines import Line2D
 
 from ..topology import Topology
 from .common import draw_skeleton
@@ -119,7 +121,6 @@ def curves_figure(entries: List[dict]):
     axes[2].set_title("Angle limits (Eq. 11-13)")
     for ax in axes:
         ax.set_xlabel("iteration")
-    from matplotlib.lines import Line2D
     handles, labels = axes[0].get_legend_handles_labels()
     handles += [Line2D([], [], color="k", ls="-"), Line2D([], [], color="k", ls="--")]
     labels += ["with constraints", "without constraints"]
@@ -130,7 +131,6 @@ def curves_figure(entries: List[dict]):
 
 def animation(entry: dict, topo: Topology, path, which: str = "constrained", fps: float = 10.0):
     """Animated GIF: the original (left) and the maximised video (right) side by side."""
-    from matplotlib.animation import FuncAnimation, PillowWriter
 
     s = entry[which]["snapshots"]
     orig, final = s[0], s[-1]

@@ -6,10 +6,12 @@ dataset (:class:`skelvis.datasets.store.Dataset`).
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Dict, Optional, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.colors import TwoSlopeNorm
 
 from ..rnn import valid_frames
@@ -318,7 +320,6 @@ def variants_sequence_figure(maps: Dict[str, np.ndarray], joints: Sequence[str],
 
 def table_figure(df, title: str = ""):
     """A pandas table drawn as a figure (numbers to 3 decimals)."""
-    import textwrap
 
     cells = [[f"{v:.3f}" if isinstance(v, (float, np.floating)) else str(v) for v in row] for row in df.values]
     heads = [textwrap.fill(str(c), 13) for c in df.columns]
@@ -339,7 +340,6 @@ def table_figure(df, title: str = ""):
 
 def variants_table(summaries: Dict[str, Dict], metrics: Dict[str, Dict]):
     """One row per arch: model, accuracy, periods purity and relevance uncertainty."""
-    import pandas as pd
 
     rows = []
     for arch, s in summaries.items():
