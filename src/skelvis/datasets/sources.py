@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import DataFormatError, SourceError
+from ..settings import DatasetConfig
 
 __all__ = ["SourceError", "raw_files", "sha256_file", "fetch_http", "safe_extract", "is_archive",
            "stage_local", "stage_raw", "PLACEHOLDER_SHA256"]
@@ -51,7 +52,7 @@ def _check_sha(sha256: Optional[str], url: str, key: str) -> str:
     return s
 
 
-def fetch_http(url: str, dest, sha256: Optional[str], retries: int = 3, timeout: float = 60.0,
+def fetch_http(url: str, dest, sha256: Optional[str], retries: int = DatasetConfig.retries, timeout: float = 60.0,
                backoff: float = 1.0, key: str = "data.<dataset>.sha256") -> Path:
     """Download ``url`` to ``dest`` (atomic), retrying ``retries`` times; verify ``sha256``.
 
