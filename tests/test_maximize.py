@@ -1,7 +1,5 @@
 """Constrained activation maximisation (Patil et al. Eq. 6-14) and the maximize rule."""
-import json
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -9,7 +7,9 @@ import torch
 from skelvis import constraints as C
 from skelvis import maximize as M
 from skelvis import rnn as R
+from skelvis.datasets.store import read_dataset
 from skelvis.datasets.synthetic import SyntheticConfig, generate
+from skelvis.maximize import read_maximization_file
 from skelvis.models import RecurrentClassifier
 from skelvis.normalize import normalize
 from skelvis.topology import KINECT_V2
@@ -138,25 +138,23 @@ def test_channel_data_runs_unconstrained():
 def test_maximize_rule_writes_the_contract(tiny_run):
     path = tiny_run / "results" / "tiny" / "maximize" / "lstm.h5"
     data = tiny_run / "results" / "tiny" / "data.h5"
-    with h5py.File(data, "r") as f:
-        scale = f["scale"][...]
-        classes = json.loads(f.attrs["classes"])
-    with h5py.File(path, "r") as f:
-        assert f.attrs["data"].endswith("data.h5") and f.attrs["model"].endswith("lstm.pt")
-        groups = sorted(f)
-        kinds = [f[g].attrs["target_kind"] for g in groups]
-        assert kinds.count("class") >= len(classes) and "unit" in kinds
-        for g in groups:
-            grp = f[g]
-            s = grp["snapshots"][...]
-            n_it = len(grp["response"])
-            assert s.dtype == np.float32 and s.shape[0] == n_it and s.shape[2:] == (25, 3)
-            assert grp["max_bone_error"][...].max() <= 1e-4
-            assert grp["max_angle_violation_deg"][...].max() <= 0.1
-            assert grp["unconstrained/max_bone_error"][...].max() > 1e-4
-            # un-normalised body frame: spine length (base -> shoulder) about the sample's scale
-            sl = np.linalg.norm(s[0, :, 20] - s[0, :, 0], axis=-1).mean()
-            assert 0.7 * scale[grp.attrs["sample_index"]] < sl < 1.3 * scale[grp.attrs["sample_index"]]
+    ds = read_dataset(data)
+    result = read_maximization_file(path)
+    assert result["attrs"]["data"].endswith("data.h5") and result["attrs"]["model"].endswith("lstm.pt")
+    assert result["attrs"]["classes"] == ds.classes and result["attrs"]["params"]["gradient"] == "through_time"
+    kinds = [e["target_kind"] for e in result["entries"]]
+    assert kinds.count("class") >= len(ds.classes) and "unit" in kinds
+    for e in result["entries"]:
+        con, unc = e["constrained"], e["unconstrained"]
+        s = con["snapshots"]
+        n_it = len(con["response"])
+        assert s.dtype == np.float32 and s.shape[0] == n_it and s.shape[2:] == (25, 3)
+        assert con["max_bone_error"].max() <= 1e-4
+        assert con["max_angle_violation_deg"].max() <= 0.1
+        assert unc["max_bone_error"].max() > 1e-4
+        # un-normalised body frame: spine length (base -> shoulder) about the sample's scale
+        sl = np.linalg.norm(s[0, :, 20] - s[0, :, 0], axis=-1).mean()
+        assert 0.7 * ds.scale[e["sample_index"]] < sl < 1.3 * ds.scale[e["sample_index"]]
     figs = tiny_run / "results" / "tiny" / "figures" / "lstm"
     for name in ("03_fig2_constraints.png", "03_fig5_iterations.png", "03_curves.png", "03_animation.gif"):
         assert (figs / name).stat().st_size > 1000

@@ -2,9 +2,10 @@
 ../shared/data/msr_action3d), in a copy of the workflow; reports the cross-subject test accuracy."""
 import json
 
-import h5py
 import pytest
 import yaml
+
+from skelvis.datasets.store import read_dataset
 
 from conftest import copy_workflow, run_snakemake
 
@@ -16,10 +17,10 @@ def test_msr_action3d_whole_dag(shared_data, tmp_path, record_property):
     wd = copy_workflow(tmp_path / "wf")
     (tmp_path / "shared").symlink_to(shared_data.parent, target_is_directory=True)  # ../shared/data as in CI
     run_snakemake(wd, "--configfile", "config/msr_action3d.yaml", timeout=1500)
-    with h5py.File(wd / "results/msr_action3d/data.h5") as f:
-        n, split, subject = len(f["label"]), f["split"][...], f["subject"][...]
-        excluded = json.loads(f.attrs["excluded"])
-        assert f.attrs["topology"] == "msr_action3d" and len(json.loads(f.attrs["classes"])) == 20
+    ds = read_dataset(wd / "results/msr_action3d/data.h5")
+    n, split, subject = len(ds.label), ds.split, ds.subject
+    excluded = json.loads(ds.extra_attrs["excluded"])
+    assert ds.topology == "msr_action3d" and len(ds.classes) == 20
     assert n == 566 and excluded == [{"sample_id": "a13_s09_e02", "reason": "all-zero joints"}]
     cfg = yaml.safe_load((wd / "config/msr_action3d.yaml").read_text())["data"]["msr_action3d"]["msr_action3d"]
     assert set(subject[split == 0]) == set(cfg["train_subjects"]) - set(cfg["validation_subjects"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -13,6 +12,7 @@ import torch
 from skelvis import faithfulness as F
 from skelvis import rnn as R
 from skelvis import saliency as S
+from skelvis.datasets.store import read_dataset
 from skelvis.models import RecurrentClassifier
 from skelvis.settings import SaliencyConfig
 
@@ -334,20 +334,20 @@ def test_notebook_parameters_match_rule():
 @pytest.mark.slow
 def test_rule_outputs_on_tiny_run(tiny_run):
     out = tiny_run / "results" / "tiny"
-    with h5py.File(out / "saliency" / "lstm.h5") as f:
-        d = h5py.File(out / "data.h5")
-        N, T, J = d["x"].shape[:3]
-        length = d["length"][...]
-        assert f["class_map"].shape == (N, T, J) and f["class_map"].dtype == np.float32
-        assert f["pred_map"].shape == (N, T, J)
-        K = len(f["units"])
-        assert K >= 1 and f["unit_maps"].shape == (N, K, T, J)
-        assert f.attrs["mode"] == "local"
-        assert f.attrs["model"].endswith("model/lstm.pt") and f.attrs["data"].endswith("data.h5")
-        cm = f["class_map"][...]
-        pad = np.arange(T)[None, :] >= length[:, None]
-        assert np.all(cm[pad] == 0) and np.all(f["unit_maps"][...].transpose(0, 2, 1, 3)[pad] == 0)
-        assert np.isfinite(cm).all() and cm.max() > 0
+    ds = read_dataset(out / "data.h5")
+    f = S.read_saliency(out / "saliency" / "lstm.h5", data=ds)
+    N, T, J = ds.x.shape[:3]
+    length = ds.length
+    assert f["class_map"].shape == (N, T, J) and f["class_map"].dtype == np.float32
+    assert f["pred_map"].shape == (N, T, J)
+    K = len(f["units"])
+    assert K >= 1 and f["unit_maps"].shape == (N, K, T, J)
+    assert f["attrs"]["mode"] == "local"
+    assert f["attrs"]["model"].endswith("model/lstm.pt") and f["attrs"]["data"].endswith("data.h5")
+    cm = f["class_map"]
+    pad = np.arange(T)[None, :] >= length[:, None]
+    assert np.all(cm[pad] == 0) and np.all(f["unit_maps"].transpose(0, 2, 1, 3)[pad] == 0)
+    assert np.isfinite(cm).all() and cm.max() > 0
     faith = json.loads((out / "saliency" / "lstm_faithfulness.json").read_text())
     assert faith["mass_share"]["per_class"] and faith["deletion"]["k"][-1] == J
     figs = out / "figures" / "lstm"
