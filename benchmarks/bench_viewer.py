@@ -16,7 +16,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
@@ -26,6 +25,8 @@ from _util import write_result  # noqa: E402
 
 from skelvis import viewer  # noqa: E402
 from skelvis.datasets.store import read_dataset  # noqa: E402
+from skelvis.maximize import MaximizationResult, Target, write_maximization  # noqa: E402
+from skelvis.saliency import SaliencyMaps, write_saliency  # noqa: E402
 
 
 def stand_ins(res: Path, tmp: Path) -> dict:
@@ -47,27 +48,25 @@ def stand_ins(res: Path, tmp: Path) -> dict:
     if not sal.exists():
         sal = tmp / "saliency.h5"
         mask = (np.arange(T)[None, :] < ds.length[:, None])[..., None]
-        with h5py.File(sal, "w") as f:
-            f["class_map"] = (rng.random((n, T, J)) * mask).astype(np.float32)
-            f["pred_map"] = (rng.random((n, T, J)) * mask).astype(np.float32)
-            f["unit_maps"] = (rng.random((n, 20, T, J)) * mask[:, None]).astype(np.float32)
-            f["units"] = np.arange(20)
-            f.attrs["mode"] = "local"
+        write_saliency(sal, SaliencyMaps(class_map=(rng.random((n, T, J)) * mask).astype(np.float32),
+                                         pred_map=(rng.random((n, T, J)) * mask).astype(np.float32),
+                                         unit_maps=(rng.random((n, 20, T, J)) * mask[:, None]).astype(np.float32),
+                                         units=np.arange(20), predicted=ds.label.copy()))
         used["saliency"] = "stand-in (20 units)"
     mx = res / "maximize" / "lstm.h5"
     if not mx.exists():
         mx = tmp / "maximize.h5"
-        with h5py.File(mx, "w") as f:
-            targets = [f"class:{c}" for c in ds.classes] + ["unit:1", "unit:2", "unit:3"]
-            for i, t in enumerate(targets):
-                r = int(np.flatnonzero(ds.label == i % ds.num_classes)[0])
-                base = ds.x[r] * ds.scale[r]
-                drift = rng.normal(size=base.shape) * 0.01
-                g = f.create_group(f"t{i}")
-                for sub, k in ((g, 1), (g.create_group("unconstrained"), 3)):
-                    sub["snapshots"] = np.stack([base + k * it * drift for it in range(13)]).astype(np.float32)
-                    sub["response"] = np.arange(13, dtype=np.float32)
-                g.attrs.update(target=t, sample_id=str(ds.sample_id[r]))
+        targets = [Target("class", c, name=name) for c, name in enumerate(ds.classes)]
+        targets += [Target("unit", u) for u in (1, 2, 3)]
+        idx = [int(np.flatnonzero(ds.label == i % ds.num_classes)[0]) for i in range(len(targets))]
+        drift = rng.normal(size=(len(idx),) + ds.x.shape[1:]) * 0.01
+        zeros = np.zeros((len(idx), 13))
+
+        def run(k):
+            snaps = np.stack([ds.x[idx] + k * it * drift for it in range(13)], 1).astype(np.float32)
+            return MaximizationResult(snaps, np.tile(np.arange(13.0), (len(idx), 1)), zeros, zeros, zeros, zeros,
+                                      [[] for _ in idx])
+        write_maximization(mx, ds, targets, idx, run(1), run(3), None)
         used["maximize"] = "stand-in (13 targets x 12 iterations)"
     return {"data": data, "metrics": metrics, "predictions": pred, "saliency": sal, "maximize": mx, "used": used}
 
