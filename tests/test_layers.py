@@ -20,7 +20,8 @@ LAZY_OK = {("config.py", "jsonschema")}  # only the workflow extra installs json
 
 def _lint(cwd: Path, src: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(src))
-    return subprocess.run([str(LINT), "--no-cache"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([str(LINT), "--no-cache"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
 
 
 def test_import_contracts_are_kept():

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Dict, Iterable
+from typing import Any
 
 import h5py
 import numpy as np
 
 from .errors import DataFormatError
 
-__all__ = ["atomic_path", "open_h5", "read_json", "require", "rerun_fix", "decode_attrs", "decode_strings"]
+__all__ = ["atomic_path", "decode_attrs", "decode_strings", "open_h5", "read_json", "require", "rerun_fix"]
 
 
 def rerun_fix(rule: str) -> str:
@@ -74,7 +75,7 @@ def require(f: h5py.Group, names: Iterable[str], path, rule: str, kind: str = "d
         raise DataFormatError(path, f"missing {kind} {missing}{where}", fix=rerun_fix(rule))
 
 
-def decode_attrs(attrs) -> Dict[str, Any]:
+def decode_attrs(attrs) -> dict[str, Any]:
     """HDF5 attrs as a dict with bytes decoded to str."""
     return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
 

@@ -16,14 +16,27 @@ dropped silently). Lists become tuples (the objects are frozen and hashable wher
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
-from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, ClassVar
 
 from .errors import ConfigError
 
-__all__ = ["StageConfig", "TrainConfig", "EvaluateConfig", "NotebooksConfig", "SaliencyConfig",
-           "MaximizeConfig", "ActivationsConfig", "AutoencoderConfig", "PeriodsConfig", "ViewerConfig",
-           "DatasetConfig", "STAGES", "TOP_LEVEL_KEYS"]
+__all__ = [
+    "STAGES",
+    "TOP_LEVEL_KEYS",
+    "ActivationsConfig",
+    "AutoencoderConfig",
+    "DatasetConfig",
+    "EvaluateConfig",
+    "MaximizeConfig",
+    "NotebooksConfig",
+    "PeriodsConfig",
+    "SaliencyConfig",
+    "StageConfig",
+    "TrainConfig",
+    "ViewerConfig",
+]
 
 #: top-level config keys a stage's settings may carry besides its own section
 TOP_LEVEL_KEYS = ("seed", "device")
@@ -43,7 +56,7 @@ class StageConfig:
     stage: ClassVar[str] = ""
 
     @classmethod
-    def from_section(cls, section: Optional[Mapping[str, Any]] = None, **top_level: Any):
+    def from_section(cls, section: Mapping[str, Any] | None = None, **top_level: Any):
         """Build from a config section (missing keys take the defaults) and top-level keys.
 
         Raises :class:`ConfigError` naming ``<stage>.<key>`` for a key this stage does not have.
@@ -70,7 +83,7 @@ class StageConfig:
                                 **{k: config[k] for k in TOP_LEVEL_KEYS if k in names and k in config})
 
     @classmethod
-    def defaults(cls) -> Dict[str, Any]:
+    def defaults(cls) -> dict[str, Any]:
         """Field name -> default value (the schema's)."""
         out = {}
         for f in fields(cls):
@@ -125,8 +138,8 @@ class SaliencyConfig(StageConfig):
     enabled: bool = True
     mode: str = "local"
     units_per_class: int = 2
-    units: Tuple[int, ...] = ()
-    keep_unit_maps: Union[str, int] = "all"
+    units: tuple[int, ...] = ()
+    keep_unit_maps: str | int = "all"
     normalize: bool = True
     std_floor: float = 0.01
     chunk_size: int = 0
@@ -147,13 +160,13 @@ class MaximizeConfig(StageConfig):
     iterations: int = 12
     step_size: float = 0.05
     normalize_step: bool = True
-    classes: Tuple[str, ...] = ()
-    second_sequence_classes: Tuple[str, ...] = ("throw",)
+    classes: tuple[str, ...] = ()
+    second_sequence_classes: tuple[str, ...] = ("throw",)
     hidden_units: int = 3
     hidden_layer: int = -1
     split: str = "validation"
     infeasible_start: str = "repair"
-    angle_limits: Dict[str, Tuple[float, float]] = field(default_factory=dict)
+    angle_limits: dict[str, tuple[float, float]] = field(default_factory=dict)
     floor: bool = False
     max_acceleration: float = 0
     refine_iterations: int = 3
@@ -178,7 +191,7 @@ class AutoencoderConfig(StageConfig):
 
     stage: ClassVar[str] = "autoencoder"
     enabled: bool = True
-    hidden_layers: Tuple[int, ...] = (600, 150)
+    hidden_layers: tuple[int, ...] = (600, 150)
     noise: float = 0.1
     lr: float = 0.002
     batch_size: int = 256
@@ -199,7 +212,7 @@ class AutoencoderConfig(StageConfig):
     device: str = "auto"
 
     #: the fields a resumed training run must share with its checkpoint
-    TRAINING_KEYS: ClassVar[Tuple[str, ...]] = ("hidden_layers", "noise", "lr", "batch_size", "max_epochs",
+    TRAINING_KEYS: ClassVar[tuple[str, ...]] = ("hidden_layers", "noise", "lr", "batch_size", "max_epochs",
                                                 "patience", "validation_fraction", "seed")
 
 
@@ -212,7 +225,7 @@ class PeriodsConfig(StageConfig):
     layer: int = -1
     quantile: float = 0.9
     min_length: int = 3
-    splits: Tuple[str, ...] = SPLITS
+    splits: tuple[str, ...] = SPLITS
     resample_length: int = 16
     n_clusters: int = 4
     min_periods: int = 8
@@ -230,7 +243,7 @@ class ViewerConfig(StageConfig):
     stage: ClassVar[str] = "viewer"
     enabled: bool = True
     sequences_per_class: int = 2
-    splits: Tuple[str, ...] = ("validation", "test")
+    splits: tuple[str, ...] = ("validation", "test")
     max_units: int = 8
     title: str = "SkeletonVis"
     encoding: str = "quantized"
@@ -260,19 +273,19 @@ class DatasetConfig(StageConfig):
     path: str = ""
     obtain: str = ""
     retries: int = 3
-    downloads: Dict[str, Any] = field(default_factory=dict)
+    downloads: dict[str, Any] = field(default_factory=dict)
     reader: str = "synthetic"
     normalization: str = "ntu"
     max_frames: int = 64
-    ntu: Dict[str, Any] = field(default_factory=dict)
-    msr_action3d: Dict[str, Any] = field(default_factory=dict)
-    sysu: Dict[str, Any] = field(default_factory=dict)
-    auslan: Dict[str, Any] = field(default_factory=dict)
-    generic: Dict[str, Any] = field(default_factory=dict)
-    synthetic: Dict[str, Any] = field(default_factory=dict)
+    ntu: dict[str, Any] = field(default_factory=dict)
+    msr_action3d: dict[str, Any] = field(default_factory=dict)
+    sysu: dict[str, Any] = field(default_factory=dict)
+    auslan: dict[str, Any] = field(default_factory=dict)
+    generic: dict[str, Any] = field(default_factory=dict)
+    synthetic: dict[str, Any] = field(default_factory=dict)
 
 
 #: stage name -> its settings class (every file in workflow/schemas/stages/ has one)
-STAGES: Dict[str, type] = {c.stage: c for c in (TrainConfig, EvaluateConfig, NotebooksConfig, SaliencyConfig,
+STAGES: dict[str, type] = {c.stage: c for c in (TrainConfig, EvaluateConfig, NotebooksConfig, SaliencyConfig,
                                                  MaximizeConfig, ActivationsConfig, AutoencoderConfig,
                                                  PeriodsConfig, ViewerConfig)}

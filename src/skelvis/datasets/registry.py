@@ -3,14 +3,15 @@ returning raw (un-normalised) coordinates. Each reader module registers itself w
 :func:`register_reader`; :mod:`skelvis.datasets.prepare` imports every reader module."""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+from collections.abc import Callable
+from typing import Any
 
 from .store import Dataset
 
 __all__ = ["READERS", "Reader", "register_reader"]
 
-Reader = Callable[[str, Dict[str, Any], Optional[str], int], Dataset]
-READERS: Dict[str, Reader] = {}
+Reader = Callable[[str, dict[str, Any], str | None, int], Dataset]
+READERS: dict[str, Reader] = {}
 
 
 def register_reader(name: str):
