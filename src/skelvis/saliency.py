@@ -63,7 +63,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import rnn as R
-from .datasets.store import Dataset
+from .datasets.store import Dataset, iter_dataset, read_dataset_info
 from .errors import DataFormatError, SaliencyInputError
 from .io import atomic_path, decode_attrs, open_h5, require
 from .models import resolve_device
@@ -797,7 +797,6 @@ def stream_saliency(model: nn.Module, data, path, cfg: SaliencyConfig = Saliency
     Per-sequence unit maps are kept for ``cfg.keep_unit_maps`` (:func:`unit_map_rows`); the
     per-class means cover every sequence.  Returns {'N', 'K', 'units', 'kept', 'chunk'}.
     """
-    from .datasets.store import iter_dataset, read_dataset_info
     mode = _check_mode(cfg.mode)
     model = model.to(resolve_device(cfg.device))
     info = info or read_dataset_info(data)
@@ -817,7 +816,6 @@ def stream_saliency(model: nn.Module, data, path, cfg: SaliencyConfig = Saliency
     model.eval()
     bar = None
     if progress:
-        from tqdm.auto import tqdm
         bar = tqdm(total=N, desc=f"saliency ({mode})", mininterval=2.0)
     try:
         with atomic_path(path) as tmp, _h5_for_writing(tmp) as f:
