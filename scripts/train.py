@@ -17,5 +17,5 @@ with rule_logging(snakemake) as log:
     write_history(snakemake.output.history, history)
     write_metrics(snakemake.output.metrics, acc, model.spec(), snakemake.input.data,
                   best_epoch=model.meta["best_epoch"], epochs=cfg.epochs,
-                  train_seconds=sum(r["seconds"] for r in history))
+                  train_seconds=sum(r["seconds"] for r in history), selection=model.meta["selection"])
     save_model(model, snakemake.output.model, extra={"data": snakemake.input.data})

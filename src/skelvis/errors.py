@@ -31,3 +31,20 @@ class ModelImportError(SkelvisError, ValueError):
 
 class SaliencyInputError(SkelvisError, ValueError):
     """A unit, class, mode or input shape does not fit the model; the message names both sizes."""
+
+
+class DatasetProblems(SkelvisError, ValueError):
+    """Everything wrong with a dataset folder, found in one pass (``findings``: one line each,
+    ``<file>[:<line>]: <problem>; <fix>``), so that one run lists them all."""
+
+    def __init__(self, root, findings):
+        self.root, self.findings = root, list(findings)
+        n = len(self.findings)
+        lines = "\n".join(f"  - {f}" for f in self.findings)
+        super().__init__(f"{root}: {n} problem{'s' if n != 1 else ''} to fix before this dataset can be "
+                         f"prepared (check again without the workflow: skelvis-check {root}):\n{lines}")
+
+
+class DamagedInput(SkelvisError, ValueError):
+    """An existing stage file is truncated, corrupted or foreign: found before any job that
+    depends on it runs (so none of their outputs is deleted); the message says how to rebuild it."""

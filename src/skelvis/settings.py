@@ -110,6 +110,7 @@ class TrainConfig(StageConfig):
     lr_decay_factor: float = 10
     weight_decay: float = 0.0
     grad_clip: float = 5.0
+    validation_fraction: float = 0.0
     seed: int = 0
     device: str = "auto"
 

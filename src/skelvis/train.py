@@ -5,11 +5,17 @@
   depend on how the run got there, so a run killed after epoch k and restarted from its
   checkpoint ends with exactly the weights of an uninterrupted run.
 * A checkpoint (model, optimiser, scheduler, torch RNG state, history, best weights) is written
-  atomically after every epoch; the returned model is the one with the best validation accuracy
-  (the last epoch's if there is no validation split).
+  atomically after every epoch. It is resumed only when the model spec, the training settings and
+  the data (:func:`data_fingerprint`) are those it was made with; a finished checkpoint returns
+  its model without training again (how a rebuilt but unchanged data.h5 keeps its model).
+* Model selection (:func:`selection_split`): the epoch with the best validation accuracy (ties:
+  lower validation loss). Without a validation split, the last epoch's model, or, when
+  ``validation_fraction`` > 0, the best epoch on that share of the training sequences held out
+  (seeded, per class) and not trained on.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -28,9 +34,43 @@ from .models import RecurrentClassifier, build_model, predict, resolve_device, t
 from .runtime import seed_everything
 from .settings import TrainConfig
 
-__all__ = ["TrainConfig", "train_classifier"]
+__all__ = ["TrainConfig", "train_classifier", "data_fingerprint", "selection_split"]
 
 log = logging.getLogger("skelvis.train")
+
+
+def data_fingerprint(ds: Dataset) -> str:
+    """sha256 of what training sees: x, length, label and split (a checkpoint belongs to its data)."""
+    h = hashlib.sha256()
+    for a in (ds.x, ds.length, ds.label, ds.split):
+        a = np.ascontiguousarray(a)
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+def selection_split(ds: Dataset, fraction: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
+    """(train mask, selection mask, how the model is selected) for ``ds``.
+
+    The validation split (1) when it has sequences; else, with ``fraction`` > 0, a seeded share of
+    every class's training sequences (at least one of each class with two or more, never all of
+    them), which is then not trained on; else an empty selection mask: the last epoch is kept.
+    """
+    tr, va = ds.split == 0, ds.split == 1
+    if va.any():
+        return tr, va, f"best validation accuracy ({int(va.sum())} validation sequences)"
+    if fraction <= 0:
+        return tr, va, "last epoch (no validation split)"
+    rng = np.random.default_rng([seed, 20170])
+    held = np.zeros(len(tr), bool)
+    for c in np.unique(ds.label[tr]):
+        idx = np.flatnonzero(tr & (ds.label == c))
+        k = min(len(idx) - 1, max(1, int(round(fraction * len(idx))))) if len(idx) > 1 else 0
+        held[rng.permutation(idx)[:k]] = True
+    if not held.any():
+        return tr, held, "last epoch (no validation split; too few training sequences to hold out)"
+    return tr & ~held, held, (f"best accuracy on {int(held.sum())} training sequences held out "
+                              f"(train.validation_fraction = {fraction:g}; no validation split)")
 
 
 def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> List[np.ndarray]:
@@ -59,9 +99,10 @@ def train_classifier(ds: Dataset, model_spec: Dict[str, Any], cfg: TrainConfig,
     history: List[Dict[str, float]] = []
     best = {"acc": -1.0, "state": None, "epoch": -1}
     start = 0
+    fingerprint = data_fingerprint(ds)
     if checkpoint is not None and Path(checkpoint).exists():
         ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if ck.get("spec") == spec and ck.get("train") == asdict(cfg):
+        if ck.get("spec") == spec and ck.get("train") == asdict(cfg) and ck.get("data") == fingerprint:
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
             sched.load_state_dict(ck["scheduler"])
@@ -69,9 +110,9 @@ def train_classifier(ds: Dataset, model_spec: Dict[str, Any], cfg: TrainConfig,
             history, best, start = ck["history"], ck["best"], ck["epoch"] + 1
             log.info("resumed from %s after epoch %d", checkpoint, start)
         else:
-            log.info("ignoring checkpoint %s: it was made with other settings", checkpoint)
-    tr = ds.split == 0
-    va = ds.split == 1
+            log.info("ignoring checkpoint %s: it was made with other settings or data", checkpoint)
+    tr, va, selection = selection_split(ds, cfg.validation_fraction, cfg.seed)
+    log.info("model selection: %s", selection)
     if not tr.any():
         raise ValueError(f"dataset {ds.name!r} has no training samples (split == 0)")
     x_tr, l_tr, y_tr = to_tensors(ds, tr, device)
@@ -115,7 +156,7 @@ def train_classifier(ds: Dataset, model_spec: Dict[str, Any], cfg: TrainConfig,
                  row["train_loss"], row["train_accuracy"], row.get("validation_accuracy", math.nan), row["seconds"])
         if checkpoint is not None:
             with atomic_path(checkpoint) as tmp:
-                torch.save({"spec": spec, "train": asdict(cfg), "epoch": epoch,
+                torch.save({"spec": spec, "train": asdict(cfg), "data": fingerprint, "epoch": epoch,
                             "model": model.state_dict(), "optimizer": opt.state_dict(),
                             "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
                             "history": history, "best": best}, tmp)
@@ -124,5 +165,6 @@ def train_classifier(ds: Dataset, model_spec: Dict[str, Any], cfg: TrainConfig,
     final = build_model(spec, meta=model.meta)
     final.load_state_dict(best["state"])
     final.meta["best_epoch"] = best["epoch"]
+    final.meta["selection"] = selection
     final.eval()
     return final, history

@@ -8,10 +8,32 @@ from pathlib import Path
 from snakemake.settings.types import DeploymentMethod
 
 from skelvis.config import validate_config
+from skelvis.inputs import check_data_file, check_hdf5_file, check_model_file
+from skelvis.runlock import clear_stale_lock, record_holder, release_holder
 
 
 # Validates (one line naming the key on error) and fills defaults, also inside the stage schemas.
 validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+
+# A lock left by a killed snakemake is removed when its process is gone (skelvis.runlock), so that
+# "run the same command again" resumes; the running snakemake records itself once it holds the lock.
+if workflow.is_main_process:
+    _stale = clear_stale_lock()
+    if _stale:
+        print(_stale, file=sys.stderr)
+
+
+onstart:
+    record_holder()
+
+
+onsuccess:
+    release_holder()
+
+
+onerror:
+    release_holder()
+
 
 DATASETS = list(config["datasets"])
 ARCHS = list(config["archs"])
@@ -69,6 +91,46 @@ def stage_enabled(stage):
 def expand_runs(pattern):
     """`pattern` for every configured dataset and arch."""
     return expand(pattern, dataset=DATASETS, arch=ARCHS)
+
+
+# Input functions that check an existing file before any job that depends on it is scheduled:
+# snakemake would rerun those jobs (their input changed) and delete their outputs first, so a
+# damaged data.h5 would cost the trained model. Instead the run stops here, deleting nothing,
+# and the message says how to rebuild the file (skelvis.inputs).
+def data_file(wildcards):
+    """results/{dataset}/data.h5, checked when it exists."""
+    path = f"results/{wildcards.dataset}/data.h5"
+    check_data_file(
+        path,
+        wildcards.dataset,
+        fix=f"To rebuild it from the raw data: rm {path}, then run the same snakemake command again "
+        f"(training resumes from its checkpoint results/{wildcards.dataset}/model/<arch>/checkpoint.pt, "
+        "so unchanged data are not trained on again; later results are recomputed).",
+    )
+    return path
+
+
+def model_file(wildcards):
+    """results/{dataset}/model/{arch}.pt, checked when it exists."""
+    path = f"results/{wildcards.dataset}/model/{wildcards.arch}.pt"
+    source = config["models"][wildcards.arch].get("import")
+    how = (
+        f"import_model writes it again from {source}"
+        if source
+        else f"training resumes from results/{wildcards.dataset}/model/{wildcards.arch}/checkpoint.pt, "
+        "so it is not trained again"
+    )
+    check_model_file(path, fix=f"To rebuild it: rm {path}, then run the same snakemake command again ({how}).")
+    return path
+
+
+def activations_file(wildcards):
+    """results/{dataset}/activations/{arch}.h5, checked when it exists."""
+    path = f"results/{wildcards.dataset}/activations/{wildcards.arch}.h5"
+    check_hdf5_file(
+        path, fix=f"To rebuild it: rm {path}, then run the same snakemake command again (rule activations)."
+    )
+    return path
 
 
 # data stage (rules/data.smk)
@@ -136,7 +198,7 @@ def _rule_defined(name):
 def viewer_inputs(wildcards):
     """data, model outputs, and the optional stage outputs the page can show."""
     inputs = {
-        "data": f"results/{wildcards.dataset}/data.h5",
+        "data": data_file(wildcards),
         "metrics": f"results/{wildcards.dataset}/model/{wildcards.arch}/metrics.json",
         "predictions": f"results/{wildcards.dataset}/model/{wildcards.arch}/predictions.h5",
     }

@@ -5,8 +5,8 @@ import json
 
 rule activations:
     input:
-        data="results/{dataset}/data.h5",
-        model="results/{dataset}/model/{arch}.pt",
+        data=data_file,
+        model=model_file,
     output:
         activations="results/{dataset}/activations/{arch}.h5",
     params:
@@ -28,7 +28,7 @@ rule activations:
 
 rule autoencoder:
     input:
-        activations="results/{dataset}/activations/{arch}.h5",
+        activations=activations_file,
     output:
         model="results/{dataset}/autoencoder/{arch}_{k}d.pt",
         paths="results/{dataset}/autoencoder/{arch}_{k}d_paths.h5",
@@ -72,10 +72,10 @@ NB04_FIGURES = [
 rule notebook_hidden_states:
     input:
         notebook="notebooks/04_hidden_states.ipynb",
-        data="results/{dataset}/data.h5",
-        model="results/{dataset}/model/{arch}.pt",
+        data=data_file,
+        model=model_file,
         confusion="results/{dataset}/model/{arch}/confusion.csv",
-        activations="results/{dataset}/activations/{arch}.h5",
+        activations=activations_file,
         paths2="results/{dataset}/autoencoder/{arch}_2d_paths.h5",
         paths3="results/{dataset}/autoencoder/{arch}_3d_paths.h5",
         quality2="results/{dataset}/autoencoder/{arch}_2d_projection_quality.json",

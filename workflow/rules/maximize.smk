@@ -3,8 +3,8 @@
 
 rule maximize:
     input:
-        data="results/{dataset}/data.h5",
-        model="results/{dataset}/model/{arch}.pt",
+        data=data_file,
+        model=model_file,
     output:
         "results/{dataset}/maximize/{arch}.h5",
     params:
@@ -32,7 +32,7 @@ NB03_FIGURES = ["fig2_constraints", "fig5_iterations", "curves"]
 rule notebook_maximize:
     input:
         notebook="notebooks/03_maximize.ipynb",
-        data="results/{dataset}/data.h5",
+        data=data_file,
         maximize="results/{dataset}/maximize/{arch}.h5",
     output:
         notebook="results/{dataset}/reports/03_maximize_{arch}.ipynb",

@@ -6,7 +6,7 @@ IMPORTED_ARCHS = [a for a in ARCHS if config["models"][a].get("import")]
 
 rule import_model:
     input:
-        data="results/{dataset}/data.h5",
+        data=data_file,
         model=lambda wc: config["models"][wc.arch]["import"],
     output:
         model="results/{dataset}/model/{arch}.pt",
@@ -32,7 +32,7 @@ ruleorder: import_model > train
 
 rule train:
     input:
-        data="results/{dataset}/data.h5",
+        data=data_file,
     output:
         model="results/{dataset}/model/{arch}.pt",
         metrics="results/{dataset}/model/{arch}/metrics.json",
@@ -65,8 +65,8 @@ rule train:
 
 rule evaluate:
     input:
-        data="results/{dataset}/data.h5",
-        model="results/{dataset}/model/{arch}.pt",
+        data=data_file,
+        model=model_file,
     output:
         predictions="results/{dataset}/model/{arch}/predictions.h5",
         confusion="results/{dataset}/model/{arch}/confusion.csv",
@@ -92,8 +92,8 @@ NB01_FIGURES = ["summary", "skeletons", "training", "confusion"]
 rule notebook_data_model:
     input:
         notebook="notebooks/01_data_and_model.ipynb",
-        data="results/{dataset}/data.h5",
-        model="results/{dataset}/model/{arch}.pt",
+        data=data_file,
+        model=model_file,
         metrics="results/{dataset}/model/{arch}/metrics.json",
         history="results/{dataset}/model/{arch}/history.csv",
         predictions="results/{dataset}/model/{arch}/predictions.h5",

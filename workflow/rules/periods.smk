@@ -4,8 +4,8 @@
 
 rule periods:
     input:
-        data="results/{dataset}/data.h5",
-        model="results/{dataset}/model/{arch}.pt",
+        data=data_file,
+        model=model_file,
     output:
         periods="results/{dataset}/periods/{arch}.h5",
     params:
@@ -31,7 +31,7 @@ NB05_FIGURES = ["periods", "clusters", "relevance", "purity"]
 rule notebook_periods:
     input:
         notebook="notebooks/05_periods.ipynb",
-        data="results/{dataset}/data.h5",
+        data=data_file,
         periods="results/{dataset}/periods/{arch}.h5",
     output:
         notebook="results/{dataset}/reports/05_periods_{arch}.ipynb",
@@ -73,7 +73,7 @@ NB06_FIGURES = ["sensitivity", "sequence", "summary"]
 rule notebook_variants:
     input:
         notebook="notebooks/06_variants.ipynb",
-        data="results/{dataset}/data.h5",
+        data=data_file,
         saliency=expand("results/{{dataset}}/saliency/{arch}.h5", arch=ARCHS),
         metrics=expand("results/{{dataset}}/model/{arch}/metrics.json", arch=ARCHS),
         periods=expand("results/{{dataset}}/periods/{arch}.h5", arch=ARCHS),

@@ -4,8 +4,8 @@
 
 rule saliency:
     input:
-        data="results/{dataset}/data.h5",
-        model="results/{dataset}/model/{arch}.pt",
+        data=data_file,
+        model=model_file,
     output:
         saliency="results/{dataset}/saliency/{arch}.h5",
     params:
@@ -27,8 +27,8 @@ rule saliency:
 
 rule faithfulness:
     input:
-        data="results/{dataset}/data.h5",
-        model="results/{dataset}/model/{arch}.pt",
+        data=data_file,
+        model=model_file,
         saliency="results/{dataset}/saliency/{arch}.h5",
     output:
         json="results/{dataset}/saliency/{arch}_faithfulness.json",
@@ -56,8 +56,8 @@ NB02_FIGURES = ["throw_kick", "confused_pair", "class_heatmaps", "unit_maps", "f
 rule notebook_saliency:
     input:
         notebook="notebooks/02_saliency.ipynb",
-        data="results/{dataset}/data.h5",
-        model="results/{dataset}/model/{arch}.pt",
+        data=data_file,
+        model=model_file,
         saliency="results/{dataset}/saliency/{arch}.h5",
         faithfulness="results/{dataset}/saliency/{arch}_faithfulness.json",
         predictions="results/{dataset}/model/{arch}/predictions.h5",

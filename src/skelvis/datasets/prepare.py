@@ -2,12 +2,16 @@
 
 ``READERS`` (:mod:`skelvis.datasets.registry`) maps the config key ``data.<name>.reader`` to a
 function ``(name, cfg, raw, seed) -> Dataset`` returning raw (un-normalised) coordinates; every
-reader module registers itself there and is imported here.  :func:`prepare_dataset` then normalises, pads and excludes
-invalid sequences (NaN/inf or all-zero joints), recording the exclusions.
+reader module registers itself there and is imported here.  :func:`prepare_dataset` then screens
+the sequences (:func:`~skelvis.datasets.screening.screen_sequences`: drops NaN/inf or all-zero
+ones, records one-frame, repeated-frame and untracked-frame caveats) and normalises;
+:func:`~skelvis.datasets.screening.screening_summary` says what happened in a few lines (printed
+on the console by the ``prepare`` rule, stored in data.h5 attrs).
 """
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict
 from typing import Any, Dict, Optional
 
@@ -15,15 +19,16 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..normalize import normalize
-from ..rnn import valid_frames
 from ..settings import DatasetConfig
 from ..topology import get_topology
 from . import auslan, generic, msr_action3d, ntu, sysu
 from .registry import READERS, register_reader
+from .screening import CAVEATS, DROP_REASONS, exclude_invalid, screen_sequences, screening_summary
 from .store import Dataset
 from .synthetic import SyntheticConfig, generate
 
-__all__ = ["READERS", "register_reader", "prepare_dataset", "exclude_invalid"]
+__all__ = ["READERS", "register_reader", "prepare_dataset", "user_folder", "screen_sequences", "exclude_invalid",
+           "screening_summary", "DROP_REASONS", "CAVEATS"]
 
 log = logging.getLogger("skelvis.prepare")
 
@@ -43,20 +48,14 @@ def _read_synthetic(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: in
     return ds
 
 
-def exclude_invalid(ds: Dataset) -> Dataset:
-    """Drop sequences with non-finite values or all-zero joints in their valid frames; record why."""
-    valid = valid_frames(ds.length, ds.x.shape[1])
-    finite = np.isfinite(ds.x).reshape(len(ds.x), -1).all(1)
-    x = np.where(np.isfinite(ds.x), ds.x, 0.0)
-    energy = (np.abs(x).reshape(x.shape[0], x.shape[1], -1).max(-1) * valid).max(1)
-    keep = finite & (energy > 0)
-    excluded = [{"sample_id": str(s), "reason": "non-finite values" if not f else "all-zero joints"}
-                for s, f, k in zip(ds.sample_id, finite, keep) if not k]
-    for e in excluded:
-        log.warning("excluded %s: %s", e["sample_id"], e["reason"])
-    out = ds.subset(keep)
-    out.extra_attrs["excluded"] = list(ds.extra_attrs.get("excluded", [])) + excluded
-    return out
+def user_folder(raw: Optional[str], cfg: Dict[str, Any]) -> Optional[str]:
+    """The folder a reader reads: the user's own ``data.<name>.path`` when the source is a local
+    folder (the ``source`` rule only links it into resources/, so messages then name the
+    user's files, not resources/<dataset>/raw/<link>/...), else the staged ``raw`` folder."""
+    path = cfg.get("path")
+    if raw is not None and cfg.get("source") == "local" and path and os.path.isdir(path):
+        return str(path)
+    return raw
 
 
 def prepare_dataset(name: str, cfg: Dict[str, Any], raw: Optional[str] = None, seed: int = 0) -> Dataset:
@@ -72,8 +71,8 @@ def prepare_dataset(name: str, cfg: Dict[str, Any], raw: Optional[str] = None, s
     reader = cfg["reader"]
     if reader not in READERS:
         raise KeyError(f"data.{name}.reader: unknown reader {reader!r}; known: {sorted(READERS)}")
-    ds = READERS[reader](name, cfg, raw, seed)
-    ds = exclude_invalid(ds)
+    ds = READERS[reader](name, cfg, user_folder(raw, cfg), seed)
+    ds = screen_sequences(ds)
     topo = get_topology(ds.topology)
     method = cfg["normalization"]
     x, scale, info = normalize(ds.x, ds.length, topo, method, train_mask=ds.split == 0)

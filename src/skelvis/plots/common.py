@@ -12,7 +12,8 @@ import numpy as np  # noqa: E402
 
 from ..topology import Topology  # noqa: E402
 
-__all__ = ["draw_skeleton", "skeleton_strip", "save_figure", "view_projection", "LIMB_COLORS"]
+__all__ = ["draw_skeleton", "skeleton_strip", "save_figure", "view_projection", "LIMB_COLORS", "nothing_to_show",
+           "split_counts_text"]
 
 LIMB_COLORS = {"torso": "#4d4d4d", "head": "#4d4d4d", "left_arm": "#1f77b4", "right_arm": "#d62728",
                "left_leg": "#2ca02c", "right_leg": "#ff7f0e", "left_hand": "#1f77b4",
@@ -83,6 +84,24 @@ def skeleton_strip(ax, seq: np.ndarray, topology: Topology, frames: Sequence[int
             ax.text(i * step + p[:, 0].mean(), p[:, 1].min() - 0.15 * width, f"t={t}", ha="center",
                     va="top", fontsize=8)
     return sc
+
+
+def split_counts_text(split: np.ndarray) -> str:
+    """'train 25, validation 0, test 14' for a split code array (0/1/2)."""
+    n = np.bincount(np.asarray(split, int), minlength=3)
+    return f"train {n[0]}, validation {n[1]}, test {n[2]}"
+
+
+def nothing_to_show(title: str, message: str, figsize=(8, 3), ax=None):
+    """A figure (or ``ax``) that says in words why it has nothing to draw, e.g. a dataset without a
+    validation split; returns the figure."""
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=12, transform=ax.transAxes)
+    ax.set_title(title, fontsize=12)
+    return fig if fig is not None else ax.figure
 
 
 def save_figure(fig, figures_dir, name: str, dpi: int = 130) -> Path:

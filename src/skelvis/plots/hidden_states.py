@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib import animation
 
 from ..autoencoder import display_transform
+from .common import nothing_to_show, split_counts_text
 
 __all__ = ["paths_figure", "last_step_figure", "paths_3d_figure", "body_part_figure", "pairs_figure",
            "misclassified_figure", "quality_figure", "animate_classification"]
@@ -195,6 +196,9 @@ def misclassified_figure(P, split: str = "train"):
     correctly classified sequences of the classes involved are drawn faintly, their class names in black."""
     Z, length, label, pred, classes = _xy(P), P["length"], P["label"], P["predicted"], P["classes"]
     in_split = np.flatnonzero(P["split"] == _SPLITS[split])
+    if not len(in_split):
+        return nothing_to_show(f"Misclassified {split} sequences",
+                               f"this dataset has no {split} split\n({split_counts_text(P['split'])} sequences)")
     wrong = in_split[label[in_split] != pred[in_split]]
     fig, ax = plt.subplots(figsize=(10, 8.5))
     involved = sorted(set(label[wrong].tolist()) | set(pred[wrong].tolist()))
