@@ -192,3 +192,36 @@ def test_selection_without_validation(tmp_path):
     other.x = other.x + 1.0
     _, hist2 = train_classifier(other, spec, cfg, checkpoint=tmp_path / "ck.pt", progress=False)
     assert [r["train_loss"] for r in hist2] != [r["train_loss"] for r in hist]
+
+
+# -- case-study classes by name, else by a stated rule ----------------------------------------------
+
+def test_case_study_classes_by_name_then_rule():
+    from skelvis.case_study import case_study_classes, find_class, named_pair
+    assert find_class(["drop", "throw", "kicking something"], "kick") == 2          # NTU's name
+    assert find_class(["high throw", "forward kick", "pick up & throw"], "throw") == 0  # MSR's
+    assert find_class(["Hand Waving"], "hand_waving") == 0 and find_class(["bow"], "kick") is None
+    cm = np.array([[5, 1, 0], [3, 2, 0], [0, 0, 4]])            # recall 0.83, 0.4, 1.0
+    chosen, note = case_study_classes(["throw", "wave", "jump"], ["throw", "kick"], cm)
+    assert chosen == [0, 1] and "'kick' is not in this dataset: wave instead (the most confused class)" == note
+    chosen, note = case_study_classes(["a", "b", "c"], ["throw", "kick"], cm)
+    assert chosen == [1, 2] and "the most confused class" in note and "c instead (the least confused class)" in note
+    assert case_study_classes(["kick", "throw"], ["throw", "kick"], cm[:2, :2]) == ([1, 0], "")
+    assert named_pair(["sweeping", "x", "mopping"], ["mopping", "sweeping"]) == (2, 0)
+    assert named_pair(["sweeping", "x"], ["mopping", "sweeping"]) is None
+
+
+def test_figures_say_when_they_have_nothing_to_show():
+    from skelvis.plots import hidden_states as hs
+    from skelvis.plots import maximize as mp
+    P = {"path": np.zeros((4, 3, 2), np.float32), "length": np.array([3, 1, 3, 2]), "label": np.array([0, 1, 0, 1]),
+         "predicted": np.array([0, 0, 0, 1]), "split": np.array([0, 0, 2, 2], np.int8), "classes": ["a", "b"]}
+    P.update({k: P["path"] for k in ("display", "code")})
+    fig = hs.misclassified_figure(P, "validation")
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any("no validation split" in t and "train 2, validation 0, test 2" in t for t in texts), texts
+    entries = [{"target_kind": "class", "target": "jump up"}, {"target_kind": "class", "target": "bow"},
+               {"target_kind": "class", "target": "bow"}, {"target_kind": "unit", "target": "unit 3"}]
+    assert mp.fig5_class(entries, "throw") == ("bow", "'throw' is not in this dataset: bow instead "
+                                                      "(the first class with the most sequences)")
+    assert mp.fig5_class(entries, "jump_up") == ("jump up", "")

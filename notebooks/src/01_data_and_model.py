@@ -27,11 +27,12 @@ predictions = "results/synthetic/model/lstm/predictions.h5"
 confusion = "results/synthetic/model/lstm/confusion.csv"
 figures = "results/synthetic/figures/lstm"
 strip_frames = 6
+confusion_split_wanted = "test"
 
 # %%
 from skelvis import plots
 from skelvis.datasets.store import read_dataset
-from skelvis.evaluate import read_confusion, read_history, read_metrics
+from skelvis.evaluate import confusion_split, read_confusion, read_history, read_metrics
 from skelvis.models import load_model
 
 ds = read_dataset(data)
@@ -48,9 +49,12 @@ fig = plots.skeleton_strips_figure(ds, strip_frames)
 plots.save_figure(fig, figures, "01_skeletons")
 
 # %%
-plots.save_figure(plots.training_figure(read_history(history)), figures, "01_training")
+fig = plots.training_figure(read_history(history), met.get("best_epoch"), met.get("selection", ""))
+plots.save_figure(fig, figures, "01_training")
 
 # %%
 cm = read_confusion(confusion)
-fig = plots.confusion_figure(cm, f"{ds.name}: confusion matrix ({int(cm.values.sum())} sequences)")
+shown = confusion_split(ds.split, confusion_split_wanted)
+fig = plots.confusion_figure(cm, f"{ds.name}: confusion matrix, {shown} split ({int(cm.values.sum())} sequences)"
+                             + ("" if shown == confusion_split_wanted else f"\nno {confusion_split_wanted} split in this dataset"))
 plots.save_figure(fig, figures, "01_confusion")

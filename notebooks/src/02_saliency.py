@@ -29,12 +29,14 @@ predictions = "results/synthetic/model/lstm/predictions.h5"
 confusion = "results/synthetic/model/lstm/confusion.csv"
 figures = "results/synthetic/figures/lstm"
 fig4_classes = "throw,kick"
+fig6_classes = "mopping,sweeping"
 early = 0.25
 late = 0.7
 n_units = 6
 
 # %%
 from skelvis import plots
+from skelvis.case_study import case_study_classes, named_pair
 from skelvis.datasets.store import read_dataset
 from skelvis.evaluate import read_confusion, read_predictions
 from skelvis.faithfulness import read_faithfulness
@@ -57,28 +59,38 @@ print(f"mode {mode}; class_map {cmap_.shape}, unit_maps {sal['unit_maps'].shape}
 # %% [markdown]
 # ## Fig. 4: an early frame of *throw*, an early and a late frame of *kick*
 # Joints coloured by the true class's sensitivity map at that frame (darker = more sensitive).
+# Classes by name (`fig4_classes`); one the data lacks is replaced by the most confused class, then
+# the least confused one (skelvis.case_study), and the title says so.
 
 # %%
-names = [c.strip() for c in fig4_classes.split(",")]
-if not all(n in ds.classes for n in names):
-    names = list(ds.classes[:2])
-ca, cb = (ds.classes.index(n) for n in names)
+(ca, cb), why = case_study_classes(ds.classes, [c.strip() for c in fig4_classes.split(",")], cm.values)
+names = [ds.classes[ca], ds.classes[cb]]
+print(f"Fig. 4 classes: {names}" + (f" ({why})" if why else ""))
 ia = sp.pick_sample(ds.label, pred["predicted"], ds.split, ca)
 ib = sp.pick_sample(ds.label, pred["predicted"], ds.split, cb)
 frame = lambda i, f: int(round(f * (ds.length[i] - 1)))
 panels = [(ia, frame(ia, early), f"{names[0]}, early frame t={frame(ia, early)}"),
           (ib, frame(ib, early), f"{names[1]}, early frame t={frame(ib, early)}"),
           (ib, frame(ib, late), f"{names[1]}, late frame t={frame(ib, late)}")]
-fig = sp.skeleton_maps_figure(ds, cmap_, panels, title=f"{ds.name}: sensitivity to the true class ({mode} mode)")
+fig = sp.skeleton_maps_figure(ds, cmap_, panels, title=f"{ds.name}: sensitivity to the true class ({mode} mode)"
+                              + (f"\n{why}" if why else ""))
 plots.save_figure(fig, figures, "02_throw_kick")
 
 # %% [markdown]
 # ## Fig. 6: two easily confused classes
+# The paper's pair by name (`fig6_classes`) when the data has both, else the most confused pair.
 
 # %%
-a, b, count = sp.confused_pair(cm.values, pred["probability"], ds.label)
+named = named_pair(ds.classes, [c.strip() for c in fig6_classes.split(",")])
+if named:  # the paper's pair by name
+    a, b = named
+    count, why = int(cm.values[a, b] + cm.values[b, a]), ""
+else:      # the rule: the pair most often confused
+    a, b, count = sp.confused_pair(cm.values, pred["probability"], ds.label)
+    why = f"{' and '.join(repr(c) for c in fig6_classes.split(','))} are not both in this dataset: the most confused pair instead"
+print(f"Fig. 6 pair: {ds.classes[a]}, {ds.classes[b]}" + (f" ({why})" if why else ""))
 fig = sp.confused_pair_figure(ds, cmap_, a, b, sp.pick_sample(ds.label, pred["predicted"], ds.split, a),
-                              sp.pick_sample(ds.label, pred["predicted"], ds.split, b), count)
+                              sp.pick_sample(ds.label, pred["predicted"], ds.split, b), count, note=why)
 plots.save_figure(fig, figures, "02_confused_pair")
 
 # %% [markdown]

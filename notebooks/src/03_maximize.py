@@ -57,15 +57,17 @@ pd.DataFrame(rows).round(4)
 # ## Fig. 2: one iteration without and with constraints (same frame)
 
 # %%
+shown, why = mp.fig5_class(entries, fig5_class)
+print(f"Figs. 2 and 5 show {shown!r}" + (f" ({why})" if why else ""))
 first = mp.pick_entries(entries, fig5_class, 1)[0]
-save_figure(mp.constraints_figure(first, topo), figures, "03_fig2_constraints")
+save_figure(mp.constraints_figure(first, topo, note=why), figures, "03_fig2_constraints")
 
 # %% [markdown]
 # ## Fig. 5: one frame from each of two sequences, original, after 1 and after all iterations
 
 # %%
 pair = mp.pick_entries(entries, fig5_class, 2)
-save_figure(mp.iterations_figure(pair, topo), figures, "03_fig5_iterations")
+save_figure(mp.iterations_figure(pair, topo, note=why), figures, "03_fig5_iterations")
 
 # %% [markdown]
 # ## Response and constraint violation per iteration

@@ -26,7 +26,7 @@ from .io import atomic_path, decode_attrs, decode_strings, open_h5, read_json, r
 from .models import predict, to_tensors
 from .settings import EvaluateConfig
 
-__all__ = ["Evaluation", "evaluate_model", "write_predictions", "read_predictions", "confusion_matrix",
+__all__ = ["Evaluation", "evaluate_model", "confusion_split", "write_predictions", "read_predictions", "confusion_matrix",
            "write_confusion", "read_confusion", "write_metrics", "read_metrics", "write_history", "read_history",
            "confusable_pairs"]
 
@@ -76,13 +76,18 @@ def confusion_matrix(label: np.ndarray, predicted: np.ndarray, num_classes: int)
     return cm
 
 
+def confusion_split(split_codes: np.ndarray, wanted: str = EvaluateConfig.confusion_split) -> str:
+    """The split whose confusion matrix is written: ``wanted`` when it has sequences, else the
+    first non-empty of test, validation, train (a dataset may lack any split but train)."""
+    present = {SPLIT_NAMES[int(k)] for k in np.unique(split_codes)}
+    return next(s for s in (wanted, "test", "validation", "train") if s in present)
+
+
 def write_confusion(ev: Evaluation, ds: Dataset, path, split: str = EvaluateConfig.confusion_split) -> pd.DataFrame:
     """confusion.csv: counts (K, K), rows the true class (index name ``true``), columns the
-    predicted class, on ``split`` (validation when that split is empty)."""
-    code = {v: k for k, v in SPLIT_NAMES.items()}[split]
+    predicted class, on ``split`` (or :func:`confusion_split`'s fallback when that split is empty)."""
+    code = {v: k for k, v in SPLIT_NAMES.items()}[confusion_split(ds.split, split)]
     mask = ds.split == code
-    if not mask.any():
-        mask = ds.split == 1
     cm = confusion_matrix(ds.label[mask], ev.predicted[mask], len(ds.classes))
     df = pd.DataFrame(cm, index=pd.Index(ds.classes, name="true"), columns=list(ds.classes))
     with atomic_path(path) as tmp:

@@ -40,6 +40,7 @@ import torch
 
 from . import constraints as C
 from . import rnn as R
+from .case_study import find_class
 from .datasets.store import SPLIT_NAMES
 from .io import atomic_path, decode_attrs, open_h5, require
 from .models import RecurrentClassifier, predict, resolve_device, to_tensors
@@ -333,6 +334,9 @@ def select_targets(model: RecurrentClassifier, ds, classes=None, hidden_units: i
     if unknown:
         raise KeyError(f"config key 'maximize.classes' names {unknown}, not classes of {ds.name}: {ds.classes}")
     out = []
+    # the classes named for a second sequence (by name, skelvis.case_study.find_class); when none is
+    # in the data, the first class with two correct sequences gets one, so Fig. 5 has two rows
+    second = {find_class(ds.classes, n) for n in second_sequence_classes} - {None}
     for name in classes:
         c = ds.classes.index(name)
         idx = np.flatnonzero(pool & (ds.label == c))
@@ -340,7 +344,11 @@ def select_targets(model: RecurrentClassifier, ds, classes=None, hidden_units: i
             log.warning("class %s: no correctly classified held-out sequence; skipped", name)
             continue
         out.append((Target("class", c, name=name), int(idx[0])))
-        if name in second_sequence_classes and len(idx) > 1:
+        if len(idx) > 1 and (c in second or (second_sequence_classes and not second)):
+            if c not in second:
+                log.info("maximize.second_sequence_classes %s: none in the data; %s gets the second sequence",
+                         list(second_sequence_classes), name)
+                second = {c}
             out.append((Target("class", c, name=name), int(idx[1])))
     if hidden_units:
         idx = np.flatnonzero(pool)

@@ -114,6 +114,7 @@ rule notebook_data_model:
     params:
         figures="results/{dataset}/figures/{arch}",
         strip_frames=lookup(dpath="notebooks/strip_frames", within=config),
+        confusion_split=lookup(dpath="evaluate/confusion_split", within=config),
     log:
         "logs/{dataset}/notebook_data_model/{arch}.log",
     benchmark:
@@ -125,7 +126,7 @@ rule notebook_data_model:
         " -p data {input.data} -p model {input.model} -p metrics {input.metrics}"
         " -p history {input.history} -p predictions {input.predictions}"
         " -p confusion {input.confusion} -p figures {params.figures}"
-        " -p strip_frames {params.strip_frames} > {log} 2>&1"
+        " -p strip_frames {params.strip_frames} -p confusion_split_wanted {params.confusion_split} > {log} 2>&1"
 
 
 TARGETS.extend(expand_runs("results/{dataset}/reports/01_data_and_model_{arch}.ipynb"))

@@ -73,7 +73,9 @@ def skeleton_strips_figure(ds: Dataset, frames_per_strip: int = 6, sample_index:
     return fig
 
 
-def training_figure(history: pd.DataFrame):
+def training_figure(history: pd.DataFrame, best_epoch: Optional[int] = None, selection: str = ""):
+    """Loss and accuracy per epoch; the kept model's epoch (``best_epoch``) as a dotted line, and
+    how it was selected (``selection``, metrics.json) under the title."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
     a1.plot(history["epoch"], history["train_loss"], label="train")
     if "validation_loss" in history:
@@ -85,6 +87,12 @@ def training_figure(history: pd.DataFrame):
         a2.plot(history["epoch"], history["validation_accuracy"], label="validation")
     a2.set_xlabel("epoch"), a2.set_ylabel("accuracy"), a2.set_ylim(0, 1.02), a2.legend()
     a2.set_title("Accuracy")
+    if best_epoch is not None:
+        for ax in (a1, a2):
+            ax.axvline(best_epoch, color="0.4", ls=":", lw=1, label=f"kept: epoch {best_epoch}")
+        a2.legend()
+    if selection:
+        fig.suptitle(f"model selection: {selection}", fontsize=10)
     fig.tight_layout()
     return fig
 

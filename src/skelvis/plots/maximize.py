@@ -6,18 +6,19 @@ Every function takes entries as returned by :func:`skelvis.maximize.read_maximiz
 (snapshots in the un-normalised body frame)."""
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.lines import Line2D
 
+from ..case_study import find_class
 from ..topology import Topology
 from .common import draw_skeleton
 
 __all__ = ["changed_frame", "constraints_figure", "iterations_figure", "curves_figure", "animation",
-           "pick_entries"]
+           "pick_entries", "fig5_class"]
 
 
 def changed_frame(entry: dict, which: str = "unconstrained", iteration: int = -1) -> int:
@@ -47,7 +48,7 @@ def _panel(ax, poses, topo, colors, title, lims):
 
 
 def constraints_figure(entry: dict, topo: Topology, iterations: Sequence[int] = (1, -1),
-                       frame: Optional[int] = None):
+                       frame: Optional[int] = None, note: str = ""):
     """Paper Fig. 2: the same frame after an iteration without (a) and with (b) constraints, the
     start pose in grey behind; one row per iteration in ``iterations``."""
     unc, con = entry["unconstrained"], entry["constrained"]
@@ -65,14 +66,14 @@ def constraints_figure(entry: dict, topo: Topology, iterations: Sequence[int] = 
         _panel(axes[row, 1], [start, pc], topo, ["ghost", None],
                f"(b) with constraints, iteration {it}\nmax bone error {con['max_bone_error'][it]:.0e}, "
                f"angle violation {con['max_angle_violation_deg'][it]:.2f}°", lims)
-    fig.suptitle(f"{entry['target']}: frame {frame} of {entry['sample_id']} (start pose in grey; front view)",
-                 fontsize=10)
+    fig.suptitle(f"{entry['target']}: frame {frame} of {entry['sample_id']} (start pose in grey; front view)"
+                 + (f"\n{note}" if note else ""), fontsize=10)
     fig.tight_layout()
     return fig
 
 
 def iterations_figure(entries: List[dict], topo: Topology, iterations: Sequence[int] = (0, 1, -1),
-                      which: str = "constrained"):
+                      which: str = "constrained", note: str = ""):
     """Paper Fig. 5: one frame of each sequence (rows): the original and after the given
     iterations (columns); the frame is the one that changed most by the last iteration."""
     fig, axes = plt.subplots(len(entries), len(iterations), figsize=(2.6 * len(iterations), 2.9 * len(entries)),
@@ -91,7 +92,7 @@ def iterations_figure(entries: List[dict], topo: Topology, iterations: Sequence[
         axes[r, 0].text(-0.05, 0.5, f"{e['sample_id']}\nframe {frame}", transform=axes[r, 0].transAxes,
                         rotation=90, ha="right", va="center", fontsize=8)
     fig.suptitle(f"{entries[0]['target']}: one frame per sequence over the iterations "
-                 f"({which}; original in grey behind)", fontsize=10)
+                 f"({which}; original in grey behind)" + (f"\n{note}" if note else ""), fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -154,12 +155,22 @@ def animation(entry: dict, topo: Topology, path, which: str = "constrained", fps
     return path
 
 
+def fig5_class(entries: List[dict], class_name: str = "throw") -> Tuple[str, str]:
+    """The class whose targets Figs. 2 and 5 show, and a note for the title: ``class_name`` when a
+    class target matches it (:func:`skelvis.case_study.find_class`), else the first class with the
+    most targets (the one the maximize stage gave a second sequence), said in the note."""
+    names = list(dict.fromkeys(e["target"] for e in entries if e["target_kind"] == "class"))
+    k = find_class(names, class_name)
+    if k is not None:
+        return names[k], ""
+    if not names:
+        return "", f"no class target to show ('{class_name}' is not in this dataset)"
+    counts = [sum(e["target"] == n for e in entries) for n in names]
+    best = names[int(np.argmax(counts))]
+    return best, f"'{class_name}' is not in this dataset: {best} instead (the first class with the most sequences)"
+
+
 def pick_entries(entries: List[dict], class_name: str = "throw", count: int = 2) -> List[dict]:
-    """Up to ``count`` class targets of ``class_name`` (else of the first class with most entries)."""
-    cls = [e for e in entries if e["target_kind"] == "class"]
-    chosen = [e for e in cls if e["target"] == class_name]
-    if not chosen and cls:
-        names = [e["target"] for e in cls]
-        best = max(names, key=names.count)
-        chosen = [e for e in cls if e["target"] == best]
-    return chosen[:count]
+    """Up to ``count`` class targets of the class :func:`fig5_class` chooses."""
+    name, _ = fig5_class(entries, class_name)
+    return [e for e in entries if e["target_kind"] == "class" and e["target"] == name][:count]

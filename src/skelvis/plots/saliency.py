@@ -57,7 +57,7 @@ def skeleton_maps_figure(ds: Dataset, maps: np.ndarray, panels: Sequence[Tuple[i
     cb = fig.colorbar(sc, ax=list(axes[0]), fraction=0.035, pad=0.02)
     cb.set_label(label)
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(title, fontsize=11, y=0.98 + 0.07 * title.count("\n"))  # clear of the panel titles
     return fig
 
 
@@ -86,10 +86,11 @@ def confused_pair(cm: np.ndarray, probability: Optional[np.ndarray] = None,
 
 
 def confused_pair_figure(ds: Dataset, maps: np.ndarray, a: int, b: int, idx_a: int, idx_b: int,
-                         count: int = 0, frames: int = 5, view: str = "oblique"):
+                         count: int = 0, frames: int = 5, view: str = "oblique", note: str = ""):
     """Two easily confused classes side by side (the paper's Fig. 6): one sequence of each, a strip
     of ``frames`` frames with joints coloured by its class map, and the share of sensitivity per
-    joint summed over time and over all sequences of each class."""
+    joint summed over time and over all sequences of each class. ``note`` (e.g. why this pair)
+    goes under the title."""
     topo = get_topology(ds.topology)
     fig = plt.figure(figsize=(13, 6.4))
     gs = fig.add_gridspec(2, 2, width_ratios=[3.2, 1.3], wspace=0.25)
@@ -118,7 +119,8 @@ def confused_pair_figure(ds: Dataset, maps: np.ndarray, a: int, b: int, idx_a: i
     axb.set_xlabel("share of sensitivity mass per joint\n(summed over time, mean over sequences)", fontsize=8)
     axb.legend(fontsize=8, loc="lower right")
     fig.suptitle(f"Easily confused classes: {ds.classes[a]} vs {ds.classes[b]} "
-                 f"({count} confusion{'' if count == 1 else 's'} in the confusion matrix)", fontsize=11)
+                 f"({count} confusion{'' if count == 1 else 's'} in the confusion matrix)"
+                 + (f"\n{note}" if note else ""), fontsize=11)
     return fig
 
 
@@ -232,6 +234,6 @@ def faithfulness_figure(faith: Dict, title: str = ""):
     a2.legend(fontsize=8)
     a2.set_title(f"Deletion curve ({faith.get('n', '?')} {str(faith.get('split', '')).replace('_', '-')} sequences)", fontsize=10)
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(title, fontsize=11, y=0.98 + 0.07 * title.count("\n"))  # clear of the panel titles
     fig.tight_layout()
     return fig
