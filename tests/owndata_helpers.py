@@ -8,16 +8,12 @@ import numpy as np
 from skelvis.datasets.generic import write_generic
 from skelvis.datasets.synthetic import SyntheticConfig, generate
 from skelvis.normalize import resample
-from skelvis.topology import KINECT_V1, KINECT_V2
-
-# Kinect v1 joint -> the Kinect v2 joint at the same place (the other names are shared)
-V1_FROM_V2 = {"hip_center": "spine_base", "spine": "spine_mid", "shoulder_center": "spine_shoulder"}
+from skelvis.topology import KINECT_V1, kinect_v2_index
 
 
 def to_kinect_v1(seq: np.ndarray) -> np.ndarray:
     """(T, 25, 3) Kinect v2 joints -> (T, 20, 3) in Kinect v1 order."""
-    idx = [KINECT_V2.index(V1_FROM_V2.get(n, n)) for n in KINECT_V1.joints]
-    return seq[:, idx]
+    return seq[:, kinect_v2_index(KINECT_V1)]
 
 
 def own_dataset(folder: Path, classes=("throw", "hand_waving", "jump_up"), subjects: int = 6,

@@ -225,3 +225,32 @@ def test_figures_say_when_they_have_nothing_to_show():
     assert mp.fig5_class(entries, "throw") == ("bow", "'throw' is not in this dataset: bow instead "
                                                       "(the first class with the most sequences)")
     assert mp.fig5_class(entries, "jump_up") == ("jump up", "")
+
+
+# -- docs/own-data.md says what the code does --------------------------------------------------------
+
+DOC = os.path.join(os.path.dirname(__file__), "..", "docs", "own-data.md")
+
+
+def test_own_data_page_lists_every_topology_in_its_order_with_a_figure():
+    from skelvis.topology import TOPOLOGIES
+    text = open(DOC).read()
+    for name, topo in TOPOLOGIES.items():
+        assert " · ".join(f"{i} {j}" for i, j in enumerate(topo.joints)) in text, name
+        png = os.path.join(os.path.dirname(DOC), "figures", f"topology_{name}.png")
+        assert f"(figures/topology_{name}.png)" in text and os.path.getsize(png) < 100_000
+
+
+@pytest.mark.realdata
+def test_worked_example_converts_msr_action3d(shared_data, tmp_path):
+    """The conversion script in docs/own-data.md, run on the real MSR Action3D files, gives a
+    folder that passes the checks with the numbers the page shows."""
+    import re
+    code = re.search(r"```python\n(\"\"\"MSR Action3D.*?)```", open(DOC).read(), re.S).group(1)
+    (tmp_path / "convert_msr.py").write_text(code)
+    subprocess.run([sys.executable, "convert_msr.py", str(shared_data / "msr_action3d"), "my_msr"],
+                   cwd=tmp_path, check=True)
+    p = subprocess.run([SKELVIS_CHECK, "my_msr", "--max-frames", "40"], cwd=tmp_path, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout
+    shown = re.search(r"\$ skelvis-check my_msr --max-frames 40\n(.*?)```", open(DOC).read(), re.S).group(1)
+    assert p.stdout == shown

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 __all__ = ["Topology", "get_topology", "TOPOLOGIES", "KINECT_V2", "KINECT_V1", "MSR_ACTION3D",
-           "AUSLAN_GLOVE", "NTU_CONNECTING_JOINT"]
+           "AUSLAN_GLOVE", "NTU_CONNECTING_JOINT", "KINECT_V2_NAME", "kinect_v2_index"]
 
 #: The NTU RGB+D authors' parent table, 1-based (joint i is connected to joint connecting_joint[i-1]).
 NTU_CONNECTING_JOINT: Tuple[int, ...] = (2, 1, 21, 3, 21, 5, 6, 7, 21, 9, 10, 11, 1, 13, 14, 15, 1,
@@ -212,6 +212,18 @@ AUSLAN_GLOVE = Topology(
     channels=1,
     sensor="Nintendo/5DT data gloves + Polhemus trackers",
 )
+
+#: Joints of the 20-joint Kinect v1 layouts whose Kinect v2 (NTU) name differs; every other joint
+#: of ``kinect_v1`` and ``msr_action3d`` has the same name in ``kinect_v2``.
+KINECT_V2_NAME = {"hip_center": "spine_base", "spine": "spine_mid", "shoulder_center": "spine_shoulder"}
+
+
+def kinect_v2_index(topology: "Topology") -> List[int]:
+    """For every joint of a skeleton topology, the index of the same body point in Kinect v2 order
+    (e.g. to draw a reference pose, or to convert Kinect v2 recordings to a 20-joint layout with
+    ``x[:, kinect_v2_index(KINECT_V1)]``)."""
+    return [KINECT_V2.index(KINECT_V2_NAME.get(n, n)) for n in topology.joints]
+
 
 TOPOLOGIES: Dict[str, Topology] = {t.name: t for t in (KINECT_V2, KINECT_V1, MSR_ACTION3D, AUSLAN_GLOVE)}
 

@@ -352,6 +352,7 @@ def main(argv=None) -> int:
     ap.add_argument("--meta", default="dataset.yaml", help="as generic.meta")
     ap.add_argument("--labels", default="labels.csv", help="as generic.labels")
     a = ap.parse_args(argv)
+    logging.getLogger("skelvis").setLevel(logging.ERROR)   # the report below says it all
     opts = {"meta": a.meta, "labels": a.labels, "validation_subjects": a.validation_subjects,
             "test_subjects": a.test_subjects}
     chk = check_folder(a.data_dir, "", opts, a.max_frames)

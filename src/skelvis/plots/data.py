@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 
 from ..datasets.store import Dataset
-from ..topology import get_topology
-from .common import skeleton_strip
+from ..topology import KINECT_V2, Topology, get_topology, kinect_v2_index
+from .common import LIMB_COLORS, draw_skeleton, skeleton_strip
 
-__all__ = ["summary_table", "summary_figure", "skeleton_strips_figure", "training_figure", "confusion_figure"]
+__all__ = ["summary_table", "summary_figure", "skeleton_strips_figure", "training_figure", "confusion_figure",
+           "reference_pose", "topology_figure"]
 
 
 def summary_table(ds: Dataset, spec: Dict, metrics: Dict) -> pd.DataFrame:
@@ -115,4 +116,88 @@ def confusion_figure(cm: pd.DataFrame, title: str = "Confusion matrix"):
     fig.colorbar(im, ax=ax, fraction=0.046, label="share of true class")
     ax.set_title(title)
     fig.tight_layout()
+    return fig
+
+
+def reference_pose(topology: Topology) -> np.ndarray:
+    """A standing pose (J, 3) in the body frame (+x the person's left, +y up) for drawing a
+    topology: the synthetic generator's rest offsets (Kinect v2) with the arms raised 40 degrees
+    sideways so that every joint stays apart; 20-joint layouts take their joints' Kinect v2 points."""
+    from ..datasets.synthetic import rest_offsets
+    off = rest_offsets()
+    arms = {j for g in ("left_arm", "right_arm") for j in KINECT_V2.limb_groups[g]} - {4, 8}
+    a = np.deg2rad(40.0)
+    for side, (hand, tip, thumb) in ((1.0, (7, 21, 22)), (-1.0, (11, 23, 24))):   # fingers apart
+        off[tip] = (0.0, -0.10, 0.0)
+        off[thumb] = (-side * 0.06, -0.03, 0.0)
+    for j in arms:                      # rotate the hanging arm outwards about the forward axis
+        side = 1.0 if j in KINECT_V2.limb_groups["left_arm"] else -1.0
+        x, y, z = off[j]
+        off[j] = (x * np.cos(a) - side * y * np.sin(a), side * x * np.sin(a) + y * np.cos(a), z)
+    parent = _tree_from(0)               # the offsets' tree: rooted at spine_base
+    pose = np.zeros((KINECT_V2.num_joints, 3))
+    order = [0]
+    for q in order:                     # breadth first: every parent placed before its children
+        order.extend(c for c in range(KINECT_V2.num_joints) if parent[c] == q)
+    for c in order[1:]:
+        pose[c] = pose[parent[c]] + off[c]
+    return pose[kinect_v2_index(topology)] if topology.name != KINECT_V2.name else pose
+
+
+def _tree_from(root: int) -> list:
+    """Parent of every Kinect v2 joint in the bone tree rooted at ``root`` (None for the root)."""
+    parent = [None] * KINECT_V2.num_joints
+    seen, stack = {root}, [root]
+    while stack:
+        q = stack.pop()
+        for a, b in KINECT_V2.bones:
+            for u, v in ((a, b), (b, a)):
+                if u == q and v not in seen:
+                    seen.add(v)
+                    parent[v] = u
+                    stack.append(v)
+    return parent
+
+
+def topology_figure(topology: Topology):
+    """The joint order of a topology: a front view of :func:`reference_pose` with every joint's
+    index (the position along J in the data) and name; channel sets as a numbered list."""
+    J = topology.num_joints
+    if not topology.is_skeleton:
+        groups = list(topology.limb_groups.items())
+        fig, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups), 0.28 * J / len(groups) + 1.2))
+        for ax, (g, idx) in zip(np.atleast_1d(axes), groups):
+            ax.axis("off")
+            ax.set_title(g.replace("_", " "), fontsize=10, color=LIMB_COLORS.get(g, "k"))
+            for r, j in enumerate(idx):
+                ax.text(0.0, 1 - (r + 0.5) / len(idx), f"{j:2d}  {topology.joints[j]}", fontsize=9,
+                        family="monospace", va="center", transform=ax.transAxes)
+        fig.suptitle(f"{topology.name}: {J} channels, C = {topology.channels} ({topology.sensor})", fontsize=11)
+        fig.tight_layout()
+        return fig
+    pose = reference_pose(topology)
+    fig, ax = plt.subplots(figsize=(7.2, 7.6))
+    draw_skeleton(ax, pose, topology, view="front", joint_size=60)
+    p = pose[:, :2]
+    span = float(p[:, 1].max() - p[:, 1].min())
+    gap = span / 26                                    # label rows at least this far apart
+    x_col = {True: p[:, 0].max() + 0.12, False: p[:, 0].min() - 0.12}
+    # image right: the person's left side; the centre line goes with the side holding fewer joints
+    right = p[:, 0] > 0.02
+    centre = np.abs(p[:, 0]) <= 0.02
+    right = right | (centre & ((p[:, 0] > 0.02).sum() <= (p[:, 0] < -0.02).sum()))
+    for side in (True, False):
+        idx = [j for j in np.argsort(-p[:, 1], kind="stable") if right[j] == side]
+        y_prev = np.inf
+        for j in idx:                                  # top to bottom, pushed down to keep the gap
+            y = min(p[j, 1], y_prev - gap)
+            y_prev = y
+            ax.annotate(f"{j} {topology.joints[j]}", p[j], xytext=(x_col[side], y), textcoords="data",
+                        ha="left" if side else "right", va="center", fontsize=8,
+                        arrowprops=dict(arrowstyle="-", color="0.75", lw=0.5, shrinkA=0, shrinkB=3))
+    ax.set_xlim(x_col[False] - 0.42, x_col[True] + 0.42)
+    ax.set_ylim(p[:, 1].min() - 2 * gap, p[:, 1].max() + gap)
+    ax.set_title(f"{topology.name}: joint order ({J} joints, {topology.sensor})\n"
+                 "index = position along J in (T, J, 3); front view, the person's left on the right",
+                 fontsize=10)
     return fig
