@@ -6,20 +6,20 @@ import os
 import signal
 import subprocess
 import sys
-import zipfile
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 import torch
-
 from owndata_helpers import own_dataset
+
+from skelvis import runlock
 from skelvis.datasets.generic import check_folder, write_generic
-from skelvis.datasets.prepare import prepare_dataset, screen_sequences, screening_summary
+from skelvis.datasets.prepare import prepare_dataset, screening_summary
 from skelvis.datasets.store import Dataset, read_dataset, write_dataset
 from skelvis.errors import DamagedInput, DatasetProblems
 from skelvis.inputs import check_data_file, check_model_file
-from skelvis import runlock
 from skelvis.train import TrainConfig, selection_split, train_classifier
 
 pytestmark = pytest.mark.fast
@@ -61,7 +61,7 @@ def test_one_check_lists_every_fault(tmp_path):
         line = next((ln for ln in msg.splitlines() if f"{folder}/{where}" in ln), None)
         assert line is not None and what in line, (where, msg)
     # the command-line check reports the same list without the workflow, and fails
-    p = subprocess.run([SKELVIS_CHECK, str(folder)], capture_output=True, text=True)
+    p = subprocess.run([SKELVIS_CHECK, str(folder)], capture_output=True, text=True, check=False)
     assert p.returncode == 1
     for where, what in faults:
         assert f"{folder}/{where}" in p.stdout and what in p.stdout, p.stdout
@@ -108,7 +108,7 @@ def test_check_reports_no_problem_for_a_good_folder(tmp_path):
     assert not chk.problems and chk.dataset is not None
     assert sorted(set(chk.dataset.split.tolist())) == [0, 2]
     assert chk.dataset.length.min() == 1 and chk.dataset.length.max() == 120 and chk.dataset.x.shape[2] == 20
-    p = subprocess.run([SKELVIS_CHECK, str(folder), "--max-frames", "64"], capture_output=True, text=True)
+    p = subprocess.run([SKELVIS_CHECK, str(folder), "--max-frames", "64"], capture_output=True, text=True, check=False)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "no problems" in p.stdout and "one_frame_train, one_frame_test" in p.stdout
     assert "longer than max_frames = 64 were subsampled" in p.stdout
@@ -234,7 +234,7 @@ DOC = os.path.join(os.path.dirname(__file__), "..", "docs", "own-data.md")
 
 def test_own_data_page_lists_every_topology_in_its_order_with_a_figure():
     from skelvis.topology import TOPOLOGIES
-    text = open(DOC).read()
+    text = Path(DOC).read_text()
     for name, topo in TOPOLOGIES.items():
         assert " · ".join(f"{i} {j}" for i, j in enumerate(topo.joints)) in text, name
         png = os.path.join(os.path.dirname(DOC), "figures", f"topology_{name}.png")
@@ -246,11 +246,11 @@ def test_worked_example_converts_msr_action3d(shared_data, tmp_path):
     """The conversion script in docs/own-data.md, run on the real MSR Action3D files, gives a
     folder that passes the checks with the numbers the page shows."""
     import re
-    code = re.search(r"```python\n(\"\"\"MSR Action3D.*?)```", open(DOC).read(), re.S).group(1)
-    (tmp_path / "convert_msr.py").write_text(code)
-    subprocess.run([sys.executable, "convert_msr.py", str(shared_data / "msr_action3d"), "my_msr"],
-                   cwd=tmp_path, check=True)
-    p = subprocess.run([SKELVIS_CHECK, "my_msr", "--max-frames", "40"], cwd=tmp_path, capture_output=True, text=True)
+    script = os.path.join(os.path.dirname(DOC), "examples", "convert_msr.py")
+    code = re.search(r"```python\n(\"\"\"MSR Action3D.*?)```", Path(DOC).read_text(), re.DOTALL).group(1)
+    assert code == Path(script).read_text(), "the page shows another script than docs/examples/convert_msr.py"
+    subprocess.run([sys.executable, script, str(shared_data / "msr_action3d"), "my_msr"], cwd=tmp_path, check=True)
+    p = subprocess.run([SKELVIS_CHECK, "my_msr", "--max-frames", "40"], cwd=tmp_path, capture_output=True, text=True, check=False)
     assert p.returncode == 0, p.stdout
-    shown = re.search(r"\$ skelvis-check my_msr --max-frames 40\n(.*?)```", open(DOC).read(), re.S).group(1)
+    shown = re.search(r"\$ skelvis-check my_msr --max-frames 40\n(.*?)```", Path(DOC).read_text(), re.DOTALL).group(1)
     assert p.stdout == shown

@@ -12,7 +12,6 @@ import h5py
 import pytest
 import torch
 import yaml
-
 from conftest import VENV_BIN, copy_workflow, run_snakemake
 from owndata_helpers import own_dataset
 from test_own_data import faulty_folder

@@ -7,10 +7,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from skelvis.plots.data import topology_figure  # noqa: E402
-from skelvis.topology import TOPOLOGIES  # noqa: E402
+from skelvis.plots.data import topology_figure
+from skelvis.topology import TOPOLOGIES
 
 if __name__ == "__main__":
     out = ROOT / "docs" / "figures"

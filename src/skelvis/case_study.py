@@ -11,18 +11,18 @@ title. Nothing is chosen silently.
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["find_class", "confusion_order", "case_study_classes", "named_pair"]
+__all__ = ["case_study_classes", "confusion_order", "find_class", "named_pair"]
 
 
-def _words(name: str) -> List[str]:
+def _words(name: str) -> list[str]:
     return [w for w in re.split(r"[^a-z0-9]+", str(name).lower()) if w]
 
 
-def find_class(classes: Sequence[str], name: str) -> Optional[int]:
+def find_class(classes: Sequence[str], name: str) -> int | None:
     """Index of the class called ``name``: the same words (case, spaces, underscores ignored),
     else the first class one of whose words starts with ``name``'s single word ("kick" ->
     "kicking something"); None when there is none."""
@@ -39,7 +39,7 @@ def find_class(classes: Sequence[str], name: str) -> Optional[int]:
     return None
 
 
-def confusion_order(cm: np.ndarray) -> List[int]:
+def confusion_order(cm: np.ndarray) -> list[int]:
     """Classes from the most to the least confused: ascending recall (diagonal / row sum) in the
     confusion matrix ``cm`` (K, K; rows true class); ties by class order; classes without a
     sequence in ``cm`` last."""
@@ -49,8 +49,8 @@ def confusion_order(cm: np.ndarray) -> List[int]:
     return [int(k) for k in np.argsort(recall, kind="stable")]
 
 
-def case_study_classes(classes: Sequence[str], wanted: Sequence[str], cm: Optional[np.ndarray] = None
-                       ) -> Tuple[List[int], str]:
+def case_study_classes(classes: Sequence[str], wanted: Sequence[str], cm: np.ndarray | None = None
+                       ) -> tuple[list[int], str]:
     """The classes for the slots ``wanted`` (names, e.g. ("throw", "kick")) and a note for the title.
 
     A wanted class present in ``classes`` (:func:`find_class`) keeps its slot; each missing one is
@@ -81,7 +81,7 @@ def case_study_classes(classes: Sequence[str], wanted: Sequence[str], cm: Option
     return chosen, "; ".join(notes)
 
 
-def named_pair(classes: Sequence[str], wanted: Sequence[str]) -> Optional[Tuple[int, int]]:
+def named_pair(classes: Sequence[str], wanted: Sequence[str]) -> tuple[int, int] | None:
     """The two classes named in ``wanted`` (e.g. ("mopping", "sweeping")) when both are present."""
     found = [find_class(classes, w) for w in wanted]
     if len(found) == 2 and None not in found and found[0] != found[1]:

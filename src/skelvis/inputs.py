@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import os
 import zipfile
-from typing import Optional
 
 from .errors import DamagedInput
 
-__all__ = ["check_data_file", "check_model_file", "check_hdf5_file"]
+__all__ = ["check_data_file", "check_hdf5_file", "check_model_file"]
 
 _CACHE: dict = {}
 
@@ -95,7 +94,7 @@ def check_hdf5_file(path, fix: str = "") -> None:
         _cached("h5", path, _check_hdf5, fix)
 
 
-def check_data_file(path, dataset: Optional[str] = None, fix: str = "") -> None:
+def check_data_file(path, dataset: str | None = None, fix: str = "") -> None:
     """Raise :class:`DamagedInput` when an existing ``data.h5`` is unreadable, lacks the data
     contract's datasets/attributes, has inconsistent lengths, or belongs to another dataset."""
     if os.path.exists(path):

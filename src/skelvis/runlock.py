@@ -17,9 +17,8 @@ import shutil
 import socket
 import time
 from pathlib import Path
-from typing import Optional
 
-__all__ = ["record_holder", "release_holder", "clear_stale_lock", "holder_alive"]
+__all__ = ["clear_stale_lock", "holder_alive", "record_holder", "release_holder"]
 
 _HOLDERS = Path(".snakemake") / "skelvis_lock_holders"
 _LOCKS = Path(".snakemake") / "locks"
@@ -29,7 +28,7 @@ def _holder_file(root, pid: int) -> Path:
     return Path(root) / _HOLDERS / f"{socket.gethostname()}_{pid}.json"
 
 
-def record_holder(root=".", pid: Optional[int] = None) -> Path:
+def record_holder(root=".", pid: int | None = None) -> Path:
     """Record that snakemake process ``pid`` (default: this one) holds the lock of ``root``."""
     pid = os.getpid() if pid is None else pid
     path = _holder_file(root, pid)
@@ -39,7 +38,7 @@ def record_holder(root=".", pid: Optional[int] = None) -> Path:
     return path
 
 
-def release_holder(root=".", pid: Optional[int] = None) -> None:
+def release_holder(root=".", pid: int | None = None) -> None:
     _holder_file(root, os.getpid() if pid is None else pid).unlink(missing_ok=True)
 
 
@@ -62,7 +61,7 @@ def holder_alive(pid: int) -> bool:
     return True
 
 
-def clear_stale_lock(root=".") -> Optional[str]:
+def clear_stale_lock(root=".") -> str | None:
     """Remove ``root``'s snakemake lock when every recorded holder has died; return the one line
     to show the user (None when nothing was done)."""
     root = Path(root)

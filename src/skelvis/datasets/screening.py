@@ -14,7 +14,7 @@ import numpy as np
 from ..rnn import valid_frames
 from .store import Dataset
 
-__all__ = ["screen_sequences", "exclude_invalid", "screening_summary", "DROP_REASONS", "CAVEATS"]
+__all__ = ["CAVEATS", "DROP_REASONS", "exclude_invalid", "screen_sequences", "screening_summary"]
 
 log = logging.getLogger("skelvis.prepare")
 
