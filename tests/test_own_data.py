@@ -254,3 +254,12 @@ def test_worked_example_converts_msr_action3d(shared_data, tmp_path):
     assert p.returncode == 0, p.stdout
     shown = re.search(r"\$ skelvis-check my_msr --max-frames 40\n(.*?)```", Path(DOC).read_text(), re.DOTALL).group(1)
     assert p.stdout == shown
+
+
+def test_workflow_keys_pass_through_to_the_reader(tmp_path):
+    """The prepare rule adds `_downloads` to the data section (extra downloads, e.g. NTU's missing
+    list); it is not a config key the user could misspell, so it must not be refused."""
+    folder = own_dataset(tmp_path / "own", subjects=3, test_subjects=(2,), long_frames=50)
+    ds = prepare_dataset("own", {"reader": "generic", "source": "local", "path": str(folder), "_downloads": {}},
+                         str(folder))
+    assert ds.x.shape[2] == 20

@@ -62,10 +62,13 @@ def prepare_dataset(name: str, cfg: Dict[str, Any], raw: Optional[str] = None, s
     """Read with ``cfg['reader']``, exclude invalid sequences, normalise (``cfg['normalization']``).
 
     ``cfg`` is the ``data.<name>`` section; missing keys take the schema's defaults
-    (:class:`~skelvis.settings.DatasetConfig`) and an unknown key raises ConfigError naming it.
+    (:class:`~skelvis.settings.DatasetConfig`) and an unknown key raises ConfigError naming it;
+    keys starting with ``_`` come from the workflow (``_downloads``: the paths of extra downloads)
+    and pass through to the reader.
     """
+    private = {k: v for k, v in cfg.items() if k.startswith("_")}  # from the workflow, e.g. _downloads
     try:
-        cfg = asdict(DatasetConfig.from_section(cfg))
+        cfg = {**asdict(DatasetConfig.from_section({k: v for k, v in cfg.items() if k not in private})), **private}
     except ConfigError as e:
         raise ConfigError(str(e).replace("data.<dataset>.", f"data.{name}.")) from None
     reader = cfg["reader"]
