@@ -103,9 +103,11 @@ def data_file(wildcards):
     check_data_file(
         path,
         wildcards.dataset,
-        fix=f"To rebuild it from the raw data: rm {path}, then run the same snakemake command again "
-        f"(training resumes from its checkpoint results/{wildcards.dataset}/model/<arch>/checkpoint.pt, "
-        "so unchanged data are not trained on again; later results are recomputed).",
+        fix=f"To rebuild it: rm {path}, then run the same snakemake command again. Results already made "
+        f"from it are kept; prepare writes it anew from the raw data when a job needs it (snakemake {path}, "
+        "or the default target), and training then resumes from its finished checkpoint "
+        f"results/{wildcards.dataset}/model/<arch>/checkpoint.pt (unchanged data: the same weights, no "
+        "training again); later results are recomputed.",
     )
     return path
 
