@@ -27,7 +27,6 @@ EXTERNAL = {
     "data.h5": "results/{dataset}/data.h5, written by the prepare rule",
     "labels.csv": "a file of the user's own dataset folder",
     "dataset.yaml": "a file of the user's own dataset folder",
-    "saliency.h5": "results/{dataset}/saliency/{arch}.h5, written by the saliency rule",
     "walk_002.csv": "a sample file of the user's own dataset folder (docs/own-data.md)",
     "confusion.csv": "results/{dataset}/model/{arch}/confusion.csv, written by the evaluate rule",
 }

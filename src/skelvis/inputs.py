@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import zipfile
 
+import h5py
+
 from .errors import DamagedInput
 
 __all__ = ["check_data_file", "check_hdf5_file", "check_model_file"]
@@ -49,7 +51,6 @@ def _damaged(path, problem: str, fix: str) -> DamagedInput:
 
 
 def _open_h5(path, fix: str):
-    import h5py
     try:
         return h5py.File(path, "r")
     except OSError as e:

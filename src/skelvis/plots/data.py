@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..datasets.store import Dataset
+from ..datasets.synthetic import rest_offsets
 from ..topology import KINECT_V2, Topology, get_topology, kinect_v2_index
 from .common import LIMB_COLORS, draw_skeleton, skeleton_strip
 
@@ -123,7 +124,6 @@ def reference_pose(topology: Topology) -> np.ndarray:
     """A standing pose (J, 3) in the body frame (+x the person's left, +y up) for drawing a
     topology: the synthetic generator's rest offsets (Kinect v2) with the arms raised 40 degrees
     sideways so that every joint stays apart; 20-joint layouts take their joints' Kinect v2 points."""
-    from ..datasets.synthetic import rest_offsets
     off = rest_offsets()
     arms = {j for g in ("left_arm", "right_arm") for j in KINECT_V2.limb_groups[g]} - {4, 8}
     a = np.deg2rad(40.0)
