@@ -53,13 +53,14 @@ def test_every_figure_is_in_the_report_with_a_caption(report):
 def test_report_is_grouped_by_stage_and_dataset(report):
     categories, results = report["categories"], report["results"]
     for cat, sub in categories.items():
-        assert STAGE_CATEGORY.match(cat) or cat == "SkeletonVis", f"category {cat!r} is neither 'N. Stage' nor SkeletonVis"
+        assert STAGE_CATEGORY.match(cat) or cat in ("SkeletonVis", "Notebooks"), \
+            f"category {cat!r} is neither 'N. Stage' nor SkeletonVis nor Notebooks"
         for dataset, paths in sub.items():
             assert dataset == "tiny", (cat, dataset)
             assert all(p.startswith(f"results/{dataset}/") for p in paths)
     # a category is named as its notebook (and, for stages 2-5, its plots module and rule)
     for cat in categories:
-        if cat == "SkeletonVis":
+        if cat in ("SkeletonVis", "Notebooks"):
             continue
         number, name = cat.split(". ", 1)
         assert (ROOT / "notebooks" / f"{int(number):02d}_{name}.ipynb").exists(), cat
@@ -90,3 +91,17 @@ def test_report_links_the_viewer_and_has_the_intro(report):
     assert base64.b64decode(entry["data_uri"].split(",", 1)[1]) == (wd / page).read_bytes()
     # the report's landing page text (workflow/report/workflow.rst), rendered with the config
     assert "The results are grouped by stage" in html and "datasets: tiny" in html
+
+
+@pytest.mark.slow
+@pytest.mark.workflow
+def test_report_links_an_html_rendering_of_every_executed_notebook(report):
+    wd, categories, results = report["dir"], report["categories"], report["results"]
+    executed = sorted(str(p.relative_to(wd)) for p in (wd / "results/tiny/reports").glob("*.ipynb"))
+    assert executed
+    listed = set(categories["Notebooks"]["tiny"])
+    for nb in executed:
+        html = nb[: -len(".ipynb")] + ".html"
+        assert html in listed and html in results, html
+        cap = results[html]["caption"]
+        assert "{{" not in cap and "system-message" not in cap, cap

@@ -24,6 +24,39 @@ def test_tiny_run_produces_every_declared_output(tiny_run):
     assert (tiny_run / "results/tiny/benchmarks/train/lstm.tsv").exists()
 
 
+def test_every_executed_notebook_shows_the_figures_it_writes(tiny_run):
+    """Each executed notebook carries at least as many inline images as figure files (PNG, GIF) it
+    wrote, and its HTML rendering (linked from the report) embeds them."""
+    import nbformat
+
+    reports = tiny_run / "results/tiny/reports"
+    notebooks = sorted(reports.glob("*.ipynb"))
+    assert len(notebooks) >= 5
+    figures = tiny_run / "results/tiny/figures/lstm"
+    for nb_path in notebooks:
+        nb = nbformat.read(nb_path, as_version=4)
+        images = sum(1 for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
+                     if any(k.startswith("image/") for k in out.get("data", {})))
+        prefix = nb_path.name[:3]                                   # '02_'
+        written = [f for f in figures.iterdir() if f.name.startswith(prefix) and f.suffix in (".png", ".gif")]
+        assert written, nb_path.name
+        assert images >= len(written), f"{nb_path.name}: {images} inline images for {len(written)} figure files"
+        html = nb_path.with_suffix(".html")
+        assert html.exists(), html
+        assert html.read_text().count("<img") >= len(written), html.name
+
+
+def test_shortcut_table_compares_the_model_with_its_control(tiny_run):
+    import pandas as pd
+
+    table = pd.read_csv(tiny_run / "results/tiny/saliency/lstm_shortcut.csv")
+    assert set(table["model"]) == {"with cue", "control (trained without cue)"}
+    assert set(table["class"]) == {"kick"}
+    doc = json.loads((tiny_run / "results/tiny/saliency/lstm_shortcut.json").read_text())
+    assert doc["shortcut"]["frames"] == [0, 14] and doc["shortcut"]["carriers"] > 0
+    assert (tiny_run / "results/tiny/shortcut/lstm_control.pt").exists()
+
+
 def test_second_run_does_nothing(tiny_run):
     p = run_snakemake(tiny_run, "--configfile", "tests/configs/tiny.yaml", "-n")
     assert "Nothing to be done" in p.stdout + p.stderr

@@ -28,6 +28,8 @@ def _rows(schema, prefix=""):
         typ = sub.get("type", "")
         if "enum" in sub:
             typ = " \\| ".join(map(str, sub["enum"]))
+        elif typ == "array" and "items" in sub and len(sub["items"].get("enum", ())) > 12:
+            typ = f"list of string (one of {len(sub['items']['enum'])} names)"
         elif typ == "array" and "items" in sub and "enum" in sub["items"]:
             typ = "list of " + " \\| ".join(map(str, sub["items"]["enum"]))
         elif typ == "array":

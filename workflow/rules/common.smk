@@ -208,3 +208,35 @@ def viewer_inputs(wildcards):
         if stage_enabled(stage) and _rule_defined(stage):
             inputs[stage] = f"results/{wildcards.dataset}/{stage}/{wildcards.arch}.h5"
     return inputs
+
+
+# shortcut stage (rules/shortcut.smk)
+
+
+def shortcut_datasets():
+    """Datasets whose synthetic generator plants a shortcut and asks for its control model."""
+    out = []
+    for d in DATASETS:
+        dc = config["data"][d]
+        syn = dc.get("synthetic", {})
+        sc = syn.get("shortcut", {})
+        if (dc.get("reader") == "synthetic" and sc.get("enabled", True) and sc.get("control", True)
+                and sc.get("class") in syn.get("classes", [])):
+            out.append(d)
+    return out
+
+
+def control_data_config(wildcards):
+    """data.<dataset> with the shortcut switched off: the control model's training data."""
+    dc = dict(config["data"][wildcards.dataset])
+    syn = dict(dc.get("synthetic", {}))
+    syn["shortcut"] = dict(syn.get("shortcut", {}), enabled=False)
+    dc["synthetic"] = syn
+    return dc
+
+
+def shortcut_json(wildcards):
+    """The shortcut table (JSON) of a run, or nothing where its data has no planted shortcut."""
+    if wildcards.dataset in shortcut_datasets() and not config["models"][wildcards.arch].get("import"):
+        return f"results/{wildcards.dataset}/saliency/{wildcards.arch}_shortcut.json"
+    return []

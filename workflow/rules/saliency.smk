@@ -62,6 +62,7 @@ rule notebook_saliency:
         faithfulness="results/{dataset}/saliency/{arch}_faithfulness.json",
         predictions="results/{dataset}/model/{arch}/predictions.h5",
         confusion="results/{dataset}/model/{arch}/confusion.csv",
+        shortcut=shortcut_json,
     output:
         notebook="results/{dataset}/reports/02_saliency_{arch}.ipynb",
         png=[
@@ -77,6 +78,7 @@ rule notebook_saliency:
         pdf=[f"results/{{dataset}}/figures/{{arch}}/02_{name}.pdf" for name in NB02_FIGURES],
     params:
         figures="results/{dataset}/figures/{arch}",
+        shortcut=lambda wc, input: input.shortcut if isinstance(input.shortcut, str) else "",
     log:
         "logs/{dataset}/notebook_saliency/{arch}.log",
     benchmark:
@@ -87,7 +89,7 @@ rule notebook_saliency:
         "python -m papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
         " -p data {input.data} -p model {input.model} -p saliency {input.saliency}"
         " -p faithfulness {input.faithfulness} -p predictions {input.predictions}"
-        " -p confusion {input.confusion} -p figures {params.figures} > {log} 2>&1"
+        " -p confusion {input.confusion} -p figures {params.figures} -p shortcut '{params.shortcut}' > {log} 2>&1"
 
 
 if stage_enabled("saliency"):

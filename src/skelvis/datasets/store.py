@@ -14,10 +14,16 @@ sample_id  str (N,)                original file or sample name
 scale      float32 (N,)            body-frame scale divided out by normalisation (1 if none)
 ========== ======================= ==============================================
 
+Optional per-sample arrays (``Dataset.extra_arrays``, any other (N,) dataset in the file), e.g.
+``shortcut_cue`` int8 (N,): 1 where the sequence carries the synthetic data's planted cue.
+
 attrs: ``dataset``, ``topology``, ``classes`` (JSON list), ``fps``, ``normalization`` (JSON),
 ``source_sha256``, ``skelvis_version``; optional ``class_joints`` (JSON: class -> joint names
-that carry its motion, ground truth for saliency scoring on synthetic data) and ``excluded``
-(JSON list of excluded samples with reasons).
+that carry its motion, ground truth for saliency scoring on synthetic data), ``shortcut``
+(JSON: the planted cue of the synthetic data: ``class``, ``joints``, ``frames`` [start, stop),
+``share`` of that class's training sequences carrying it, ``other_share`` of all others, ``cue``),
+``designed_pairs`` (JSON list of the synthetic data's designed confusable class pairs) and
+``excluded`` (JSON list of excluded samples with reasons).
 """
 from __future__ import annotations
 
@@ -60,12 +66,16 @@ class Dataset:
     source_sha256: str = ""
     scale: Optional[np.ndarray] = None
     extra_attrs: Dict[str, Any] = field(default_factory=dict)
+    extra_arrays: Dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self):
         n = len(self.x)
         for name in ("length", "label", "subject", "split", "sample_id"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"Dataset.{name} has {len(getattr(self, name))} entries, x has {n}")
+        for name, a in self.extra_arrays.items():
+            if np.shape(a) != (n,):
+                raise ValueError(f"Dataset.extra_arrays[{name!r}] has shape {np.shape(a)}, expected ({n},)")
         if self.scale is None:
             self.scale = np.ones(n, np.float32)
 
@@ -80,7 +90,8 @@ class Dataset:
                        sample_id=self.sample_id[mask], classes=list(self.classes),
                        topology=self.topology, name=self.name, fps=self.fps,
                        normalization=dict(self.normalization), source_sha256=self.source_sha256,
-                       scale=self.scale[mask], extra_attrs=dict(self.extra_attrs))
+                       scale=self.scale[mask], extra_attrs=dict(self.extra_attrs),
+                       extra_arrays={k: v[mask] for k, v in self.extra_arrays.items()})
 
 
 def write_dataset(ds: Dataset, path) -> None:
@@ -95,6 +106,10 @@ def write_dataset(ds: Dataset, path) -> None:
         f.create_dataset("sample_id", data=np.asarray([str(s) for s in ds.sample_id], dtype=object),
                          dtype=h5py.string_dtype())
         f["scale"] = np.asarray(ds.scale, np.float32)
+        for k, v in ds.extra_arrays.items():
+            if k in _REQUIRED or k == "scale":
+                raise ValueError(f"Dataset.extra_arrays may not be named {k!r} (a contract dataset)")
+            f[k] = np.asarray(v)
         f.attrs["dataset"] = ds.name
         f.attrs["topology"] = ds.topology
         f.attrs["classes"] = json.dumps(list(ds.classes))
@@ -127,6 +142,7 @@ class DatasetInfo:
     source_sha256: str = ""
     scale: Optional[np.ndarray] = None
     extra_attrs: Dict[str, Any] = field(default_factory=dict)
+    extra_arrays: Dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -138,7 +154,8 @@ class DatasetInfo:
                        split=self.split[idx], sample_id=self.sample_id[idx], classes=list(self.classes),
                        topology=self.topology, name=self.name, fps=self.fps,
                        normalization=dict(self.normalization), source_sha256=self.source_sha256,
-                       scale=None if self.scale is None else self.scale[idx], extra_attrs=dict(self.extra_attrs))
+                       scale=None if self.scale is None else self.scale[idx], extra_attrs=dict(self.extra_attrs),
+                       extra_arrays={k: v[idx] for k, v in self.extra_arrays.items()})
 
 
 def _open_contract(path) -> h5py.File:
@@ -160,6 +177,8 @@ def _info(f: h5py.File, path) -> DatasetInfo:
         arrays = {k: f[k][...] for k in ("length", "label", "subject", "split")}
         sample_id = decode_strings(f["sample_id"])
         scale = f["scale"][...] if "scale" in f else None
+        extra_arrays = {k: f[k][...] for k in f if k not in _REQUIRED and k != "scale"
+                        and isinstance(f[k], h5py.Dataset) and f[k].shape == (shape[0],)}
     except (OSError, KeyError) as e:
         raise DataFormatError(path, f"truncated or corrupted ({e})", fix=rerun_fix("prepare")) from None
     attrs = decode_attrs(f.attrs)
@@ -181,7 +200,8 @@ def _info(f: h5py.File, path) -> DatasetInfo:
                        split=arrays["split"].astype(np.int8), sample_id=sample_id, classes=classes,
                        topology=str(attrs["topology"]), name=str(attrs["dataset"]), fps=float(attrs["fps"]),
                        normalization=json.loads(attrs["normalization"]),
-                       source_sha256=str(attrs["source_sha256"]), scale=scale, extra_attrs=extra)
+                       source_sha256=str(attrs["source_sha256"]), scale=scale, extra_attrs=extra,
+                       extra_arrays=extra_arrays)
 
 
 def read_dataset_info(path) -> DatasetInfo:

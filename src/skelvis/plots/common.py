@@ -1,6 +1,8 @@
 """Shared drawing helpers: skeletons in 2-D views, strips of frames, saving PNG + PDF."""
 from __future__ import annotations
 
+import base64
+import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -12,8 +14,8 @@ import numpy as np  # noqa: E402
 
 from ..topology import Topology  # noqa: E402
 
-__all__ = ["draw_skeleton", "skeleton_strip", "save_figure", "view_projection", "LIMB_COLORS", "nothing_to_show",
-           "split_counts_text"]
+__all__ = ["draw_skeleton", "skeleton_strip", "save_figure", "show_file", "view_projection", "LIMB_COLORS",
+           "nothing_to_show", "split_counts_text"]
 
 LIMB_COLORS = {"torso": "#4d4d4d", "head": "#4d4d4d", "left_arm": "#1f77b4", "right_arm": "#d62728",
                "left_leg": "#2ca02c", "right_leg": "#ff7f0e", "left_hand": "#1f77b4",
@@ -104,12 +106,37 @@ def nothing_to_show(title: str, message: str, figsize=(8, 3), ax=None):
     return fig if fig is not None else ax.figure
 
 
+def _in_notebook() -> bool:
+    """True inside a Jupyter kernel (papermill runs one), where figures are shown inline."""
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    return shell is not None and "ipykernel" in sys.modules and hasattr(shell, "kernel")
+
+
+def show_file(path) -> None:
+    """Display an image file (PNG, GIF) inline when running in a notebook; nothing elsewhere.
+
+    A GIF also carries an HTML ``<img>`` of itself, which nbconvert's HTML export renders (it
+    drops a bare image/gif output)."""
+    if not _in_notebook():
+        return
+    from IPython.display import Image, display
+    path = Path(path)
+    if path.suffix.lower() == ".gif":
+        b64 = base64.b64encode(path.read_bytes()).decode()
+        display({"image/gif": b64, "text/html": f'<img src="data:image/gif;base64,{b64}" alt="{path.name}"/>',
+                 "text/plain": path.name}, raw=True)
+    else:
+        display(Image(filename=str(path)))
+
+
 def save_figure(fig, figures_dir, name: str, dpi: int = 130) -> Path:
-    """Save ``fig`` as ``<figures_dir>/<name>.png`` and ``.pdf``; returns the PNG path."""
+    """Save ``fig`` as ``<figures_dir>/<name>.png`` and ``.pdf`` and, in a notebook, show the PNG
+    inline (so an executed notebook carries every figure it wrote); returns the PNG path."""
     d = Path(figures_dir)
     d.mkdir(parents=True, exist_ok=True)
     png = d / f"{name}.png"
     fig.savefig(png, dpi=dpi, bbox_inches="tight")
     fig.savefig(d / f"{name}.pdf", bbox_inches="tight")
     plt.close(fig)
+    show_file(png)
     return png

@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib import animation
 
 from ..autoencoder import display_transform
-from .common import nothing_to_show, split_counts_text
+from .common import nothing_to_show, show_file, split_counts_text
 
 __all__ = ["paths_figure", "last_step_figure", "paths_3d_figure", "body_part_figure", "pairs_figure",
            "misclassified_figure", "quality_figure", "animate_classification"]
@@ -302,4 +302,5 @@ def animate_classification(P, i: int, probability: np.ndarray, path, fps: int = 
     anim = animation.FuncAnimation(fig, update, frames=L, blit=False)
     anim.save(str(path), writer=animation.PillowWriter(fps=fps), dpi=dpi)
     plt.close(fig)
+    show_file(path)
     return L

@@ -15,7 +15,7 @@ from matplotlib.lines import Line2D
 
 from ..case_study import find_class
 from ..topology import Topology
-from .common import draw_skeleton
+from .common import draw_skeleton, show_file
 
 __all__ = ["changed_frame", "constraints_figure", "iterations_figure", "curves_figure", "animation",
            "pick_entries", "fig5_class"]
@@ -152,6 +152,7 @@ def animation(entry: dict, topo: Topology, path, which: str = "constrained", fps
     anim = FuncAnimation(fig, draw, frames=len(orig), blit=False)
     anim.save(str(path), writer=PillowWriter(fps=fps))
     plt.close(fig)
+    show_file(path)
     return path
 
 

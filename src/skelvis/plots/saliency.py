@@ -9,11 +9,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..datasets.store import Dataset
+from ..datasets.store import SPLIT_NAMES, Dataset
 from ..topology import get_topology
 from .common import draw_skeleton, skeleton_strip
 
-__all__ = ["pick_sample", "resample_time", "skeleton_maps_figure", "confused_pair", "confused_pair_figure",
+__all__ = ["pick_sample", "pair_confusions", "resample_time", "skeleton_maps_figure", "confused_pair", "confused_pair_figure",
            "class_heatmaps_figure", "unit_maps_figure", "faithfulness_table", "faithfulness_figure"]
 
 CMAP = "Reds"
@@ -27,6 +27,18 @@ def pick_sample(label: np.ndarray, predicted: np.ndarray, split: np.ndarray, c: 
         if len(idx):
             return int(idx[0])
     return None
+
+
+def pair_confusions(label: np.ndarray, predicted: np.ndarray, split: np.ndarray, a: int, b: int) -> str:
+    """'test 5 of 24, validation 3 of 24, train 30 of 112': per split, how many sequences of
+    classes a and b were given the other one of the two, of all sequences of a and b."""
+    parts = []
+    for code in (2, 1, 0):
+        sel = (split == code) & np.isin(label, (a, b))
+        if sel.any():
+            wrong = int((((label == a) & (predicted == b)) | ((label == b) & (predicted == a)))[sel].sum())
+            parts.append(f"{SPLIT_NAMES[code]} {wrong} of {int(sel.sum())}")
+    return ", ".join(parts)
 
 
 def resample_time(m: np.ndarray, length: int, bins: int = 32) -> np.ndarray:
@@ -86,11 +98,12 @@ def confused_pair(cm: np.ndarray, probability: Optional[np.ndarray] = None,
 
 
 def confused_pair_figure(ds: Dataset, maps: np.ndarray, a: int, b: int, idx_a: int, idx_b: int,
-                         count: int = 0, frames: int = 5, view: str = "oblique", note: str = ""):
+                         count: int = 0, frames: int = 5, view: str = "oblique", note: str = "",
+                         predicted: Optional[np.ndarray] = None):
     """Two easily confused classes side by side (the paper's Fig. 6): one sequence of each, a strip
     of ``frames`` frames with joints coloured by its class map, and the share of sensitivity per
-    joint summed over time and over all sequences of each class. ``note`` (e.g. why this pair)
-    goes under the title."""
+    joint summed over time and over all sequences of each class.  ``note`` (e.g. why this pair, the
+    confusions per split) goes under the title; with ``predicted`` (N,) each strip says what its sequence was called."""
     topo = get_topology(ds.topology)
     fig = plt.figure(figsize=(13, 6.4))
     gs = fig.add_gridspec(2, 2, width_ratios=[3.2, 1.3], wspace=0.25)
@@ -103,7 +116,8 @@ def confused_pair_figure(ds: Dataset, maps: np.ndarray, a: int, b: int, idx_a: i
         fr = np.linspace(0, T - 1, frames).round().astype(int)
         sc = skeleton_strip(ax, ds.x[i], topo, fr, joint_values=maps[i], view=view, cmap=CMAP, vmin=0.0,
                             vmax=vmax, joint_size=45) or sc
-        ax.set_title(f"{ds.classes[c]}  ({ds.sample_id[i]}, {T} frames)", fontsize=10, loc="left")
+        called = "" if predicted is None else f", classified as {ds.classes[int(predicted[i])]}"
+        ax.set_title(f"{ds.classes[c]}  ({ds.sample_id[i]}, {T} frames{called})", fontsize=10, loc="left")
     cb = fig.colorbar(sc, ax=[fig.axes[0], fig.axes[1]], fraction=0.03, pad=0.01, location="left")
     cb.set_label(MAP_LABEL)
     axb = fig.add_subplot(gs[:, 1])
