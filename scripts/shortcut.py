@@ -41,14 +41,13 @@ with rule_logging(snakemake) as log:
              table.to_string(index=False))
     behaviour = cue_behaviour(ds, predicted)
     log.info("behaviour on held-out data:\n%s", behaviour.to_string(index=False))
-    # maximisation from held-out sequences of the class without the cue, correct under both models
-    start = np.flatnonzero((ds.label == c) & (ds.split != 0) & ~info["carries"]
-                           & np.all([predicted[k] == c for k in predicted], axis=0))
-    start = start[:int(p.maximize_sequences)]
+    # maximisation of the class from its first held-out sequences without the cue (whatever the
+    # models call them: a model that took the shortcut may call none of them by their class)
+    start = np.flatnonzero((ds.label == c) & (ds.split != 0) & ~info["carries"])[:int(p.maximize_sequences)]
     cs = constraint_set(topo, floor=bool(p.maximize.get("floor", False)),
                         angle_limits=p.maximize.get("angle_limits") or None)
     maximization = {name: maximization_cue_shift(m, ds, start, cs, p.maximize) for name, m in models.items()} \
-        if len(start) else {"skipped": "no held-out sequence of the class without the cue is correct under both models"}
+        if len(start) else {"skipped": "no held-out sequence of the class without the cue"}
     log.info("maximisation: %s", json.dumps(maximization, indent=1))
     write_shortcut(snakemake.output.json, snakemake.output.csv, table, behaviour, maximization, info,
                    data=snakemake.input.data, model=snakemake.input.model, control=snakemake.input.control,

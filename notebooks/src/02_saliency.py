@@ -36,6 +36,9 @@ late = 0.7
 n_units = 6
 
 # %%
+import numpy as np
+from IPython.display import display
+
 from skelvis import plots
 from skelvis.case_study import case_study_classes, named_pair
 from skelvis.datasets.store import read_dataset
@@ -44,6 +47,7 @@ from skelvis.faithfulness import read_faithfulness
 from skelvis.models import load_model
 from skelvis.plots import saliency as sp
 from skelvis.saliency import read_saliency
+from skelvis.shortcut import read_shortcut
 from skelvis.topology import get_topology
 
 ds = read_dataset(data)
@@ -145,12 +149,11 @@ sp.faithfulness_table(faith).round(3)
 # the data has no planted shortcut.
 # %%
 if shortcut:
-    sc = json.load(open(shortcut))
+    sc = read_shortcut(shortcut)
     print(f"cue: {sc['shortcut']['cue']} on {sc['shortcut']['class']}, joints {', '.join(sc['shortcut']['joints'])}, "
           f"frames {sc['shortcut']['frames']}; {sc['shortcut']['carriers']} sequences carry it")
-    display(pd.DataFrame(sc["behaviour"]).round(3))
-    display(pd.DataFrame({k: v for k, v in sc["maximization"].items() if isinstance(v, dict)}).round(3))
-    shortcut_table = pd.DataFrame(sc["table"]).round(3)
+    display(sc["behaviour"].round(3))
+    display(sc["maximization"].round(3))
+    display(sc["table"].round(3))
 else:
-    shortcut_table = "no planted shortcut in this data"
-shortcut_table
+    print("no planted shortcut in this data")

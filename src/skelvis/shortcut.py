@@ -41,7 +41,7 @@ from .topology import get_topology
 from .train import predict, to_tensors
 
 __all__ = ["shortcut_info", "cue_mass", "class_mass", "true_class_maps", "occlusion_drop", "shortcut_table",
-           "cue_behaviour", "maximization_cue_shift", "write_shortcut"]
+           "cue_behaviour", "maximization_cue_shift", "write_shortcut", "read_shortcut"]
 
 
 def shortcut_info(ds: Dataset) -> Optional[Dict]:
@@ -164,7 +164,7 @@ def cue_behaviour(ds: Dataset, predicted: Dict[str, np.ndarray]) -> pd.DataFrame
     carries = info["carries"]
     rows = []
     for name, p in predicted.items():
-        def rate(sel):
+        def rate(sel, p=p):
             return float((p[sel] == c).mean()) if sel.any() else float("nan")
         other = held & (ds.label != c)
         own = held & (ds.label == c)
@@ -234,3 +234,13 @@ def write_shortcut(path_json, path_csv, table: pd.DataFrame, behaviour: pd.DataF
         table.to_csv(tmp, index=False, float_format="%.4f")
     with atomic_path(path_json) as tmp:
         tmp.write_text(json.dumps(_no_nan(doc), indent=2, allow_nan=False))
+
+
+def read_shortcut(path) -> Dict:
+    """The shortcut stage's JSON with ``table`` and ``behaviour`` as DataFrames and
+    ``maximization`` as a DataFrame (one column per model; empty when it was skipped)."""
+    doc = json.loads(open(path).read())
+    doc["table"] = pd.DataFrame(doc["table"])
+    doc["behaviour"] = pd.DataFrame(doc["behaviour"])
+    doc["maximization"] = pd.DataFrame({k: v for k, v in doc["maximization"].items() if isinstance(v, dict)})
+    return doc
