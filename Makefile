@@ -37,7 +37,7 @@ run: setup
 system-deps:
 	@bash tools/system_deps.sh
 
-test: setup system-deps
+test: setup system-deps lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
