@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import write_result  # noqa: E402
+from _util import write_result
 
-from skelvis.models import build_model  # noqa: E402
+from skelvis.models import build_model
 
 SPEC = {"input_size": 75, "hidden_size": 150, "num_classes": 49, "cell": "lstm", "num_layers": 1}
 BATCH, FRAMES = 128, 100

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import write_result  # noqa: E402
+from _util import write_result
 
-from skelvis import constraints as C  # noqa: E402
-from skelvis.datasets.synthetic import SyntheticConfig, generate  # noqa: E402
-from skelvis.normalize import normalize  # noqa: E402
-from skelvis.topology import KINECT_V2  # noqa: E402
+from skelvis import constraints as C
+from skelvis.datasets.synthetic import SyntheticConfig, generate
+from skelvis.normalize import normalize
+from skelvis.topology import KINECT_V2
 
 FRAMES, ITERATIONS, STEP = 100, 12, 0.05
 

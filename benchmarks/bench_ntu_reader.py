@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import best_time, write_result  # noqa: E402
+from _util import best_time, write_result
 
-from skelvis.datasets.ntu import read_skeleton, read_skeleton_naive, read_skeletons  # noqa: E402
+from skelvis.datasets.ntu import read_skeleton, read_skeleton_naive, read_skeletons
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "ntu_rgbd_samples"
 

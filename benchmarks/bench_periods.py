@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import best_time, write_result  # noqa: E402
+from _util import best_time, write_result
 
-from skelvis.models import build_model  # noqa: E402
-from skelvis.periods import run_length_periods  # noqa: E402
-from skelvis.relevance import unit_relevance  # noqa: E402
+from skelvis.models import build_model
+from skelvis.periods import run_length_periods
+from skelvis.relevance import unit_relevance
 
 
 def naive_periods(act):
@@ -55,7 +55,7 @@ def main():
     same = list(zip(per.sample.tolist(), per.unit.tolist(), per.start.tolist(), per.stop.tolist())) == ref
 
     torch.manual_seed(0)
-    model = build_model(dict(input_size=75, hidden_size=100, num_classes=10)).eval()
+    model = build_model({"input_size": 75, "hidden_size": 100, "num_classes": 10}).eval()
     x = rng.normal(size=(4, 48, 25, 3)).astype(np.float32)
     units, ts, S = [0, 1, 2, 3], [47] * 4, 30
     t_batch = best_time(lambda: unit_relevance(model, x, units, ts, n_samples=S, channels=3), repeat=1, warmup=0)

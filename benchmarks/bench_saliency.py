@@ -21,13 +21,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import best_time, write_result  # noqa: E402
+from _util import best_time, write_result
 
-from skelvis.datasets.synthetic import SyntheticConfig, generate  # noqa: E402
-from skelvis.normalize import normalize  # noqa: E402
-from skelvis.saliency import local_jacobian, local_jacobian_autograd, saliency_maps, top_units  # noqa: E402
-from skelvis.topology import KINECT_V2  # noqa: E402
-from skelvis.train import TrainConfig, train_classifier  # noqa: E402
+from skelvis.datasets.synthetic import SyntheticConfig, generate
+from skelvis.normalize import normalize
+from skelvis.saliency import local_jacobian, local_jacobian_autograd, saliency_maps, top_units
+from skelvis.topology import KINECT_V2
+from skelvis.train import TrainConfig, train_classifier
 
 LOOP_SEQUENCES = 2
 FUNC_SEQUENCES, FUNC_FRAMES = 16, 64

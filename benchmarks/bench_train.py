@@ -15,12 +15,12 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import write_result  # noqa: E402
+from _util import write_result
 
-from skelvis.datasets.synthetic import SyntheticConfig, generate  # noqa: E402
-from skelvis.normalize import normalize  # noqa: E402
-from skelvis.topology import KINECT_V2  # noqa: E402
-from skelvis.train import TrainConfig, _epoch_batches, train_classifier  # noqa: E402
+from skelvis.datasets.synthetic import SyntheticConfig, generate
+from skelvis.normalize import normalize
+from skelvis.topology import KINECT_V2
+from skelvis.train import TrainConfig, _epoch_batches, train_classifier
 
 EPOCHS, BATCH, HIDDEN, SEED = 4, 32, 100, 0
 

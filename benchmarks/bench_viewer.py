@@ -21,12 +21,12 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
-from _util import write_result  # noqa: E402
+from _util import write_result
 
-from skelvis import viewer  # noqa: E402
-from skelvis.datasets.store import read_dataset  # noqa: E402
-from skelvis.maximize import MaximizationResult, Target, write_maximization  # noqa: E402
-from skelvis.saliency import SaliencyMaps, write_saliency  # noqa: E402
+from skelvis import viewer
+from skelvis.datasets.store import read_dataset
+from skelvis.maximize import MaximizationResult, Target, write_maximization
+from skelvis.saliency import SaliencyMaps, write_saliency
 
 
 def stand_ins(res: Path, tmp: Path) -> dict:

@@ -26,7 +26,7 @@ def main(names):
         print(f"== {f.stem}", flush=True)
         try:
             runpy.run_path(str(f), run_name="__main__")
-        except Exception as e:  # keep going; report at the end
+        except Exception as e:  # noqa: BLE001  (any failure: keep going, report it at the end)
             failed.append(f"{f.stem}: {type(e).__name__}: {e}")
         print(f"   ({time.perf_counter() - t0:.1f} s)", flush=True)
     for j in sorted(OUT.glob("*.json")):

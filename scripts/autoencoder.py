@@ -1,6 +1,5 @@
 """Rule autoencoder: activations -> {arch}_{k}d.pt, _paths.h5, _projection_quality.json, _history.csv."""
 import numpy as np
-
 from skelvis import autoencoder as ae
 from skelvis.activations import read_activations
 from skelvis.evaluate import write_history

@@ -2,7 +2,6 @@
 
 Reads data.h5 and saliency.h5 in chunks (skelvis.faithfulness.score_files): bounded memory."""
 import h5py
-
 from skelvis.datasets.store import read_dataset_info
 from skelvis.faithfulness import score_files, write_faithfulness
 from skelvis.models import load_model, resolve_device

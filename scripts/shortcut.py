@@ -2,13 +2,19 @@
 import json
 
 import numpy as np
-
 from skelvis.constraints import constraint_set
 from skelvis.datasets.store import read_dataset
 from skelvis.models import load_model, resolve_device
 from skelvis.rulelog import rule_logging
-from skelvis.shortcut import (cue_behaviour, maximization_cue_shift, occlusion_drop, shortcut_info,
-                              shortcut_table, true_class_maps, write_shortcut)
+from skelvis.shortcut import (
+    cue_behaviour,
+    maximization_cue_shift,
+    occlusion_drop,
+    shortcut_info,
+    shortcut_table,
+    true_class_maps,
+    write_shortcut,
+)
 from skelvis.topology import get_topology
 from skelvis.train import predict, seed_everything, to_tensors
 

@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from skelvis.activations import compute_activations, read_activations, resolve_layer, write_activations
-from skelvis.settings import ActivationsConfig
 from skelvis.datasets.synthetic import SyntheticConfig, generate
 from skelvis.models import build_model
+from skelvis.settings import ActivationsConfig
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from torch import nn
 from skelvis import autoencoder as ae
 from skelvis.projection import fit_pca, knn_agreement, projection_quality, trustworthiness
 
-FAST = dict(hidden_layers=(64, 32), batch_size=64, lr=3e-3, max_epochs=25, patience=5, noise=0.05)
+FAST = {"hidden_layers": (64, 32), "batch_size": 64, "lr": 3e-3, "max_epochs": 25, "patience": 5, "noise": 0.05}
 
 
 def _plane(n=800, H=20, seed=0):
@@ -55,7 +55,7 @@ def test_training_vectors_counts_and_cap():
     hidden[:, :, 0] = np.arange(6)[None] + 1.0
     hidden[0, 3:] = hidden[0, 2]           # sequence 0 ends with 3 repeats of step 2
     length = np.array([6, 4, 6])
-    v, c = ae.training_vectors(hidden, length, np.array([True, True, False]), 1e-3, "ends")
+    _v, c = ae.training_vectors(hidden, length, np.array([True, True, False]), 1e-3, "ends")
     assert c == {"valid_steps": 10, "kept_steps": 7, "used_vectors": 7}
     v2, c2 = ae.training_vectors(hidden, length, None, 1e-3, "ends", max_vectors=5, seed=3)
     assert len(v2) == 5 and c2["kept_steps"] == 13
@@ -97,7 +97,7 @@ def plane_fit():
 
 @pytest.mark.fast
 def test_reconstruction_far_below_mean_vector(plane_fit):
-    X, u, label, model, hist, s = plane_fit
+    _X, _u, _label, _model, hist, s = plane_fit
     assert s["validation_mse"] < 0.1 * s["mean_vector_mse"], s
     assert s["validation_vectors"] == 160 and s["train_vectors"] == 640  # the held-out fifth
     assert min(r["validation_mse"] for r in hist) == pytest.approx(s["validation_mse"], rel=1e-5)

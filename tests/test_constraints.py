@@ -4,7 +4,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st, HealthCheck
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from skelvis import constraints as C
 from skelvis.datasets.synthetic import SyntheticConfig, generate
@@ -100,14 +101,14 @@ def test_analytic_jacobians_match_autograd(synthetic_poses):
     x = torch.as_tensor(synthetic_poses[:4]).requires_grad_(True)
     L = torch.as_tensor(C.mean_bone_lengths(synthetic_poses, None, cs.bones)).expand(4, -1)
     fy = torch.full((4,), -3.0, dtype=torch.float64)
-    h, H, g, G = C.jacobians(x.detach(), cs, L, fy, 0.0)
+    _h, H, _g, G = C.jacobians(x.detach(), cs, L, fy, 0.0)
     res = torch.cat([C.equality_residuals(x, cs, L), C.inequality_residuals(x, cs, fy)], -1)
     D = torch.cat([H, G], -2)
     for k in range(res.shape[-1]):
         grad, = torch.autograd.grad(res[:, k].sum(), x, retain_graph=True)
         torch.testing.assert_close(grad.reshape(4, -1), D[:, k], atol=1e-9, rtol=1e-7)
     # the numpy path gives the same residuals and Jacobians
-    hn, Hn, gn, Gn = C.jacobians(synthetic_poses[:4], cs, L.numpy(), fy.numpy(), 0.0)
+    _hn, Hn, _gn, Gn = C.jacobians(synthetic_poses[:4], cs, L.numpy(), fy.numpy(), 0.0)
     np.testing.assert_allclose(Gn, G.numpy(), atol=1e-12)
     np.testing.assert_allclose(Hn, H.numpy(), atol=1e-12)
 

@@ -5,7 +5,8 @@ import tarfile
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from skelvis.datasets.auslan import read_tsd
 from skelvis.datasets.prepare import prepare_dataset

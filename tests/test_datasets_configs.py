@@ -2,8 +2,8 @@
 snakemake does) and plan a DAG; a placeholder sha256 stops the fetch rule with a clear line."""
 import pytest
 import yaml
-
 from conftest import ROOT, copy_workflow, run_snakemake
+
 from skelvis.config import validate_config
 
 CONFIGS = ["ntu60", "ntu120", "sysu", "msr_action3d", "auslan", "generic_example"]

@@ -1,7 +1,8 @@
 """MSR Action3D reader: round trip of a written fixture, the real files, fuzzing."""
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from skelvis.datasets.msr_action3d import read_msr_file
 from skelvis.datasets.prepare import prepare_dataset

@@ -2,10 +2,19 @@
 files in ../shared/data, agreement of the fast and the naive reader, fuzzing."""
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from skelvis.datasets.ntu import (_read_fast, main_actor, parse_name, read_missing_list, read_skeleton,
-                                  read_skeleton_naive, read_skeletons, split_ntu)
+from skelvis.datasets.ntu import (
+    _read_fast,
+    main_actor,
+    parse_name,
+    read_missing_list,
+    read_skeleton,
+    read_skeleton_naive,
+    read_skeletons,
+    split_ntu,
+)
 from skelvis.datasets.prepare import prepare_dataset
 from skelvis.errors import DataFormatError
 
@@ -123,7 +132,8 @@ GOOD = None
 
 
 def _good_text():
-    import tempfile, pathlib
+    import pathlib
+    import tempfile
     rng = np.random.default_rng(3)
     with tempfile.TemporaryDirectory() as d:
         p = pathlib.Path(d) / "S001C001P001R001A001.skeleton"

@@ -9,8 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from skelvis.models import build_model
-from skelvis.models import predict
+from skelvis.models import build_model, predict
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (torch.cuda.is_available() is False)")]

@@ -175,16 +175,16 @@ def write_keras21_h5(path, lstms, dk, db, frames, recurrent_activation="hard_sig
     weights["masking_1"] = []
     weights["dense_1"] = [("kernel:0", dk), ("bias:0", db)]
     with h5py.File(path, "w") as f:
-        f.attrs["keras_version"] = "2.1.6".encode("utf8")
-        f.attrs["backend"] = "tensorflow".encode("utf8")
+        f.attrs["keras_version"] = b"2.1.6"
+        f.attrs["backend"] = b"tensorflow"
         f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": layers}).encode("utf8")
         mw = f.create_group("model_weights")
         mw.attrs["layer_names"] = [n.encode("utf8") for n in names]
-        mw.attrs["backend"] = "tensorflow".encode("utf8")
-        mw.attrs["keras_version"] = "2.1.6".encode("utf8")
+        mw.attrs["backend"] = b"tensorflow"
+        mw.attrs["keras_version"] = b"2.1.6"
         for name in names:
             g = mw.create_group(name)
-            wnames = [f"{name}/{w}".encode("utf8") for w, _ in weights[name]]
+            wnames = [f"{name}/{w}".encode() for w, _ in weights[name]]
             g.attrs["weight_names"] = wnames
             for wn, (_, val) in zip(wnames, weights[name]):
                 d = g.create_dataset(wn, val.shape, dtype=val.dtype)
@@ -216,7 +216,7 @@ def test_keras_h5(tmp_path):
     rng = np.random.default_rng(3)
     I, H, K = 12, 7, 5
     (lstm,), dk, db = _keras_weights(rng, I, H, K)
-    w = dict(kernel=lstm[0], rkernel=lstm[1], bias=lstm[2], dk=dk, db=db)
+    w = {"kernel": lstm[0], "rkernel": lstm[1], "bias": lstm[2], "dk": dk, "db": db}
     write_keras_h5(tmp_path / "m.h5", **w)
     model = import_model(tmp_path / "m.h5")
     assert model.gate == "sigmoid"
@@ -308,6 +308,7 @@ def test_imported_model_skips_train(tmp_path):
     """models.<arch>.import: rule import_model replaces train; evaluate runs on the imported weights."""
     import yaml
     from conftest import copy_workflow, run_snakemake
+
     from skelvis.datasets.store import read_dataset
 
     wd = copy_workflow(tmp_path / "wf")
@@ -343,6 +344,7 @@ def test_keras21_hard_sigmoid_model_runs_every_stage(tmp_path):
     saliency and maximisation results are finite."""
     import yaml
     from conftest import copy_workflow, run_snakemake
+
     from skelvis.datasets.store import read_dataset
     from skelvis.maximize import read_maximization
     from skelvis.saliency import read_saliency

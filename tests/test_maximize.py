@@ -18,7 +18,7 @@ from skelvis.topology import KINECT_V2
 @pytest.fixture(scope="module")
 def poses():
     ds = generate(SyntheticConfig(classes=["throw", "kick"], subjects=2, repetitions=1, frames=16, max_frames=20))
-    x, scale, _ = normalize(ds.x, ds.length, KINECT_V2, "ntu")
+    x, _scale, _ = normalize(ds.x, ds.length, KINECT_V2, "ntu")
     return x.astype(np.float64), ds.length
 
 

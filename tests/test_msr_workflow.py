@@ -4,10 +4,9 @@ import json
 
 import pytest
 import yaml
+from conftest import copy_workflow, run_snakemake
 
 from skelvis.datasets.store import read_dataset
-
-from conftest import copy_workflow, run_snakemake
 
 
 @pytest.mark.slow

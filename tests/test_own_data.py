@@ -222,8 +222,8 @@ def test_figures_say_when_they_have_nothing_to_show():
     assert any("no validation split" in t and "train 2, validation 0, test 2" in t for t in texts), texts
     entries = [{"target_kind": "class", "target": "jump up"}, {"target_kind": "class", "target": "bow"},
                {"target_kind": "class", "target": "bow"}, {"target_kind": "unit", "target": "unit 3"}]
-    assert mp.fig5_class(entries, "throw") == ("bow", "'throw' is not in this dataset: bow instead "
-                                                      "(the first class with the most sequences)")
+    assert mp.fig5_class(entries, "throw") == ("bow", ("'throw' is not in this dataset: bow instead "
+                                                      "(the first class with the most sequences)"))
     assert mp.fig5_class(entries, "jump_up") == ("jump up", "")
 
 

@@ -7,9 +7,19 @@ import torch
 
 from skelvis.datasets.store import Dataset
 from skelvis.models import build_model
-from skelvis.periods import (PeriodsConfig, Periods, activation_mask, analyse_periods, cluster_periods,
-                             cluster_purity, read_periods, resample_periods, run_length_periods,
-                             unit_thresholds, write_periods)
+from skelvis.periods import (
+    Periods,
+    PeriodsConfig,
+    activation_mask,
+    analyse_periods,
+    cluster_periods,
+    cluster_purity,
+    read_periods,
+    resample_periods,
+    run_length_periods,
+    unit_thresholds,
+    write_periods,
+)
 
 
 @pytest.mark.fast
@@ -142,7 +152,7 @@ def _tiny_dataset(N=24, T=16, J=3, C=3, K=3, seed=0):
 def test_analyse_periods_end_to_end(tmp_path, cell, layers):
     torch.manual_seed(0)
     ds = _tiny_dataset()
-    m = build_model(dict(input_size=9, hidden_size=6, num_classes=3, cell=cell, num_layers=layers)).eval()
+    m = build_model({"input_size": 9, "hidden_size": 6, "num_classes": 3, "cell": cell, "num_layers": layers}).eval()
     cfg = PeriodsConfig(quantile=0.8, min_length=2, resample_length=6, n_clusters=2, min_periods=3, n_units=2,
                         mc_samples=4, mc_dropout=0.1)
     an = analyse_periods(m, ds, cfg)
@@ -196,7 +206,7 @@ def test_periods_figures(tmp_path):
     from skelvis.plots import periods as pp
     torch.manual_seed(0)
     ds = _tiny_dataset(J=25)
-    m = build_model(dict(input_size=75, hidden_size=6, num_classes=3)).eval()
+    m = build_model({"input_size": 75, "hidden_size": 6, "num_classes": 3}).eval()
     an = analyse_periods(m, ds, PeriodsConfig(quantile=0.8, min_length=2, resample_length=6, n_clusters=2,
                                               min_periods=3, n_units=2, mc_samples=3))
     units = pp.relevance_units(an)
@@ -213,7 +223,7 @@ def test_periods_figures(tmp_path):
 @pytest.mark.fast
 def test_bad_split_name_fails_clearly():
     ds = _tiny_dataset()
-    m = build_model(dict(input_size=9, hidden_size=4, num_classes=3)).eval()
+    m = build_model({"input_size": 9, "hidden_size": 4, "num_classes": 3}).eval()
     with pytest.raises(ValueError, match="periods.splits"):
         analyse_periods(m, ds, PeriodsConfig(splits=("training",)))
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.fast
 
 def _model(cell="lstm", layers=1, D=4, H=3, seed=0):
     torch.manual_seed(seed)
-    return build_model(dict(input_size=D, hidden_size=H, num_classes=2, cell=cell, num_layers=layers)).eval()
+    return build_model({"input_size": D, "hidden_size": H, "num_classes": 2, "cell": cell, "num_layers": layers}).eval()
 
 
 def _set_scalar_lstm(m, wx, wh, b):
@@ -47,7 +47,7 @@ def test_lstm_hand_derived_two_steps():
     wx, wh, b = [0.5, 0.3, 1.2, -0.4], [0.2, -0.1, 0.7, 0.6], [0.1, 0.5, -0.3, 0.2]
     _set_scalar_lstm(m, wx, wh, b)
     x1, x2, eps = 0.8, -1.1, 1e-3
-    s = lambda v: 1.0 if v >= 0 else -1.0  # noqa: E731
+    s = lambda v: 1.0 if v >= 0 else -1.0
     # forward (float64 by hand)
     zs, gates, c, h = [], [], [0.0], [0.0]
     for xv in (x1, x2):
@@ -59,7 +59,7 @@ def test_lstm_hand_derived_two_steps():
         gates.append((i, f, g, o))
     # backward from h_2
     R_c2 = h[2]                                     # o gate is a weight
-    (i1, f1, g1, _), (i2, f2, g2, _) = gates
+    (i1, _f1, g1, _), (i2, f2, g2, _) = gates
     R_c1 = f2 * c[1] / (c[2] + eps * s(c[2])) * R_c2
     R_g2 = i2 * g2 / (c[2] + eps * s(c[2])) * R_c2
     d2 = zs[1] + eps * s(zs[1])
@@ -99,7 +99,7 @@ def test_gru_hand_derived_one_step():
     a = wx[2] * x + b_ih[2] + r_ * b_hh[2]
     n = math.tanh(a)
     h1 = (1 - z) * n
-    sg = lambda v: 1.0 if v >= 0 else -1.0  # noqa: E731
+    sg = lambda v: 1.0 if v >= 0 else -1.0
     R_n = (1 - z) * n / (h1 + eps * sg(h1)) * h1
     R_x = wx[2] * x / (a + eps * sg(a)) * R_n
     bias = (b_ih[2] + r_ * b_hh[2]) / (a + eps * sg(a)) * R_n

@@ -7,7 +7,6 @@ import json
 import re
 
 import pytest
-
 from conftest import ROOT, run_snakemake
 
 STAGE_CATEGORY = re.compile(r"^\d+\. \S")
@@ -15,7 +14,7 @@ STAGE_CATEGORY = re.compile(r"^\d+\. \S")
 
 def _js_object(html: str, name: str) -> dict:
     """The JSON literal assigned to ``var <name> = ...;`` (one line) in the report page."""
-    m = re.search(rf"^\s*var {name} = (\{{.*\}});\s*$", html, re.M)
+    m = re.search(rf"^\s*var {name} = (\{{.*\}});\s*$", html, re.MULTILINE)
     assert m, f"report has no 'var {name}'"
     return json.loads(m.group(1))
 

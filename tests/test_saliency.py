@@ -327,7 +327,7 @@ def test_notebook_parameters_match_rule():
     nb = json.loads((root / "notebooks/02_saliency.ipynb").read_text())
     params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(params) == 1
-    names = set(re.findall(r"^(\w+) =", "".join(params[0]["source"]), re.M))
+    names = set(re.findall(r"^(\w+) =", "".join(params[0]["source"]), re.MULTILINE))
     assert passed and passed <= names
 
 

@@ -8,8 +8,14 @@ import pytest
 from skelvis.datasets.prepare import prepare_dataset
 from skelvis.datasets.synthetic import DESIGNED_PAIRS, SHORTCUT_JOINTS
 from skelvis.evaluate import confusion_matrix
-from skelvis.shortcut import (cue_behaviour, cue_mass, occlusion_drop, shortcut_info, shortcut_table,
-                              true_class_maps)
+from skelvis.shortcut import (
+    cue_behaviour,
+    cue_mass,
+    occlusion_drop,
+    shortcut_info,
+    shortcut_table,
+    true_class_maps,
+)
 from skelvis.topology import KINECT_V2
 from skelvis.train import TrainConfig, predict, to_tensors, train_classifier
 
@@ -39,7 +45,7 @@ def runs():
 
 def test_designed_pairs_are_confused_more_than_other_pairs(runs):
     ds, _, model, _ = runs
-    x, length, y = to_tensors(ds)
+    x, length, _y = to_tensors(ds)
     p = predict(model, x, length).argmax(1).numpy()
     cm = confusion_matrix(ds.label, p, len(ds.classes)).astype(float)
     sym = cm + cm.T

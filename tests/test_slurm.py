@@ -27,7 +27,6 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-
 from conftest import ROOT, copy_workflow, run_snakemake
 
 TINY = "tests/configs/tiny.yaml"
@@ -46,7 +45,7 @@ def _test_flags(env) -> tuple:
     return (*TEST_FLAGS, "--max-threads", str(min(2, int(cpus))))
 
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+?)\)")
-RULE_BLOCK = re.compile(r"^(local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)$", re.M)
+RULE_BLOCK = re.compile(r"^(local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)$", re.MULTILINE)
 
 
 def _env_without_site(**extra) -> dict:
@@ -102,12 +101,12 @@ def slurm_cluster(tmp_path_factory, request) -> dict:
 
     def stop():
         if shutil.which("scancel"):
-            subprocess.run(["scancel", "--user", "root"], env=env, capture_output=True, timeout=30)
-        subprocess.run(["bash", str(ROOT / "tools" / "slurm_down.sh")], env=env, timeout=120)
+            subprocess.run(["scancel", "--user", "root"], env=env, capture_output=True, timeout=30, check=False)
+        subprocess.run(["bash", str(ROOT / "tools" / "slurm_down.sh")], env=env, timeout=120, check=False)
 
     request.addfinalizer(stop)  # registered before start: a half-started cluster is stopped too
     p = subprocess.run(["bash", str(ROOT / "tools" / "slurm_up.sh")], env=env, capture_output=True,
-                       text=True, timeout=900)
+                       text=True, timeout=900, check=False)
     if p.returncode == 3:
         pytest.skip(f"no Slurm here: {p.stdout.strip().splitlines()[-1] if p.stdout.strip() else p.stderr[-300:]}")
     assert p.returncode == 0, f"tools/slurm_up.sh failed:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
@@ -153,7 +152,7 @@ def slurm_run(slurm_cluster, tmp_path_factory) -> tuple[Path, str, float]:
         p = run_snakemake(wd, "--workflow-profile", "profiles/slurm", "--configfile", TINY,
                           *_test_flags(env), env=env, timeout=1200)
     except subprocess.TimeoutExpired as e:
-        q = subprocess.run(["squeue", "--states=all"], env=env, capture_output=True, text=True)
+        q = subprocess.run(["squeue", "--states=all"], env=env, capture_output=True, text=True, check=False)
         err = (e.stderr or b"").decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
         pytest.fail(f"snakemake through Slurm took over {e.timeout} s\n{err[-4000:]}\n{q.stdout}")
     return wd, p.stdout + p.stderr, time.perf_counter() - t0
@@ -162,7 +161,7 @@ def slurm_run(slurm_cluster, tmp_path_factory) -> tuple[Path, str, float]:
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_every_cluster_job_ran_as_a_slurm_job(slurm_cluster, slurm_run):
-    wd, log, seconds = slurm_run
+    _wd, log, seconds = slurm_run
     jobs = _jobs(log)
     submitted = {int(j): (int(sid), path) for j, sid, path in SUBMITTED.findall(log)}
     remote = {j for j, (_, local) in jobs.items() if not local}

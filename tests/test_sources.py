@@ -20,7 +20,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     fails_left = 0  # requests to cut short before serving the whole file
     requests = 0
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         type(self).requests += 1
         if self.path.startswith("/missing"):
             self.send_error(404)
@@ -170,9 +170,11 @@ def test_http_source_rule(tmp_path):
     """fetch -> source -> prepare through snakemake: a bad checksum fails the rule and leaves no
     file; the right one gives data.h5 with the served samples (generic reader)."""
     import functools
+
     import numpy as np
     import yaml
     from conftest import copy_workflow, run_snakemake
+
     from skelvis.datasets.generic import write_generic
     from skelvis.datasets.store import read_dataset
 

@@ -11,8 +11,8 @@ from skelvis import faithfulness as F
 from skelvis import saliency as S
 from skelvis.datasets.store import Dataset, iter_dataset, read_dataset, read_dataset_info, write_dataset
 from skelvis.models import RecurrentClassifier
-from skelvis.settings import SaliencyConfig
 from skelvis.plots.saliency import resample_time
+from skelvis.settings import SaliencyConfig
 
 pytestmark = pytest.mark.fast
 
@@ -116,7 +116,7 @@ def test_streamed_file_equals_one_shot_for_any_chunk(data, tmp_path, mode):
 
 
 def test_partial_read(data, tmp_path):
-    ds, path = data
+    _ds, path = data
     m = _model()
     S.stream_saliency(m, path, tmp_path / "s.h5", SaliencyConfig(units=(0, 3), keep_unit_maps="held_out",
                                                                   chunk_size=4, device="cpu"))

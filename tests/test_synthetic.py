@@ -63,9 +63,9 @@ def test_ground_truth_joints_move_more_than_the_rest():
 
 
 # ---------------------------------------------------------------- classes, pairs, variation (issue 15)
-from skelvis.datasets import synthetic as syn  # noqa: E402
-from skelvis.datasets.prepare import prepare_dataset  # noqa: E402
-from skelvis.datasets.store import read_dataset, write_dataset  # noqa: E402
+from skelvis.datasets import synthetic as syn
+from skelvis.datasets.prepare import prepare_dataset
+from skelvis.datasets.store import read_dataset, write_dataset
 
 
 def test_catalog_offers_60_classes_each_with_ground_truth_joints():
@@ -85,8 +85,8 @@ def test_catalog_offers_60_classes_each_with_ground_truth_joints():
 
 def test_mirrored_class_is_the_mirror_image_of_its_base():
     """throw_left by subject s is throw by s reflected through the body's sagittal plane."""
-    kw = dict(subjects=2, repetitions=1, noise=0.0, faults=0.0, max_yaw_deg=0.0, left_handed=0.0, posture=0.0,
-              shortcut={"enabled": False})
+    kw = {"subjects": 2, "repetitions": 1, "noise": 0.0, "faults": 0.0, "max_yaw_deg": 0.0, "left_handed": 0.0, "posture": 0.0,
+              "shortcut": {"enabled": False}}
     a = prepare_dataset("a", {"reader": "synthetic", "synthetic": dict(kw, classes=["throw", "kick"])}, seed=4)
     b = prepare_dataset("b", {"reader": "synthetic", "synthetic": dict(kw, classes=["throw_left", "kick"])}, seed=4)
     # the left arm's wrist in throw_left rises like the right wrist in throw (same random draws; only
@@ -127,8 +127,8 @@ def test_each_designed_pair_shares_most_of_its_motion():
 
 
 def test_sensor_faults_make_a_joint_jump_for_a_few_frames():
-    kw = dict(classes=["bow", "clapping"], subjects=4, repetitions=2, noise=0.0, seed=2,
-              shortcut={"enabled": False})
+    kw = {"classes": ["bow", "clapping"], "subjects": 4, "repetitions": 2, "noise": 0.0, "seed": 2,
+              "shortcut": {"enabled": False}}
     clean = generate(SyntheticConfig(faults=0.0, **kw))
     faulty = generate(SyntheticConfig(faults=1.0, **kw))
     jumped = np.linalg.norm(faulty.x - clean.x, axis=-1) > 0.1             # (N, T, J)
@@ -168,7 +168,7 @@ def test_shortcut_is_recorded_and_correlates_in_training_only():
 
 
 def test_switching_the_shortcut_off_changes_only_the_cue():
-    kw = dict(subjects=6, repetitions=1, seed=7)
+    kw = {"subjects": 6, "repetitions": 1, "seed": 7}
     on = generate(SyntheticConfig(**kw))
     off = generate(SyntheticConfig(**kw, shortcut={"enabled": False}))
     cue = on.extra_arrays["shortcut_cue"].astype(bool)

@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from skelvis.datasets.synthetic import SyntheticConfig, generate
+from skelvis.models import accuracy_by_split
 from skelvis.normalize import normalize
 from skelvis.topology import KINECT_V2
-from skelvis.models import accuracy_by_split
 from skelvis.train import TrainConfig, train_classifier
 
 SPEC = {"cell": "lstm", "hidden_size": 12, "num_layers": 1, "dropout": 0.0}
@@ -19,7 +19,7 @@ def ds():
 
 
 def _cfg(**kw):
-    base = dict(epochs=4, batch_size=8, lr=0.01, lr_decay_epochs=2, seed=3)
+    base = {"epochs": 4, "batch_size": 8, "lr": 0.01, "lr_decay_epochs": 2, "seed": 3}
     base.update(kw)
     return TrainConfig(**base)
 

@@ -14,8 +14,7 @@ import pytest
 import torch
 
 from skelvis.datasets.prepare import prepare_dataset
-from skelvis.models import load_model, save_model
-from skelvis.models import accuracy_by_split
+from skelvis.models import accuracy_by_split, load_model, save_model
 from skelvis.train import TrainConfig, train_classifier
 
 pytestmark = pytest.mark.fast
@@ -101,8 +100,8 @@ def test_maximize(models, tiny_ds, name):
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_activations_and_autoencoder(models, tiny_ds, name):
     from skelvis.activations import compute_activations
-    from skelvis.settings import ActivationsConfig
     from skelvis.autoencoder import AutoencoderConfig, extract_paths, train_autoencoder, training_vectors
+    from skelvis.settings import ActivationsConfig
 
     model, _ = models[name]
     for layer in range(-model.num_layers, model.num_layers):
@@ -115,7 +114,7 @@ def test_activations_and_autoencoder(models, tiny_ds, name):
         compute_activations(model, tiny_ds, ActivationsConfig(layer=model.num_layers))
     acts = compute_activations(model, tiny_ds, ActivationsConfig(layer=0))
     vec, _ = training_vectors(acts["hidden"], tiny_ds.length)
-    ae, hist, _ = train_autoencoder(vec, AutoencoderConfig(hidden_layers=(8,), max_epochs=2, batch_size=32), 2,
+    ae, _hist, _ = train_autoencoder(vec, AutoencoderConfig(hidden_layers=(8,), max_epochs=2, batch_size=32), 2,
                                     progress=False)
     paths = extract_paths(ae, acts["hidden"], tiny_ds.length)
     valid = np.arange(paths.shape[1])[None] < tiny_ds.length[:, None]

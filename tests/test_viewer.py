@@ -98,9 +98,9 @@ def inputs(tmp_path_factory):
     sal = make_fake_saliency(folder / "data.h5", folder / "saliency.h5")
     targets = make_fake_maximize(folder / "data.h5", folder / "maximize.h5")
     return {"folder": folder, "ds": ds, "sal": sal, "targets": targets,
-            "args": dict(data=folder / "data.h5", metrics=folder / "metrics.json",
-                         predictions=folder / "predictions.h5", saliency=folder / "saliency.h5",
-                         maximize=folder / "maximize.h5")}
+            "args": {"data": folder / "data.h5", "metrics": folder / "metrics.json",
+                         "predictions": folder / "predictions.h5", "saliency": folder / "saliency.h5",
+                         "maximize": folder / "maximize.h5"}}
 
 
 # --------------------------------------------------------------------------- unit tests

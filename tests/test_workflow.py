@@ -3,7 +3,6 @@ import json
 import shutil
 
 import pytest
-
 from conftest import copy_workflow, run_snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-from skelvis.config import load_schema  # noqa: E402
+from skelvis.config import load_schema
 
 BEGIN, END = "<!-- config-table:begin -->", "<!-- config-table:end -->"
 

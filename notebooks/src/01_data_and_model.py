@@ -30,6 +30,8 @@ strip_frames = 6
 confusion_split_wanted = "test"
 
 # %%
+from IPython.display import display
+
 from skelvis import plots
 from skelvis.datasets.store import read_dataset
 from skelvis.evaluate import confusion_split, read_confusion, read_history, read_metrics
@@ -42,7 +44,7 @@ met = read_metrics(metrics)
 # %%
 table = plots.summary_table(ds, net.spec(), met)
 plots.save_figure(plots.summary_figure(table, f"{ds.name}: data and model"), figures, "01_summary")
-table
+display(table)
 
 # %%
 fig = plots.skeleton_strips_figure(ds, strip_frames)

@@ -73,7 +73,7 @@ names = [ds.classes[ca], ds.classes[cb]]
 print(f"Fig. 4 classes: {names}" + (f" ({why})" if why else ""))
 ia = sp.pick_sample(ds.label, pred["predicted"], ds.split, ca)
 ib = sp.pick_sample(ds.label, pred["predicted"], ds.split, cb)
-frame = lambda i, f: int(round(f * (ds.length[i] - 1)))
+frame = lambda i, f: round(f * (ds.length[i] - 1))
 panels = [(ia, frame(ia, early), f"{names[0]}, early frame t={frame(ia, early)}"),
           (ib, frame(ib, early), f"{names[1]}, early frame t={frame(ib, early)}"),
           (ib, frame(ib, late), f"{names[1]}, late frame t={frame(ib, late)}")]

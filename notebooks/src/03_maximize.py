@@ -31,7 +31,8 @@ import pandas as pd
 
 from skelvis.datasets.store import read_dataset
 from skelvis.maximize import read_maximization_file
-from skelvis.plots import maximize as mp, save_figure
+from skelvis.plots import maximize as mp
+from skelvis.plots import save_figure
 from skelvis.topology import get_topology
 
 ds = read_dataset(data)

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from IPython.display import display
 
 from skelvis import plots
 from skelvis.activations import read_activations
@@ -68,7 +69,7 @@ table = pd.DataFrame(rows)
 print(f"autoencoder training: 2-D {q[2]['autoencoder']['train_seconds']:.1f} s, 3-D {q[3]['autoencoder']['train_seconds']:.1f} s;"
       f" held-out MSE 2-D {q[2]['autoencoder']['validation_mse']:.4f} vs mean vector {q[2]['autoencoder']['mean_vector_mse']:.4f}")
 plots.save_figure(hs.quality_figure({k: d["quality"] for k, d in q.items()}), figures, "04_quality")
-table
+display(table)
 
 # %% [markdown]
 # ## All training paths (blog Fig. 3) and a large version

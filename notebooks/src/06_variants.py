@@ -32,6 +32,7 @@ import json
 import os
 
 import numpy as np
+from IPython.display import display
 
 from skelvis import plots
 from skelvis.datasets.store import SPLIT_NAMES, read_dataset
@@ -83,4 +84,4 @@ table["agreement with " + names[0]] = [pp.rank_agreement(cj[a], cj[names[0]]) fo
 table["share on motion joints"] = [pp.ground_truth_share(cj[a], ds.classes, list(topo.joints), class_joints)
                                    for a in names]
 plots.save_figure(pp.table_figure(table, f"{ds.name}: model variants"), figures, "06_summary")
-table
+display(table)

@@ -19,7 +19,6 @@ attrs: ``model``, ``data`` (input paths), ``layer`` (0-based index of the layer 
 from __future__ import annotations
 
 import json
-from typing import Dict
 
 import h5py
 import numpy as np
@@ -30,7 +29,7 @@ from .io import atomic_path, decode_attrs, decode_strings, open_h5, require
 from .models import resolve_device
 from .settings import ActivationsConfig
 
-__all__ = ["compute_activations", "write_activations", "read_activations", "resolve_layer"]
+__all__ = ["compute_activations", "read_activations", "resolve_layer", "write_activations"]
 
 _FIELDS = ("hidden", "length", "label", "split", "predicted")
 
@@ -46,7 +45,7 @@ def resolve_layer(layer: int, num_layers: int) -> int:
 
 @torch.no_grad()
 def compute_activations(model: torch.nn.Module, ds: Dataset,
-                        cfg: ActivationsConfig = ActivationsConfig()) -> Dict[str, np.ndarray]:
+                        cfg: ActivationsConfig = ActivationsConfig()) -> dict[str, np.ndarray]:
     """Hidden states (N, T, H) of ``cfg.layer`` and the predictions (N,), in batches of
     ``cfg.batch_size`` on ``cfg.device``.
 
@@ -87,14 +86,14 @@ def write_activations(path, ds: Dataset, hidden: np.ndarray, predicted: np.ndarr
         f.attrs["classes"] = json.dumps(list(ds.classes))
 
 
-def read_activations(path, hidden: bool = True) -> Dict[str, object]:
+def read_activations(path, hidden: bool = True) -> dict[str, object]:
     """Read an activations file into a dict of arrays plus its attrs (``classes`` as a list).
 
     ``hidden=False`` skips the large (N, T, H) array.
     """
     with open_h5(path, rule="activations", what="activations file") as f:
         require(f, _FIELDS + ("sample_id",), path, "activations")
-        out: Dict[str, object] = {k: f[k][...] for k in _FIELDS if hidden or k != "hidden"}
+        out: dict[str, object] = {k: f[k][...] for k in _FIELDS if hidden or k != "hidden"}
         out["sample_id"] = decode_strings(f["sample_id"])
         attrs = decode_attrs(f.attrs)
     out["classes"] = json.loads(attrs.pop("classes", "[]"))

@@ -22,8 +22,9 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import h5py
 import numpy as np
@@ -37,10 +38,24 @@ from .models import resolve_device
 from .rnn import valid_frames
 from .settings import AutoencoderConfig
 
-__all__ = ["AutoencoderConfig", "DenoisingAutoencoder", "redundant_steps", "training_vectors",
-           "train_autoencoder", "save_autoencoder", "load_autoencoder", "encode", "extract_paths",
-           "display_transform", "write_paths", "read_paths", "write_quality", "read_quality", "body_part_partition",
-           "proximity_pairs"]
+__all__ = [
+    "AutoencoderConfig",
+    "DenoisingAutoencoder",
+    "body_part_partition",
+    "display_transform",
+    "encode",
+    "extract_paths",
+    "load_autoencoder",
+    "proximity_pairs",
+    "read_paths",
+    "read_quality",
+    "redundant_steps",
+    "save_autoencoder",
+    "train_autoencoder",
+    "training_vectors",
+    "write_paths",
+    "write_quality",
+]
 
 log = logging.getLogger("skelvis.autoencoder")
 
@@ -56,13 +71,13 @@ class DenoisingAutoencoder(nn.Module):
     def __init__(self, input_size: int, k: int = 2, hidden_layers: Sequence[int] = (600, 150)):
         super().__init__()
         self.input_size, self.k, self.hidden_layers = int(input_size), int(k), tuple(int(h) for h in hidden_layers)
-        enc: List[nn.Module] = []
+        enc: list[nn.Module] = []
         d = self.input_size
         for h in self.hidden_layers:
             enc += [nn.Linear(d, h), nn.ReLU()]
             d = h
         enc.append(nn.Linear(d, self.k))
-        dec: List[nn.Module] = []
+        dec: list[nn.Module] = []
         d = self.k
         for h in reversed(self.hidden_layers):
             dec += [nn.Linear(d, h), nn.ReLU()]
@@ -76,7 +91,7 @@ class DenoisingAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))
 
-    def spec(self) -> Dict[str, Any]:
+    def spec(self) -> dict[str, Any]:
         return {"input_size": self.input_size, "k": self.k, "hidden_layers": list(self.hidden_layers)}
 
 
@@ -121,10 +136,10 @@ def redundant_steps(h: np.ndarray, threshold: float = AutoencoderConfig.redundan
     return red
 
 
-def training_vectors(hidden: np.ndarray, length: np.ndarray, mask: Optional[np.ndarray] = None,
+def training_vectors(hidden: np.ndarray, length: np.ndarray, mask: np.ndarray | None = None,
                      threshold: float = AutoencoderConfig.redundant_threshold,
                      scope: str = AutoencoderConfig.redundant_scope, max_vectors: int = 0,
-                     seed: int = AutoencoderConfig.seed) -> Tuple[np.ndarray, Dict[str, int]]:
+                     seed: int = AutoencoderConfig.seed) -> tuple[np.ndarray, dict[str, int]]:
     """Shuffled hidden-state vectors (M, H) of the sequences in ``mask`` without redundant steps.
 
     ``max_vectors`` > 0 caps M by a seeded random subset. Returns (vectors, counts) with counts
@@ -141,13 +156,13 @@ def training_vectors(hidden: np.ndarray, length: np.ndarray, mask: Optional[np.n
     perm = np.random.default_rng([seed, 17]).permutation(kept)
     if max_vectors and kept > max_vectors:
         perm = perm[:max_vectors]
-    return vec[perm], {"valid_steps": int(valid), "kept_steps": int(kept), "used_vectors": int(len(perm))}
+    return vec[perm], {"valid_steps": int(valid), "kept_steps": int(kept), "used_vectors": len(perm)}
 
 
 # ----------------------------------------------------------------------------- training
-def _split(n: int, fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     perm = np.random.default_rng([seed, 23]).permutation(n)
-    n_val = int(round(n * fraction)) if n > 1 else 0
+    n_val = round(n * fraction) if n > 1 else 0
     n_val = min(max(n_val, 1 if fraction > 0 and n > 1 else 0), n - 1)
     return perm[n_val:], perm[:n_val]
 
@@ -161,9 +176,9 @@ def _mse(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> float:
     return tot / x.numel()
 
 
-def train_autoencoder(vectors: np.ndarray, cfg: AutoencoderConfig, k: int, checkpoint: Optional[Path] = None,
-                      stop_after_epoch: Optional[int] = None,
-                      progress: bool = True) -> Tuple[DenoisingAutoencoder, List[Dict[str, float]], Dict[str, float]]:
+def train_autoencoder(vectors: np.ndarray, cfg: AutoencoderConfig, k: int, checkpoint: Path | None = None,
+                      stop_after_epoch: int | None = None,
+                      progress: bool = True) -> tuple[DenoisingAutoencoder, list[dict[str, float]], dict[str, float]]:
     """Train a ``k``-unit bottleneck on 1 - validation_fraction of ``vectors`` (M, H); early
     stopping on the held-out rest.
 
@@ -184,12 +199,12 @@ def train_autoencoder(vectors: np.ndarray, cfg: AutoencoderConfig, k: int, check
     x_va = torch.from_numpy(vectors[va_idx]).to(device)
     model = DenoisingAutoencoder(vectors.shape[1], k, cfg.hidden_layers).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    history: List[Dict[str, float]] = []
-    best: Dict[str, Any] = {"loss": math.inf, "epoch": 0, "state": None}
+    history: list[dict[str, float]] = []
+    best: dict[str, Any] = {"loss": math.inf, "epoch": 0, "state": None}
     start, bad = 0, 0
     key = {name: list(v) if isinstance(v, tuple) else v
            for name, v in ((n, getattr(cfg, n)) for n in AutoencoderConfig.TRAINING_KEYS)}
-    key.update(k=int(k), input_size=int(vectors.shape[1]), vectors=int(len(vectors)))
+    key.update(k=int(k), input_size=int(vectors.shape[1]), vectors=len(vectors))
     if checkpoint is not None and Path(checkpoint).exists():
         ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
         if ck.get("key") == key:
@@ -248,12 +263,12 @@ def train_autoencoder(vectors: np.ndarray, cfg: AutoencoderConfig, k: int, check
     summary = {"best_epoch": int(best["epoch"]), "epochs_run": len(history),
                "validation_mse": _mse(final, x_ref.cpu()),
                "mean_vector_mse": float(((x_ref - mean) ** 2).mean()),
-               "train_vectors": int(len(x_tr)), "validation_vectors": int(len(x_va)),
+               "train_vectors": len(x_tr), "validation_vectors": len(x_va),
                "train_seconds": float(sum(r["seconds"] for r in history))}
     return final, history, summary
 
 
-def save_autoencoder(model: DenoisingAutoencoder, path, extra: Optional[Dict[str, Any]] = None) -> None:
+def save_autoencoder(model: DenoisingAutoencoder, path, extra: dict[str, Any] | None = None) -> None:
     """Spec + state dict as plain tensors (loadable with ``weights_only=True``)."""
     payload = {"format": "skelvis-autoencoder-1", "spec": model.spec(),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -306,8 +321,8 @@ def last_codes(path: np.ndarray, length: np.ndarray) -> np.ndarray:
     return path[np.arange(len(path)), np.asarray(length) - 1]
 
 
-def write_paths(path, codes: np.ndarray, acts: Dict[str, Any], model: str = "", data: str = "",
-                extra_attrs: Optional[Dict[str, Any]] = None) -> None:
+def write_paths(path, codes: np.ndarray, acts: dict[str, Any], model: str = "", data: str = "",
+                extra_attrs: dict[str, Any] | None = None) -> None:
     """``..._{k}d_paths.h5``: path (N, T, k) NaN after length, length, label, split, predicted, sample_id."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("path", data=np.asarray(codes, np.float32), compression="gzip", compression_opts=4)
@@ -322,11 +337,11 @@ def write_paths(path, codes: np.ndarray, acts: Dict[str, Any], model: str = "", 
             f.attrs[key] = v if isinstance(v, (str, int, float)) else json.dumps(v)
 
 
-def read_paths(path) -> Dict[str, Any]:
+def read_paths(path) -> dict[str, Any]:
     """A paths file written by :func:`write_paths`: arrays, ``classes`` and ``attrs``."""
     with open_h5(path, rule="autoencoder", what="paths file") as f:
         require(f, ("path", "length", "label", "split", "predicted", "sample_id"), path, "autoencoder")
-        out: Dict[str, Any] = {k: f[k][...] for k in ("path", "length", "label", "split", "predicted")}
+        out: dict[str, Any] = {k: f[k][...] for k in ("path", "length", "label", "split", "predicted")}
         out["sample_id"] = decode_strings(f["sample_id"])
         attrs = decode_attrs(f.attrs)
     out["classes"] = json.loads(attrs.pop("classes", "[]"))
@@ -334,7 +349,7 @@ def read_paths(path) -> Dict[str, Any]:
     return out
 
 
-def write_quality(path, doc: Dict[str, Any]) -> None:
+def write_quality(path, doc: dict[str, Any]) -> None:
     """``..._{k}d_projection_quality.json``: ``k``, ``quality`` (method -> trustworthiness, kNN
     class agreement ...), ``autoencoder`` (training summary), ``training_vectors``,
     ``pca_explained_variance_ratio``, ``neighbors`` and the input paths; written atomically."""
@@ -342,7 +357,7 @@ def write_quality(path, doc: Dict[str, Any]) -> None:
         tmp.write_text(json.dumps(doc, indent=2))
 
 
-def read_quality(path) -> Dict[str, Any]:
+def read_quality(path) -> dict[str, Any]:
     """A projection-quality file written by :func:`write_quality`."""
     doc = read_json(path, rule="autoencoder", what="projection-quality file")
     if not isinstance(doc, dict) or "quality" not in doc or "k" not in doc:
@@ -351,7 +366,7 @@ def read_quality(path) -> Dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- groupings
-def limb_variability(x: np.ndarray, length: np.ndarray, limb_groups: Dict[str, Sequence[int]]) -> Dict[str, np.ndarray]:
+def limb_variability(x: np.ndarray, length: np.ndarray, limb_groups: dict[str, Sequence[int]]) -> dict[str, np.ndarray]:
     """Input variability per limb group: mean over the group's joints of the temporal standard
     deviation of the joint (Euclidean over channels), valid frames only. x (N, T, J, C) -> {group: (N,)}."""
     n = len(x)
@@ -368,8 +383,8 @@ _SKIP = ("torso", "head", "other")
 
 
 def body_part_partition(x: np.ndarray, length: np.ndarray, label: np.ndarray, num_classes: int,
-                        limb_groups: Dict[str, Sequence[int]],
-                        ratio: float = AutoencoderConfig.body_part_ratio) -> Tuple[List[str], np.ndarray]:
+                        limb_groups: dict[str, Sequence[int]],
+                        ratio: float = AutoencoderConfig.body_part_ratio) -> tuple[list[str], np.ndarray]:
     """Partition the classes by the body parts that move (the blog's right-handed vs two-handed
     split, generalised to any topology's limb groups).
 
@@ -385,7 +400,7 @@ def body_part_partition(x: np.ndarray, length: np.ndarray, label: np.ndarray, nu
     active = v >= ratio * v.max(1, keepdims=True)
     names = []
     for row in active:
-        count: Dict[str, int] = {}
+        count: dict[str, int] = {}
         for g, a in zip(limbs, row):
             if a:
                 base = g.split("_", 1)[1] if g.startswith(("left_", "right_")) else g
@@ -404,7 +419,7 @@ def body_part_partition(x: np.ndarray, length: np.ndarray, label: np.ndarray, nu
 
 def proximity_pairs(codes: np.ndarray, label: np.ndarray, num_classes: int,
                     top: int = AutoencoderConfig.pairs_from_proximity,
-                    exclude: Sequence[Tuple[int, int]] = ()) -> List[Tuple[int, int, float]]:
+                    exclude: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int, float]]:
     """Class pairs (a, b, distance) whose median last-step codes lie closest, closest first.
 
     ``codes`` (N, k) last-step codes; pairs in ``exclude`` (either order) are skipped.

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any
 
 import yaml
 
 from .errors import ConfigError
 
-__all__ = ["validate_config", "load_schema"]
+__all__ = ["load_schema", "validate_config"]
 
 
-def load_schema(path) -> Dict[str, Any]:
+def load_schema(path) -> dict[str, Any]:
     """The schema with every relative ``$ref`` replaced by the referenced file's content."""
     path = Path(path).resolve()
 
@@ -60,7 +60,7 @@ def _key(path) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
 
-def validate_config(config: Dict[str, Any], schema_path) -> Dict[str, Any]:
+def validate_config(config: dict[str, Any], schema_path) -> dict[str, Any]:
     """Validate ``config`` in place (defaults filled); raise :class:`ConfigError` naming the key."""
     import jsonschema  # lazy on purpose: only the workflow extra installs it, the library runs without
 

@@ -34,8 +34,8 @@ relative bone-length error and the angle violation in degrees.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -43,15 +43,35 @@ from scipy.optimize import minimize
 
 from .topology import Topology
 
-__all__ = ["AngleLimit", "PlaneLimit", "ConstraintSet", "constraint_set", "bone_lengths",
-           "mean_bone_lengths", "joint_angles", "plane_angles", "angle_violation_deg",
-           "bone_length_error", "equality_residuals", "inequality_residuals", "jacobians",
-           "constraint_blocks", "row_joints", "project_slsqp",
-           "project", "ProjectionResult", "project_sequence", "limit_acceleration",
-           "acceleration", "floor_height", "DEFAULT_ANGLE_LIMITS", "describe_violations"]
+__all__ = [
+    "DEFAULT_ANGLE_LIMITS",
+    "AngleLimit",
+    "ConstraintSet",
+    "PlaneLimit",
+    "ProjectionResult",
+    "acceleration",
+    "angle_violation_deg",
+    "bone_length_error",
+    "bone_lengths",
+    "constraint_blocks",
+    "constraint_set",
+    "describe_violations",
+    "equality_residuals",
+    "floor_height",
+    "inequality_residuals",
+    "jacobians",
+    "joint_angles",
+    "limit_acceleration",
+    "mean_bone_lengths",
+    "plane_angles",
+    "project",
+    "project_sequence",
+    "project_slsqp",
+    "row_joints",
+]
 
 #: (name, joint A, joint B (vertex), joint C, lo, hi) in degrees, on angle_joints names (Eq. 11).
-DEFAULT_ANGLE_LIMITS: Tuple[Tuple[str, str, str, str, float, float], ...] = (
+DEFAULT_ANGLE_LIMITS: tuple[tuple[str, str, str, str, float, float], ...] = (
     ("spine_mid", "spine_base", "spine_mid", "spine_shoulder", 160.0, 180.0),
     ("spine_shoulder", "left_shoulder", "spine_shoulder", "right_shoulder", 110.0, 180.0),
     ("spine_base", "left_hip", "spine_base", "right_hip", 100.0, 180.0),
@@ -91,9 +111,9 @@ class ConstraintSet:
 
     topology: Topology
     bones: np.ndarray                      # (nb, 2) int
-    angles: List[AngleLimit] = field(default_factory=list)
-    planes: List[PlaneLimit] = field(default_factory=list)
-    floor_joints: Tuple[int, ...] = ()
+    angles: list[AngleLimit] = field(default_factory=list)
+    planes: list[PlaneLimit] = field(default_factory=list)
+    floor_joints: tuple[int, ...] = ()
     up_axis: int = 1
 
     @property
@@ -101,7 +121,7 @@ class ConstraintSet:
         """Rows of :func:`inequality_residuals`: angle lower, angle upper (<180 only), plane, floor."""
         return len(self.inequality_names())
 
-    def inequality_names(self) -> List[str]:
+    def inequality_names(self) -> list[str]:
         names = []
         for al in self.angles:
             names.append(f"{al.name} >= {al.lo_deg:g} deg")
@@ -120,7 +140,7 @@ class ConstraintSet:
 
 
 def constraint_set(topology: Topology, floor: bool = False,
-                   angle_limits: Optional[Dict[str, Sequence[float]]] = None,
+                   angle_limits: dict[str, Sequence[float]] | None = None,
                    plane: bool = True) -> ConstraintSet:
     """The constraint set of ``topology``; channel data (no bones) gets an empty set.
 
@@ -178,7 +198,7 @@ def bone_lengths(x, bones) -> np.ndarray:
     return _norm(x[..., bones[:, 1], :] - x[..., bones[:, 0], :])
 
 
-def mean_bone_lengths(seq, length: Optional[int] = None, bones=None) -> np.ndarray:
+def mean_bone_lengths(seq, length: int | None = None, bones=None) -> np.ndarray:
     """Mean bone lengths (nb,) over the first ``length`` frames of one sequence (T, J, 3) (Eq. 10)."""
     n = len(seq) if length is None else int(length)
     return bone_lengths(seq[:n], bones).mean(0)
@@ -217,7 +237,7 @@ def plane_angles(x, cs: ConstraintSet):
     return xp.rad2deg(xp.arccos(xp.clip(c, -1.0, 1.0)))
 
 
-def floor_height(seq, cs: ConstraintSet, length: Optional[int] = None) -> float:
+def floor_height(seq, cs: ConstraintSet, length: int | None = None) -> float:
     """Lowest foot/ankle height (up axis) over a sequence (T, J, 3): the floor of the floor constraint."""
     n = len(seq) if length is None else int(length)
     aj = cs.topology.angle_joints
@@ -261,7 +281,7 @@ def angle_violation_deg(x, cs: ConstraintSet, floor_y=None):
     return xp.concatenate(parts, -1) if xp is np else torch.cat(parts, -1)
 
 
-def describe_violations(x: np.ndarray, cs: ConstraintSet, floor_y=None, tol_deg: float = 0.1) -> List[str]:
+def describe_violations(x: np.ndarray, cs: ConstraintSet, floor_y=None, tol_deg: float = 0.1) -> list[str]:
     """One line per frame of ``x`` (T, J, 3) that breaks an inequality by more than ``tol_deg``."""
     viol = np.asarray(angle_violation_deg(np.asarray(x, np.float64), cs, floor_y))
     names = cs.inequality_names()
@@ -279,7 +299,7 @@ def describe_violations(x: np.ndarray, cs: ConstraintSet, floor_y=None, tol_deg:
 # cost per frame is O(rows) instead of O(rows x 3J); dense Jacobians are built from the same
 # blocks (one implementation of the derivatives).
 
-def row_joints(cs: ConstraintSet) -> Tuple[np.ndarray, np.ndarray]:
+def row_joints(cs: ConstraintSet) -> tuple[np.ndarray, np.ndarray]:
     """Joint indices (m, 4) of every row (bones, then inequalities) and which slots are used."""
     key = "_row_joints"
     cache = cs.__dict__.setdefault("_cache", {})
@@ -418,7 +438,7 @@ def jacobians(x, cs: ConstraintSet, target_length, floor_y=None, margin_deg: flo
     """Residuals and dense analytic Jacobians: (h (..., nb), H (..., nb, 3J), g (..., ni), G (..., ni, 3J))."""
     xp = _xp(x)
     c, blk = constraint_blocks(x, cs, target_length, floor_y, margin_deg)
-    idx, used = row_joints(cs)
+    idx, _used = row_joints(cs)
     m, J = len(idx), x.shape[-2]
     if xp is np:
         D = np.zeros(x.shape[:-2] + (m, J, 3), x.dtype)
@@ -520,7 +540,7 @@ def project(target, cs: ConstraintSet, target_length, floor_y=None, enabled=None
     Works in float64 on the device of ``target``; returns float64 poses.
     """
     z = torch.as_tensor(target).to(torch.float64)
-    B, J, _ = z.shape
+    B, _J, _ = z.shape
     dev = z.device
     Lt = torch.as_tensor(target_length, dtype=torch.float64, device=dev).expand(B, -1)
     fy = None if floor_y is None else torch.as_tensor(floor_y, dtype=torch.float64, device=dev).expand(B)
@@ -584,8 +604,8 @@ def limit_acceleration(seq: torch.Tensor, max_acc: float, sweeps: int = 20) -> t
     return y
 
 
-def project_sequence(seq, cs: ConstraintSet, target_length, length: Optional[int] = None,
-                     floor_y=None, enabled=None, max_acceleration: Optional[float] = None,
+def project_sequence(seq, cs: ConstraintSet, target_length, length: int | None = None,
+                     floor_y=None, enabled=None, max_acceleration: float | None = None,
                      rounds: int = 4, **kw) -> ProjectionResult:
     """Project the valid frames of one sequence (T, J, 3); padding stays zero.
 
@@ -611,7 +631,7 @@ def project_sequence(seq, cs: ConstraintSet, target_length, length: Optional[int
 
 
 def project_slsqp(target: np.ndarray, cs: ConstraintSet, target_length: np.ndarray, floor_y=None,
-                  x_init: Optional[np.ndarray] = None, margin_deg: float = 0.01, ftol: float = 1e-12,
+                  x_init: np.ndarray | None = None, margin_deg: float = 0.01, ftol: float = 1e-12,
                   maxiter: int = 200) -> np.ndarray:
     """Reference solver of Eq. 14 for ONE frame: ``scipy.optimize.minimize(method="SLSQP")`` with
     the analytic constraint Jacobians of :func:`jacobians`.  target (J, 3) -> pose (J, 3).

@@ -11,9 +11,10 @@ the model's result files with one reader beside each writer:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any
 
 import h5py
 import numpy as np
@@ -26,9 +27,21 @@ from .io import atomic_path, decode_attrs, decode_strings, open_h5, read_json, r
 from .models import predict, to_tensors
 from .settings import EvaluateConfig
 
-__all__ = ["Evaluation", "evaluate_model", "confusion_split", "write_predictions", "read_predictions", "confusion_matrix",
-           "write_confusion", "read_confusion", "write_metrics", "read_metrics", "write_history", "read_history",
-           "confusable_pairs"]
+__all__ = [
+    "Evaluation",
+    "confusable_pairs",
+    "confusion_matrix",
+    "confusion_split",
+    "evaluate_model",
+    "read_confusion",
+    "read_history",
+    "read_metrics",
+    "read_predictions",
+    "write_confusion",
+    "write_history",
+    "write_metrics",
+    "write_predictions",
+]
 
 _PREDICTIONS = ("logits", "probability", "predicted", "label", "split", "sample_id")
 
@@ -63,7 +76,7 @@ def read_predictions(path) -> dict:
     """The arrays of a predictions.h5 (``sample_id`` as str) plus its attrs under ``attrs``."""
     with open_h5(path, rule="evaluate", what="predictions file") as f:
         require(f, _PREDICTIONS, path, "evaluate")
-        out: Dict[str, Any] = {k: f[k][...] for k in _PREDICTIONS[:-1]}
+        out: dict[str, Any] = {k: f[k][...] for k in _PREDICTIONS[:-1]}
         out["sample_id"] = decode_strings(f["sample_id"])
         out["attrs"] = decode_attrs(f.attrs)
     return out
@@ -110,7 +123,7 @@ def read_confusion(path) -> pd.DataFrame:
     return df
 
 
-def write_metrics(path, accuracy: Dict[str, float], model_spec: Dict[str, Any], data: str, best_epoch: int,
+def write_metrics(path, accuracy: dict[str, float], model_spec: dict[str, Any], data: str, best_epoch: int,
                   epochs: int, train_seconds: float, **extra: Any) -> None:
     """metrics.json of a trained or imported model (keys in the module docstring), atomically."""
     doc = {"accuracy": accuracy, "best_epoch": int(best_epoch), "epochs": int(epochs), "model": model_spec,
@@ -119,7 +132,7 @@ def write_metrics(path, accuracy: Dict[str, float], model_spec: Dict[str, Any], 
         tmp.write_text(json.dumps(doc, indent=2))
 
 
-def read_metrics(path) -> Dict[str, Any]:
+def read_metrics(path) -> dict[str, Any]:
     """A metrics.json as written by :func:`write_metrics`."""
     doc = read_json(path, rule="train", what="metrics file")
     if not isinstance(doc, dict) or "accuracy" not in doc or "model" not in doc:
@@ -127,7 +140,7 @@ def read_metrics(path) -> Dict[str, Any]:
     return doc
 
 
-def write_history(path, rows: Sequence[Dict[str, float]]) -> None:
+def write_history(path, rows: Sequence[dict[str, float]]) -> None:
     """history.csv: one row per epoch (``epoch``, ``lr``, ``train_loss``, ``train_accuracy``,
     ``validation_loss``, ``validation_accuracy``, ``seconds``), atomically."""
     with atomic_path(path) as tmp:
@@ -148,7 +161,7 @@ def read_history(path) -> pd.DataFrame:
     return df
 
 
-def confusable_pairs(cm: np.ndarray, top: int = 3) -> List[Tuple[int, int, int]]:
+def confusable_pairs(cm: np.ndarray, top: int = 3) -> list[tuple[int, int, int]]:
     """Class pairs (a, b, count) with the most confusions in either direction, most first."""
     sym = cm + cm.T
     np.fill_diagonal(sym, 0)

@@ -18,7 +18,7 @@ Two measures (none of the peer tools report them):
 from __future__ import annotations
 
 import json
-from typing import Dict, Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -30,8 +30,17 @@ from .io import atomic_path, open_h5, read_json, rerun_fix
 from .rnn import valid_frames
 from .settings import SaliencyConfig
 
-__all__ = ["mass_share", "freeze_joints", "deletion_curve", "evaluate_faithfulness", "score_files",
-           "deletion_rows", "write_faithfulness", "split_mask", "read_faithfulness"]
+__all__ = [
+    "deletion_curve",
+    "deletion_rows",
+    "evaluate_faithfulness",
+    "freeze_joints",
+    "mass_share",
+    "read_faithfulness",
+    "score_files",
+    "split_mask",
+    "write_faithfulness",
+]
 
 
 def split_mask(ds_split: np.ndarray, split: str) -> np.ndarray:
@@ -52,7 +61,7 @@ def split_mask(ds_split: np.ndarray, split: str) -> np.ndarray:
 
 
 def mass_share(class_map: np.ndarray, label: np.ndarray, classes: Sequence[str],
-               class_joints: Dict[str, Sequence[str]], joint_names: Sequence[str]) -> Dict:
+               class_joints: dict[str, Sequence[str]], joint_names: Sequence[str]) -> dict:
     """Share of saliency mass on each class's ground-truth joints.
 
     ``class_map`` (N, T, J) for the true class, ``label`` (N,).  Returns {'per_class': {class:
@@ -62,7 +71,7 @@ def mass_share(class_map: np.ndarray, label: np.ndarray, classes: Sequence[str],
     return _mass_share(class_map.sum(1), label, classes, class_joints, joint_names)
 
 
-def _mass_share(per_joint: np.ndarray, label, classes, class_joints, joint_names) -> Dict:
+def _mass_share(per_joint: np.ndarray, label, classes, class_joints, joint_names) -> dict:
     """:func:`mass_share` from the maps summed over time, per_joint (N, J)."""
     index = {n: i for i, n in enumerate(joint_names)}
     J = per_joint.shape[1]
@@ -111,7 +120,7 @@ def _true_prob(model: nn.Module, x: torch.Tensor, length: torch.Tensor, label: t
 
 def deletion_curve(model: nn.Module, x, length, label, class_map: np.ndarray,
                    random_orders: int = SaliencyConfig.deletion_random_orders, seed: int = SaliencyConfig.seed,
-                   batch_size: int = 256) -> Dict:
+                   batch_size: int = 256) -> dict:
     """Mean true-class probability as k = 0..J joints are frozen: most salient first vs random.
 
     ``x`` (N, T, J, C), ``class_map`` (N, T, J).  Returns {'k', 'salient', 'random',
@@ -126,7 +135,7 @@ def deletion_curve(model: nn.Module, x, length, label, class_map: np.ndarray,
     model.eval()
     length = torch.as_tensor(length).long().to(dev)
     label = torch.as_tensor(label).long().to(dev)
-    N, T, J, C = x.shape
+    N, _T, J, _C = x.shape
     ranks = np.argsort(-class_map.sum(1), axis=1, kind="stable")                   # (N, J)
     rng = np.random.default_rng(seed)
     orders = [ranks] + [np.stack([rng.permutation(J) for _ in range(N)]) if N else np.zeros((0, J), int)
@@ -154,7 +163,7 @@ def deletion_curve(model: nn.Module, x, length, label, class_map: np.ndarray,
             "auc_salient": float(curves[0].mean()), "auc_random": float(rand.mean())}
 
 
-def deletion_rows(rows: np.ndarray, max_sequences: Optional[int], seed: int = 0) -> np.ndarray:
+def deletion_rows(rows: np.ndarray, max_sequences: int | None, seed: int = 0) -> np.ndarray:
     """The sequences the deletion curve scores: ``rows`` when at most ``max_sequences`` of them, else
     a seeded random subset of that size (increasing indices), so its cost does not grow with N."""
     rows = np.asarray(rows, np.int64)
@@ -163,7 +172,7 @@ def deletion_rows(rows: np.ndarray, max_sequences: Optional[int], seed: int = 0)
     return np.sort(np.random.default_rng([seed, 16]).choice(rows, int(max_sequences), replace=False))
 
 
-def _ground_truth(extra_attrs: Dict):
+def _ground_truth(extra_attrs: dict):
     cj = extra_attrs.get("class_joints")
     return json.loads(cj) if isinstance(cj, (str, bytes)) else cj
 
@@ -172,7 +181,7 @@ _SKIPPED = "the data has no 'class_joints' attribute (ground truth exists for sy
 
 
 def evaluate_faithfulness(model: nn.Module, ds: Dataset, class_map: np.ndarray, joint_names: Sequence[str],
-                          cfg: SaliencyConfig = SaliencyConfig()) -> Dict:
+                          cfg: SaliencyConfig = SaliencyConfig()) -> dict:
     """Both measures on the samples of ``cfg.faithfulness_split`` held in memory (deletion baseline
     averaged over ``cfg.deletion_random_orders`` random orders drawn from ``cfg.seed``, on
     :func:`deletion_rows` of the split); the mass share is skipped (with the reason) when the data
@@ -180,7 +189,7 @@ def evaluate_faithfulness(model: nn.Module, ds: Dataset, class_map: np.ndarray, 
     split, random_orders, seed = cfg.faithfulness_split, cfg.deletion_random_orders, cfg.seed
     max_sequences = cfg.deletion_max_sequences
     m = split_mask(ds.split, split)
-    out: Dict = {"split": split, "n": int(m.sum())}
+    out: dict = {"split": split, "n": int(m.sum())}
     cj = _ground_truth(ds.extra_attrs)
     if cj is None:
         out["mass_share"] = None
@@ -190,13 +199,13 @@ def evaluate_faithfulness(model: nn.Module, ds: Dataset, class_map: np.ndarray, 
     sub = deletion_rows(np.flatnonzero(m), max_sequences, seed)
     out["deletion"] = deletion_curve(model, ds.x[sub], ds.length[sub], ds.label[sub], class_map[sub],
                                      random_orders=random_orders, seed=seed)
-    out["deletion"]["n"] = int(len(sub))
+    out["deletion"]["n"] = len(sub)
     return out
 
 
 def score_files(model: nn.Module, data, saliency, joint_names: Sequence[str],
                 cfg: SaliencyConfig = SaliencyConfig(), chunk: int = 1024,
-                info: Optional[DatasetInfo] = None) -> Dict:
+                info: DatasetInfo | None = None) -> dict:
     """The faithfulness rule through bounded memory: :func:`evaluate_faithfulness` read from data.h5
     and saliency.h5 in chunks of ``chunk`` sequences.
 
@@ -214,7 +223,7 @@ def score_files(model: nn.Module, data, saliency, joint_names: Sequence[str],
                                   fix=rerun_fix("saliency"))
         cmap = f["class_map"]
         rows = np.flatnonzero(split_mask(info.split, split))
-        out: Dict = {"split": split, "n": int(len(rows))}
+        out: dict = {"split": split, "n": len(rows)}
         cj = _ground_truth(info.extra_attrs)
         if cj is None:
             out["mass_share"] = None
@@ -230,11 +239,11 @@ def score_files(model: nn.Module, data, saliency, joint_names: Sequence[str],
     x = np.concatenate(parts) if parts else np.zeros((0,) + tuple(info.shape[1:]), np.float32)
     out["deletion"] = deletion_curve(model, x, info.length[sub], info.label[sub], cm,
                                      random_orders=random_orders, seed=seed)
-    out["deletion"]["n"] = int(len(sub))
+    out["deletion"]["n"] = len(sub)
     return out
 
 
-def write_faithfulness(result: Dict, path, **attrs) -> None:
+def write_faithfulness(result: dict, path, **attrs) -> None:
     """JSON with the result and the input paths (``model``, ``data``, ``saliency``)."""
     doc = dict(attrs)
     doc.update(result)
@@ -242,7 +251,7 @@ def write_faithfulness(result: Dict, path, **attrs) -> None:
         tmp.write_text(json.dumps(doc, indent=2))
 
 
-def read_faithfulness(path) -> Dict:
+def read_faithfulness(path) -> dict:
     """A faithfulness JSON written by :func:`write_faithfulness` (``split``, ``n``, ``mass_share``
     (or None with ``mass_share_skipped``), ``deletion`` curves and AUCs, and the input paths)."""
     doc = read_json(path, rule="faithfulness", what="faithfulness file")

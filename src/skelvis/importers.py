@@ -34,7 +34,7 @@ import json
 import re
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 import h5py
 import numpy as np
@@ -45,14 +45,20 @@ from .errors import ModelImportError
 from .models import RecurrentClassifier, accuracy_by_split, predict, to_tensors
 from .rnn import GATES
 
-__all__ = ["import_model", "ModelImportError", "from_state_dict", "from_torchscript", "from_keras_h5",
-           "detect_format"]
+__all__ = [
+    "ModelImportError",
+    "detect_format",
+    "from_keras_h5",
+    "from_state_dict",
+    "from_torchscript",
+    "import_model",
+]
 
 SPEC_KEYS = ("format", "cell", "input_size", "hidden_size", "num_layers", "num_classes", "classes",
              "topology", "rnn_prefix", "classifier_prefix", "gate")
 
 
-def _load_spec(spec) -> Dict[str, Any]:
+def _load_spec(spec) -> dict[str, Any]:
     if spec is None:
         return {}
     if isinstance(spec, (str, Path)):
@@ -83,7 +89,7 @@ def detect_format(path) -> str:
                        f"save your model with torch.save(model.state_dict(), ...), torch.jit.save or Keras model.save('m.h5')")
 
 
-def _meta(spec: Dict[str, Any], path, fmt: str, num_classes: int) -> Dict[str, Any]:
+def _meta(spec: dict[str, Any], path, fmt: str, num_classes: int) -> dict[str, Any]:
     classes = spec.get("classes") or [f"class_{k}" for k in range(num_classes)]
     if len(classes) != num_classes:
         raise ModelImportError(f"{path}: spec lists {len(classes)} classes but the classifier has {num_classes} outputs")
@@ -96,7 +102,7 @@ def _meta(spec: Dict[str, Any], path, fmt: str, num_classes: int) -> Dict[str, A
 _RNN_KEY = re.compile(r"^(.*?)weight_ih_l(\d+)$")
 
 
-def from_state_dict(sd: Dict[str, torch.Tensor], spec: Optional[Dict[str, Any]] = None, path="<state dict>",
+def from_state_dict(sd: dict[str, torch.Tensor], spec: dict[str, Any] | None = None, path="<state dict>",
                     fmt: str = "state_dict") -> RecurrentClassifier:
     """A state dict of LSTM/GRU + Linear -> RecurrentClassifier (exact copy of the weights)."""
     spec = dict(spec or {})
@@ -161,7 +167,7 @@ def from_state_dict(sd: Dict[str, torch.Tensor], spec: Optional[Dict[str, Any]] 
     return model
 
 
-def from_torchscript(path, spec: Optional[Dict[str, Any]] = None, check: bool = True) -> RecurrentClassifier:
+def from_torchscript(path, spec: dict[str, Any] | None = None, check: bool = True) -> RecurrentClassifier:
     """TorchScript module -> RecurrentClassifier, checked against the scripted module's output."""
     spec = dict(spec or {})
     scripted = torch.jit.load(str(path), map_location="cpu")
@@ -192,10 +198,10 @@ def _attr_str(v) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def _keras_groups(f) -> Tuple[list, Dict[str, Any], str]:
+def _keras_groups(f) -> tuple[list, dict[str, Any], str]:
     """[(layer_name, {weight_name: array})] in layer order, the model config (if stored) and
     the ``keras_version`` attribute ('' when absent)."""
-    root = f["model_weights"] if "model_weights" in f else f
+    root = f.get("model_weights", f)
     names = [_attr_str(n) for n in root.attrs.get("layer_names", list(root.keys()))]
     config = {}
     raw = f.attrs.get("model_config")
@@ -206,9 +212,9 @@ def _keras_groups(f) -> Tuple[list, Dict[str, Any], str]:
     for n in names:
         if n not in root:
             continue
-        weights: Dict[str, np.ndarray] = {}
+        weights: dict[str, np.ndarray] = {}
 
-        def visit(name, obj):
+        def visit(name, obj, weights=weights):
             if isinstance(obj, h5py.Dataset):
                 weights[name.split("/")[-1].split(":")[0]] = obj[...]
         root[n].visititems(visit)
@@ -217,7 +223,7 @@ def _keras_groups(f) -> Tuple[list, Dict[str, Any], str]:
     return layers, config, version
 
 
-def _keras_layer_configs(config: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+def _keras_layer_configs(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Layer name -> {class_name, **config}.  Keras <= 2.1 stores a Sequential model's config as
     the list of its layers, later versions as a dict with ``layers``."""
     out = {}
@@ -240,7 +246,7 @@ def _keras_gate(path, layer: str, activation: str, version: str) -> str:
                        f"sigmoid, hard_sigmoid")
 
 
-def from_keras_h5(path, spec: Optional[Dict[str, Any]] = None) -> RecurrentClassifier:
+def from_keras_h5(path, spec: dict[str, Any] | None = None) -> RecurrentClassifier:
     """Keras HDF5 (LSTM -> Dense) -> RecurrentClassifier (see the module docstring for the gate map)."""
     spec = dict(spec or {})
     with h5py.File(path, "r") as f:
@@ -265,7 +271,7 @@ def from_keras_h5(path, spec: Optional[Dict[str, Any]] = None) -> RecurrentClass
     if len(gates) > 1:
         raise ModelImportError(f"{path}: the LSTM layers use different recurrent activations {sorted(gates)}; "
                            f"one model has one gate nonlinearity")
-    sd: Dict[str, torch.Tensor] = {}
+    sd: dict[str, torch.Tensor] = {}
     for layer, (_, w) in enumerate(rec):
         k, rk = (np.asarray(w[a], np.float32) for a in ("kernel", "recurrent_kernel"))
         H = rk.shape[0]
@@ -311,7 +317,7 @@ def import_model(path, spec=None) -> RecurrentClassifier:
     raise ModelImportError(f"{path}: unknown format {fmt!r}; use auto, state_dict, torchscript or keras")
 
 
-def prepare_imported(path, spec, ds) -> Tuple[RecurrentClassifier, Dict[str, float], list]:
+def prepare_imported(path, spec, ds) -> tuple[RecurrentClassifier, dict[str, float], list]:
     """Import ``path`` for dataset ``ds``: check sizes against the data, take its class names and
     topology when the spec gives none, and score it. Returns (model, accuracy by split, history
     rows in the ``train`` format: one row, epoch 0, the imported model's train loss/accuracy)."""
@@ -330,7 +336,7 @@ def prepare_imported(path, spec, ds) -> Tuple[RecurrentClassifier, Dict[str, flo
     model.meta["dataset"] = ds.name
     model.meta["best_epoch"] = 0
     acc = accuracy_by_split(model, ds)
-    row: Dict[str, float] = {"epoch": 0, "lr": float("nan"), "seconds": 0.0}
+    row: dict[str, float] = {"epoch": 0, "lr": float("nan"), "seconds": 0.0}
     for split, name in ((0, "train"), (1, "validation")):
         mask = ds.split == split
         if mask.any():

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import h5py
 import numpy as np
@@ -47,9 +47,20 @@ from .models import RecurrentClassifier, predict, resolve_device, to_tensors
 from .settings import MaximizeConfig
 from .topology import get_topology
 
-__all__ = ["Target", "local_hidden", "response", "target_gradient",
-           "MaximizationResult", "activation_maximization", "infeasible_frames", "select_targets",
-           "run_maximization", "write_maximization", "read_maximization", "read_maximization_file"]
+__all__ = [
+    "MaximizationResult",
+    "Target",
+    "activation_maximization",
+    "infeasible_frames",
+    "local_hidden",
+    "read_maximization",
+    "read_maximization_file",
+    "response",
+    "run_maximization",
+    "select_targets",
+    "target_gradient",
+    "write_maximization",
+]
 
 log = logging.getLogger("skelvis.maximize")
 
@@ -87,7 +98,7 @@ def _valid(length, T, device, dtype):
     return R.valid_frames(length.to(device), T).to(dtype)
 
 
-def _as_targets(target, n: int) -> List[Target]:
+def _as_targets(target, n: int) -> list[Target]:
     targets = [target] * n if isinstance(target, Target) else list(target)
     if len(targets) != n:
         raise ValueError(f"{len(targets)} targets for {n} sequences")
@@ -163,8 +174,8 @@ class MaximizationResult:
     max_angle_violation_deg: np.ndarray
     max_floor_violation: np.ndarray
     max_acceleration: np.ndarray
-    start_violations: List[List[str]]
-    enabled: Optional[np.ndarray] = None
+    start_violations: list[list[str]]
+    enabled: np.ndarray | None = None
 
 
 def infeasible_frames(seq: np.ndarray, cs: C.ConstraintSet, floor_y=None, tol_deg: float = 0.1) -> np.ndarray:
@@ -207,7 +218,7 @@ def _measure(x, length, cs, L, fy, en):
 
 
 def _max_acc(x, length):
-    N, T, J, Cc = x.shape
+    N, T, _J, Cc = x.shape
     if Cc != 3 or T < 3:
         return np.zeros(N)
     acc = C.acceleration(x.transpose(0, 1)).transpose(0, 1)                   # (N, T-2, J)
@@ -216,13 +227,13 @@ def _max_acc(x, length):
 
 
 def activation_maximization(model: RecurrentClassifier, seq, length, target,
-                            cs: Optional[C.ConstraintSet], constrained: bool = True,
+                            cs: C.ConstraintSet | None, constrained: bool = True,
                             iterations: int = MaximizeConfig.iterations, step: float = MaximizeConfig.step_size,
                             gradient: str = MaximizeConfig.gradient,
                             normalize_step: bool = MaximizeConfig.normalize_step,
                             infeasible_start: str = MaximizeConfig.infeasible_start,
-                            max_acceleration: Optional[float] = None,
-                            projection: Optional[dict] = None) -> MaximizationResult:
+                            max_acceleration: float | None = None,
+                            projection: dict | None = None) -> MaximizationResult:
     """Hill-climb sequences ``seq`` (N, T, J, C) (normalised coordinates) toward their targets,
     all in lockstep (one batched gradient and one batched projection per iteration).
 
@@ -244,7 +255,7 @@ def activation_maximization(model: RecurrentClassifier, seq, length, target,
     x = torch.as_tensor(np.asarray(seq), dtype=torch.float64, device=dev)
     if x.dim() == 3:
         x = x[None]
-    N, T, J, Cc = x.shape
+    N, T, _J, Cc = x.shape
     length = torch.as_tensor(np.atleast_1d(np.asarray(length)), device=dev).long()
     targets = _as_targets(target, N)
     valid = _valid(length, T, dev, torch.bool)
@@ -253,7 +264,7 @@ def activation_maximization(model: RecurrentClassifier, seq, length, target,
     constrained = constrained and cs_meas is not None
     proj_kw = dict(projection or {})
     L = fy = en = None
-    lines: List[List[str]] = [[] for _ in range(N)]
+    lines: list[list[str]] = [[] for _ in range(N)]
     if cs_meas is not None:
         xn = x.cpu().numpy()
         L = torch.as_tensor(np.stack([C.mean_bone_lengths(xn[n], int(length[n]), cs.bones) for n in range(N)]),
@@ -381,9 +392,9 @@ def run_maximization(model: RecurrentClassifier, ds, cfg: MaximizeConfig = Maxim
                             tuple(cfg.second_sequence_classes), device)
     idx = [i for _, i in chosen]
     targets = [t for t, _ in chosen]
-    kw = dict(iterations=cfg.iterations, step=float(cfg.step_size), gradient=cfg.gradient,
-              normalize_step=cfg.normalize_step, infeasible_start=cfg.infeasible_start,
-              max_acceleration=cfg.max_acceleration or None, projection={"refine_iter": cfg.refine_iterations})
+    kw = {"iterations": cfg.iterations, "step": float(cfg.step_size), "gradient": cfg.gradient,
+              "normalize_step": cfg.normalize_step, "infeasible_start": cfg.infeasible_start,
+              "max_acceleration": cfg.max_acceleration or None, "projection": {"refine_iter": cfg.refine_iterations}}
     log.info("%d targets, %d iterations, gradient %s", len(targets), kw["iterations"], kw["gradient"])
     con = activation_maximization(model, ds.x[idx], ds.length[idx], targets, cs, constrained=True, **kw)
     unc = activation_maximization(model, ds.x[idx], ds.length[idx], targets, cs, constrained=False, **kw)
@@ -391,7 +402,7 @@ def run_maximization(model: RecurrentClassifier, ds, cfg: MaximizeConfig = Maxim
 
 
 def write_maximization(path, ds, targets, idx, con: MaximizationResult, unc: MaximizationResult, cs,
-                       model: str = "", data: str = "", params: Optional[MaximizeConfig] = None) -> None:
+                       model: str = "", data: str = "", params: MaximizeConfig | None = None) -> None:
     """``maximize/{arch}.h5``: one group per target (``000_class_throw`` ...) with ``snapshots``
     (I+1, T, J, C) float32 in the un-normalised body frame (times the sample's ``scale``),
     ``response``, ``max_bone_error``, ``max_angle_violation_deg`` (I+1,), ``max_floor_violation``,
@@ -429,7 +440,7 @@ def write_maximization(path, ds, targets, idx, con: MaximizationResult, unc: Max
 _RUN = ("snapshots", "response", "max_bone_error", "max_angle_violation_deg", "start_violations")
 
 
-def read_maximization_file(path) -> Dict[str, Any]:
+def read_maximization_file(path) -> dict[str, Any]:
     """A file written by :func:`write_maximization`: ``{"attrs": root attrs (``classes``,
     ``constraints`` and ``params`` decoded from JSON), "entries": one dict per target group, in
     file order (its attrs, ``group``, and the ``constrained`` and ``unconstrained`` runs as dicts of
@@ -457,6 +468,6 @@ def read_maximization_file(path) -> Dict[str, Any]:
     return {"attrs": attrs, "entries": entries}
 
 
-def read_maximization(path) -> List[dict]:
+def read_maximization(path) -> list[dict]:
     """The target groups of a ``maximize`` file (see :func:`read_maximization_file`), in file order."""
     return read_maximization_file(path)["entries"]

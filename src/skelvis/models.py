@@ -25,7 +25,7 @@ Load a user's own model (state dict, TorchScript, Keras HDF5) with
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,8 +35,17 @@ from . import rnn as R
 from .datasets.store import SPLIT_NAMES
 from .io import atomic_path
 
-__all__ = ["RecurrentClassifier", "build_model", "save_model", "load_model", "model_spec",
-           "resolve_device", "to_tensors", "predict", "accuracy_by_split"]
+__all__ = [
+    "RecurrentClassifier",
+    "accuracy_by_split",
+    "build_model",
+    "load_model",
+    "model_spec",
+    "predict",
+    "resolve_device",
+    "save_model",
+    "to_tensors",
+]
 
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -51,7 +60,7 @@ class RecurrentClassifier(nn.Module):
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_classes: int, cell: str = "lstm",
-                 num_layers: int = 1, dropout: float = 0.0, meta: Optional[Dict[str, Any]] = None,
+                 num_layers: int = 1, dropout: float = 0.0, meta: dict[str, Any] | None = None,
                  gate: str = "sigmoid"):
         super().__init__()
         if cell not in _CELLS:
@@ -63,7 +72,7 @@ class RecurrentClassifier(nn.Module):
                                 batch_first=True, dropout=self.dropout if self.num_layers > 1 else 0.0)
         self.classifier = nn.Linear(self.hidden_size, self.num_classes)
         self.gate = R.gate_function(gate).name
-        self.meta: Dict[str, Any] = dict(meta or {})
+        self.meta: dict[str, Any] = dict(meta or {})
 
     def _check(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 4:  # (N, T, J, C) -> (N, T, J*C)
@@ -82,7 +91,7 @@ class RecurrentClassifier(nn.Module):
     def _dropout(self) -> float:
         return self.dropout if self.training else 0.0
 
-    def all_hidden_states(self, x: torch.Tensor, length: torch.Tensor) -> List[torch.Tensor]:
+    def all_hidden_states(self, x: torch.Tensor, length: torch.Tensor) -> list[torch.Tensor]:
         """Hidden states of every layer, bottom first: list of (N, T, H), zero after length."""
         x = self._check(x)
         mask = _mask(length, x)
@@ -106,7 +115,7 @@ class RecurrentClassifier(nn.Module):
         """Class logits (N, K) from the last valid frame."""
         return self.classifier(self.last_hidden(x, length))
 
-    def spec(self) -> Dict[str, Any]:
+    def spec(self) -> dict[str, Any]:
         return model_spec(self)
 
 
@@ -115,19 +124,19 @@ def _mask(length: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return R.valid_frames(length.to(x.device), x.shape[1]).to(x.dtype)[..., None]
 
 
-def model_spec(model: RecurrentClassifier) -> Dict[str, Any]:
+def model_spec(model: RecurrentClassifier) -> dict[str, Any]:
     """Sizes needed to rebuild the model (saved next to the weights)."""
     return {"input_size": model.input_size, "hidden_size": model.hidden_size,
             "num_classes": model.num_classes, "cell": model.cell, "num_layers": model.num_layers,
             "dropout": model.dropout, "gate": model.gate}
 
 
-def build_model(spec: Dict[str, Any], meta: Optional[Dict[str, Any]] = None) -> RecurrentClassifier:
+def build_model(spec: dict[str, Any], meta: dict[str, Any] | None = None) -> RecurrentClassifier:
     keys = ("input_size", "hidden_size", "num_classes", "cell", "num_layers", "dropout", "gate")
     return RecurrentClassifier(**{k: spec[k] for k in keys if k in spec}, meta=meta)
 
 
-def save_model(model: RecurrentClassifier, path, extra: Optional[Dict[str, Any]] = None) -> None:
+def save_model(model: RecurrentClassifier, path, extra: dict[str, Any] | None = None) -> None:
     """Save spec, metadata and state dict as plain tensors/containers (loadable with weights_only)."""
     payload = {"format": "skelvis-model-1", "spec": model_spec(model), "meta": dict(model.meta),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
@@ -166,7 +175,7 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def to_tensors(ds, mask: Optional[np.ndarray] = None, device="cpu"):
+def to_tensors(ds, mask: np.ndarray | None = None, device="cpu"):
     """The model's inputs for a Dataset's samples in ``mask`` (all when None): x (N, T, J*C)
     float32, length (N,) int64, label (N,) int64 tensors on ``device``."""
     sel = slice(None) if mask is None else mask
@@ -186,7 +195,7 @@ def predict(model: nn.Module, x: torch.Tensor, length: torch.Tensor, batch_size:
     return torch.cat(out) if out else torch.zeros(0, getattr(model, "num_classes", 0))
 
 
-def accuracy_by_split(model: nn.Module, ds, device="cpu") -> Dict[str, float]:
+def accuracy_by_split(model: nn.Module, ds, device="cpu") -> dict[str, float]:
     """Share of correctly classified samples per split name present in ``ds``."""
     x, length, _ = to_tensors(ds, device=device)
     pred = predict(model, x, length).argmax(1).cpu().numpy()

@@ -16,14 +16,14 @@ Channel data (C = 1) accepts ``none`` and ``zscore`` (per channel over the train
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
 from .rnn import valid_frames
 from .topology import Topology
 
-__all__ = ["body_frame", "normalize", "pad_sequences", "resample", "first_valid_frame", "METHODS"]
+__all__ = ["METHODS", "body_frame", "first_valid_frame", "normalize", "pad_sequences", "resample"]
 
 METHODS = ("ntu", "center", "none", "zscore")
 
@@ -40,7 +40,7 @@ def first_valid_frame(x: np.ndarray, length: np.ndarray) -> np.ndarray:
 
 
 def body_frame(x: np.ndarray, length: np.ndarray, topology: Topology,
-               eps: float = 1e-8) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+               eps: float = 1e-8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The NTU body frame of every sequence, from its first valid frame.
 
     x: (N, T, J, 3) camera-space joints. Returns origin (N, 3), rotation R (N, 3, 3) whose rows are
@@ -69,7 +69,7 @@ def _valid_mask(x: np.ndarray, length: np.ndarray) -> np.ndarray:
 
 
 def normalize(x: np.ndarray, length: np.ndarray, topology: Topology, method: str = "ntu",
-              train_mask: np.ndarray | None = None) -> Tuple[np.ndarray, np.ndarray, Dict]:
+              train_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Normalise sequences; padding after ``length`` stays zero.
 
     x: (N, T, J, C); length: (N,). Returns (x_norm float32 (N, T, J, C), scale (N,), info dict
@@ -79,7 +79,7 @@ def normalize(x: np.ndarray, length: np.ndarray, topology: Topology, method: str
         raise ValueError(f"normalization must be one of {METHODS}, got {method!r}")
     n = len(x)
     valid = _valid_mask(x, length)
-    info: Dict = {"method": method}
+    info: dict = {"method": method}
     if method == "none":
         return (x * valid).astype(np.float32), np.ones(n, np.float32), info
     if method == "zscore":
@@ -118,7 +118,7 @@ def resample(seq: np.ndarray, frames: int) -> np.ndarray:
 
 
 def pad_sequences(seqs: Sequence[np.ndarray], max_frames: int | None = None,
-                  mode: str = "subsample") -> Tuple[np.ndarray, np.ndarray]:
+                  mode: str = "subsample") -> tuple[np.ndarray, np.ndarray]:
     """Stack variable-length sequences (T_i, J, C) into (N, T, J, C) zero-padded after length.
 
     Sequences longer than ``max_frames`` are shortened by ``mode``: ``subsample`` (uniform frame

@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any
 
 import h5py
 import numpy as np
@@ -46,9 +46,23 @@ from .relevance import unit_relevance
 from .rnn import valid_frames
 from .settings import PeriodsConfig
 
-__all__ = ["unit_thresholds", "activation_mask", "Periods", "run_length_periods", "resample_periods",
-           "ClusterResult", "cluster_periods", "cluster_purity", "unit_clarity", "PeriodsConfig",
-           "PeriodAnalysis", "analyse_periods", "write_periods", "read_periods", "period_summary"]
+__all__ = [
+    "ClusterResult",
+    "PeriodAnalysis",
+    "Periods",
+    "PeriodsConfig",
+    "activation_mask",
+    "analyse_periods",
+    "cluster_periods",
+    "cluster_purity",
+    "period_summary",
+    "read_periods",
+    "resample_periods",
+    "run_length_periods",
+    "unit_clarity",
+    "unit_thresholds",
+    "write_periods",
+]
 
 log = logging.getLogger("skelvis.periods")
 
@@ -58,7 +72,7 @@ def _valid(length: np.ndarray, T: int) -> np.ndarray:
 
 
 def unit_thresholds(hidden: np.ndarray, length: np.ndarray, quantile: float,
-                    mask: Optional[np.ndarray] = None) -> np.ndarray:
+                    mask: np.ndarray | None = None) -> np.ndarray:
     """Per-unit threshold (H,): the ``quantile`` of h_t[u] over the valid frames of the sequences
     selected by ``mask`` (N,) (all when None).  ``hidden`` (N, T, H)."""
     if not 0.0 < quantile < 1.0:
@@ -94,7 +108,7 @@ class Periods:
     def duration(self) -> np.ndarray:
         return self.stop - self.start
 
-    def select(self, m) -> "Periods":
+    def select(self, m) -> Periods:
         return Periods(self.sample[m], self.unit[m], self.start[m], self.stop[m])
 
 
@@ -107,13 +121,13 @@ def run_length_periods(active: np.ndarray, min_length: int = 1) -> Periods:
     the same order in both lists.  Periods come out sorted by (sample, unit, start).
     """
     a = np.moveaxis(np.asarray(active, bool), 2, 1)  # (N, H, T)
-    N, H, T = a.shape
+    N, H, _T = a.shape
     pad = np.zeros((N, H, 1), np.int8)
     d = np.diff(np.concatenate([pad, a.astype(np.int8), pad], axis=-1), axis=-1)  # (N, H, T+1)
     sn, sh, st = np.nonzero(d == 1)
     _, _, et = np.nonzero(d == -1)
     keep = (et - st) >= int(min_length)
-    as_int = lambda v: v[keep].astype(np.int32)  # noqa: E731
+    as_int = lambda v: v[keep].astype(np.int32)
     return Periods(as_int(sn), as_int(sh), as_int(st), as_int(et))
 
 
@@ -216,17 +230,17 @@ class PeriodAnalysis:
     cluster: np.ndarray           # (P,) cluster within its unit (-1: unit not clustered)
     membership: np.ndarray        # (P,) fuzzy membership of the assigned cluster
     distance_ratio: np.ndarray    # (P,)
-    units: Dict[str, np.ndarray]  # per unit (H,): n_periods, purity, purity_one_cluster, purity_shuffled, clarity, n_clusters
-    clusters: Dict[str, np.ndarray]  # per cluster (Q,): unit, cluster, size, purity, majority_class, medoid, centroid, class_counts
-    relevance: Dict[str, np.ndarray]  # per relevance target (R,)
-    summary: Dict[str, Any]
-    config: Dict[str, Any] = field(default_factory=dict)
+    units: dict[str, np.ndarray]  # per unit (H,): n_periods, purity, purity_one_cluster, purity_shuffled, clarity, n_clusters
+    clusters: dict[str, np.ndarray]  # per cluster (Q,): unit, cluster, size, purity, majority_class, medoid, centroid, class_counts
+    relevance: dict[str, np.ndarray]  # per relevance target (R,)
+    summary: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 _SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}
 
 
-def analyse_periods(model, ds, cfg: PeriodsConfig, hidden: Optional[np.ndarray] = None,
+def analyse_periods(model, ds, cfg: PeriodsConfig, hidden: np.ndarray | None = None,
                     progress: bool = False) -> PeriodAnalysis:
     """Thresholds on the training split, periods and clusters of every unit on ``cfg.splits``,
     purity, and MC-dropout LRP of the ``cfg.n_units`` clearest units at their clusters' medoids.
@@ -341,15 +355,15 @@ def analyse_periods(model, ds, cfg: PeriodsConfig, hidden: Optional[np.ndarray] 
     return an
 
 
-def period_summary(an: PeriodAnalysis, pure: float = 0.8) -> Dict[str, Any]:
+def period_summary(an: PeriodAnalysis, pure: float = 0.8) -> dict[str, Any]:
     """The numbers to report: purity (and its baselines), share of clusters dominated by one class
     (purity >= ``pure``), membership uncertainty, conservation and relevance uncertainty."""
     u, c, r = an.units, an.clusters, an.relevance
     clustered = u["n_clusters"] > 0
-    nanmean = lambda v: float(np.nanmean(v)) if np.size(v) and np.any(np.isfinite(v)) else float("nan")  # noqa: E731
+    nanmean = lambda v: float(np.nanmean(v)) if np.size(v) and np.any(np.isfinite(v)) else float("nan")
     out = {
-        "n_periods": int(len(an.periods)),
-        "n_units": int(len(an.threshold)),
+        "n_periods": len(an.periods),
+        "n_units": len(an.threshold),
         "n_units_clustered": int(clustered.sum()),
         "mean_period_frames": float(an.periods.duration.mean()) if len(an.periods) else float("nan"),
         "unit_purity_mean": nanmean(u["purity"][clustered]),
@@ -359,7 +373,7 @@ def period_summary(an: PeriodAnalysis, pure: float = 0.8) -> Dict[str, Any]:
         f"units_purity_ge_{pure:g}": float(np.mean(u["purity"][clustered] >= pure)) if clustered.any() else float("nan"),
         "membership_mean": nanmean(an.membership),
         "distance_ratio_mean": nanmean(an.distance_ratio),
-        "n_relevance_targets": int(len(r["unit"])),
+        "n_relevance_targets": len(r["unit"]),
     }
     if len(r["unit"]):
         o = r["output"]

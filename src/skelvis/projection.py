@@ -9,7 +9,7 @@
 """
 from __future__ import annotations
 
-from typing import Callable, Dict
+from collections.abc import Callable
 
 import numpy as np
 from sklearn.decomposition import PCA
@@ -18,7 +18,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from .settings import AutoencoderConfig
 
-__all__ = ["fit_pca", "trustworthiness", "knn_agreement", "projection_quality"]
+__all__ = ["fit_pca", "knn_agreement", "projection_quality", "trustworthiness"]
 
 
 def fit_pca(vectors: np.ndarray, k: int, seed: int = 0) -> PCA:
@@ -58,10 +58,10 @@ def knn_agreement(Y: np.ndarray, label: np.ndarray, n_neighbors: int = 10) -> fl
 
 
 def projection_quality(train_vectors: np.ndarray, last_hidden: np.ndarray, last_label: np.ndarray,
-                       projections: Dict[str, Callable[[np.ndarray], np.ndarray]],
+                       projections: dict[str, Callable[[np.ndarray], np.ndarray]],
                        n_neighbors: int = AutoencoderConfig.quality_neighbors,
                        max_points: int = AutoencoderConfig.quality_max_points,
-                       seed: int = AutoencoderConfig.seed) -> Dict[str, Dict[str, float]]:
+                       seed: int = AutoencoderConfig.seed) -> dict[str, dict[str, float]]:
     """Trustworthiness on the training vectors and on the last-step states, and kNN class
     agreement of the last-step codes, for every projection (name -> function (M, H) -> (M, k)).
 
@@ -69,7 +69,7 @@ def projection_quality(train_vectors: np.ndarray, last_hidden: np.ndarray, last_
     """
     idx = _subsample(len(train_vectors), max_points, seed)
     Xs = np.asarray(train_vectors)[idx]
-    out: Dict[str, Dict[str, float]] = {}
+    out: dict[str, dict[str, float]] = {}
     for name, f in projections.items():
         out[name] = {
             "trustworthiness_steps": trustworthiness(Xs, f(Xs), n_neighbors, 0, seed),

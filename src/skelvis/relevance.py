@@ -51,16 +51,23 @@ Computation runs in float64 on the CPU (or the model's device).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from . import rnn as R
 
-__all__ = ["LayerTrace", "layer_traces", "lrp_linear", "unit_relevance", "UnitRelevance",
-           "joint_relevance", "quantised_rate"]
+__all__ = [
+    "LayerTrace",
+    "UnitRelevance",
+    "joint_relevance",
+    "layer_traces",
+    "lrp_linear",
+    "quantised_rate",
+    "unit_relevance",
+]
 
 
 @dataclass
@@ -82,7 +89,7 @@ class LayerTrace:
 
 @torch.no_grad()
 def layer_traces(model, x: torch.Tensor, upto_layer: int = -1,
-                 dtype: torch.dtype = torch.float64) -> List[LayerTrace]:
+                 dtype: torch.dtype = torch.float64) -> list[LayerTrace]:
     """The recurrent stack of ``model`` (a :class:`skelvis.models.RecurrentClassifier`) run in
     ``dtype`` by the core (:func:`skelvis.rnn.sequence_states`, keeping every frame's gates),
     with the model's gate nonlinearity: one :class:`LayerTrace` per layer, bottom first, up to ``upto_layer``.
@@ -118,8 +125,8 @@ def _stab(z: torch.Tensor, eps: float) -> torch.Tensor:
 
 
 def lrp_linear(a: torch.Tensor, w: torch.Tensor, bias: torch.Tensor, z: torch.Tensor, R: torch.Tensor,
-               eps: float, keep: Optional[torch.Tensor] = None,
-               keep_scale: float = 1.0) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+               eps: float, keep: torch.Tensor | None = None,
+               keep_scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Epsilon rule for ``z_j = sum_i a_i w_ji + bias_j`` (Arras et al. 2017, ``lrp_linear`` with
     ``bias_factor = 0``).
 
@@ -149,7 +156,7 @@ def quantised_rate(p: float) -> float:
     return round(float(p) * 256) / 256.0
 
 
-def _keep_mask(shape, p: float, gen: Optional[np.random.Generator], device) -> Optional[torch.Tensor]:
+def _keep_mask(shape, p: float, gen: np.random.Generator | None, device) -> torch.Tensor | None:
     """Bool mask, True (kept) with probability 1 - quantised_rate(p)."""
     thr = round(float(p) * 256)
     if thr <= 0 or gen is None:
@@ -159,7 +166,7 @@ def _keep_mask(shape, p: float, gen: Optional[np.random.Generator], device) -> O
 
 
 def _backward_layer(tr: LayerTrace, R_out: torch.Tensor, eps: float, p: float,
-                    gen: Optional[np.random.Generator]):
+                    gen: np.random.Generator | None):
     """Relevance (B, T, H) injected at a layer's hidden outputs -> (B, T, D) at its inputs,
     plus the absorbed shares (B,) of biases and of the stabiliser."""
     B, T, H = R_out.shape
@@ -216,8 +223,8 @@ def _backward_layer(tr: LayerTrace, R_out: torch.Tensor, eps: float, p: float,
     return R_in, ab_bias, ab_eps
 
 
-def _propagate(traces: List[LayerTrace], unit: torch.Tensor, t: torch.Tensor, eps: float, p: float,
-               gen: Optional[np.random.Generator]):
+def _propagate(traces: list[LayerTrace], unit: torch.Tensor, t: torch.Tensor, eps: float, p: float,
+               gen: np.random.Generator | None):
     top = traces[-1]
     B, T1, H = top.h.shape
     idx = torch.arange(B, device=top.h.device)
@@ -247,10 +254,10 @@ class UnitRelevance:
     output: np.ndarray
     absorbed_bias: np.ndarray
     absorbed_eps: np.ndarray
-    mean: Optional[np.ndarray] = None
-    std: Optional[np.ndarray] = None
-    std_frame: Optional[np.ndarray] = None
-    std_joint: Optional[np.ndarray] = None
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+    std_frame: np.ndarray | None = None
+    std_joint: np.ndarray | None = None
 
     @property
     def conservation_error(self) -> np.ndarray:

@@ -10,12 +10,12 @@ import contextlib
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
-__all__ = ["rule_logging", "get_logger"]
+__all__ = ["get_logger", "rule_logging"]
 
 
 def get_logger(name: str = "skelvis") -> logging.Logger:
@@ -37,7 +37,7 @@ def rule_logging(smk) -> Iterator[logging.Logger]:
     stream = None
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        stream = open(log_path, "w", buffering=1)
+        stream = open(log_path, "w", buffering=1)  # noqa: SIM115  (kept open while the rule runs; closed in the finally below)
         handlers.append(logging.StreamHandler(stream))
     else:
         handlers.append(logging.StreamHandler(sys.stderr))

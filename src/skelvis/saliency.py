@@ -53,8 +53,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import ClassVar
 
 import h5py
 import numpy as np
@@ -69,10 +70,26 @@ from .io import atomic_path, decode_attrs, open_h5, require
 from .models import resolve_device
 from .settings import SaliencyConfig
 
-__all__ = ["MODES", "SaliencyInputError", "SaliencyMaps", "local_jacobian", "iter_local_jacobian",
-           "sensitivity", "class_sensitivity", "saliency_maps", "top_units", "sequence_std",
-           "local_jacobian_autograd", "run_saliency", "write_saliency", "read_saliency", "stream_saliency",
-           "unit_map_rows", "resample_maps", "KEEP_WORDS"]
+__all__ = [
+    "KEEP_WORDS",
+    "MODES",
+    "SaliencyInputError",
+    "SaliencyMaps",
+    "class_sensitivity",
+    "iter_local_jacobian",
+    "local_jacobian",
+    "local_jacobian_autograd",
+    "read_saliency",
+    "resample_maps",
+    "run_saliency",
+    "saliency_maps",
+    "sensitivity",
+    "sequence_std",
+    "stream_saliency",
+    "top_units",
+    "unit_map_rows",
+    "write_saliency",
+]
 
 log = logging.getLogger("skelvis.saliency")
 
@@ -97,7 +114,7 @@ def _grad_context(device: torch.device):
     return contextlib.nullcontext()
 
 
-def _as_4d(model: nn.Module, x, channels: Optional[int] = None) -> torch.Tensor:
+def _as_4d(model: nn.Module, x, channels: int | None = None) -> torch.Tensor:
     """x as a float tensor (N, T, J, C) checked against the model's input size."""
     x = torch.as_tensor(x)
     if not x.is_floating_point():
@@ -128,7 +145,7 @@ def _as_length(length, N: int, T: int) -> torch.Tensor:
     return length
 
 
-def _check_units(model: nn.Module, units) -> Optional[torch.Tensor]:
+def _check_units(model: nn.Module, units) -> torch.Tensor | None:
     if units is None:
         return None
     H = int(model.rnn.hidden_size)
@@ -166,7 +183,7 @@ def _mask(length: torch.Tensor, T: int, device) -> torch.Tensor:
     return R.valid_frames(length.to(device), T)
 
 
-def _chunk_size(chunk_size: Optional[int], T: int, H: int, D: int) -> int:
+def _chunk_size(chunk_size: int | None, T: int, H: int, D: int) -> int:
     if chunk_size:
         return max(1, int(chunk_size))
     return max(1, _CHUNK_ELEMENTS // max(1, T * H * D))
@@ -270,7 +287,7 @@ class _UnitRows:
         return self.buf.view(self.n, self.T, self.D)
 
 
-def _jacobian_into(model: nn.Module, x: torch.Tensor, length: torch.Tensor, out: Optional[torch.Tensor] = None
+def _jacobian_into(model: nn.Module, x: torch.Tensor, length: torch.Tensor, out: torch.Tensor | None = None
                    ) -> torch.Tensor:
     """Closed-form Eq. 1 of one chunk x (n, T, D) as a (n, T, H, D) tensor stored unit-major.
 
@@ -300,8 +317,8 @@ def _jacobian_into(model: nn.Module, x: torch.Tensor, length: torch.Tensor, out:
     return out.permute(1, 2, 0, 3)
 
 
-def iter_local_jacobian(model: nn.Module, x, length, chunk_size: Optional[int] = None
-                        ) -> Iterator[Tuple[slice, torch.Tensor]]:
+def iter_local_jacobian(model: nn.Module, x, length, chunk_size: int | None = None
+                        ) -> Iterator[tuple[slice, torch.Tensor]]:
     """Yield ``(slice of sequences, Jacobian (n, T, H, J*C))`` chunk by chunk, on the model's device
     (a unit-major view: ``.contiguous()`` for the (n, T, H, J*C) memory order)."""
     x4 = _as_4d(model, x)
@@ -317,7 +334,7 @@ def iter_local_jacobian(model: nn.Module, x, length, chunk_size: Optional[int] =
             yield sl, _jacobian_into(model, xb, length[sl].to(dev))
 
 
-def local_jacobian(model: nn.Module, x, length, chunk_size: Optional[int] = None) -> torch.Tensor:
+def local_jacobian(model: nn.Module, x, length, chunk_size: int | None = None) -> torch.Tensor:
     """Eq. 1 of Patil et al. in closed form: g[n, t, u, k] = dh_t^u / dx_{t,k}, (N, T, H, J*C).
 
     ``x`` (N, T, J, C) or (N, T, J*C); ``length`` (N,).  Top-layer h, all previous states fixed
@@ -362,7 +379,7 @@ def _hidden_std(h: torch.Tensor, length: torch.Tensor, std_floor: float) -> torc
 
 @torch.no_grad()
 def _local_sensitivity_chunk(model, xb, lb, normalize: bool, std_floor: float,
-                             weights: Optional[torch.Tensor] = None, units: Optional[Sequence[int]] = None):
+                             weights: torch.Tensor | None = None, units: Sequence[int] | None = None):
     """Eq. 1-5 for one chunk xb (n, T, J, C) on the model's device.
 
     Returns (weighted (n, Q, T, J) = sum_u S'[u] weights[n, u, q] or None,
@@ -428,7 +445,7 @@ def _through_time_grad(model: nn.Module, xb: torch.Tensor, lb: torch.Tensor, tar
 # --------------------------------------------------------------------------------- public helpers
 def sensitivity(model: nn.Module, x, length, units=None, mode: str = SaliencyConfig.mode,
                 normalize: bool = SaliencyConfig.normalize, std_floor: float = SaliencyConfig.std_floor,
-                chunk_size: Optional[int] = None) -> torch.Tensor:
+                chunk_size: int | None = None) -> torch.Tensor:
     """Joint sensitivity of hidden units, S'[n, t, u, j], shape (N, T, U, J).
 
     ``local``: Eq. 1-4 of Patil et al. (same-step derivative, |.|, sigma_x/sigma_h scaling when
@@ -464,7 +481,7 @@ def sensitivity(model: nn.Module, x, length, units=None, mode: str = SaliencyCon
 
 def class_sensitivity(model: nn.Module, x, length, classes, mode: str = SaliencyConfig.mode,
                       normalize: bool = SaliencyConfig.normalize, std_floor: float = SaliencyConfig.std_floor,
-                      chunk_size: Optional[int] = None) -> torch.Tensor:
+                      chunk_size: int | None = None) -> torch.Tensor:
     """Class sensitivity map S'_c[n, t, j], shape (N, T, J), for class ``classes`` (int or (N,)).
 
     ``local``: Eq. 5 of Patil et al., sum_u S'[t, j, u] |W_c^u| (S' from :func:`sensitivity`).
@@ -472,7 +489,7 @@ def class_sensitivity(model: nn.Module, x, length, classes, mode: str = Saliency
     """
     _check_mode(mode)
     x4 = _as_4d(model, x)
-    N, T, J, C = x4.shape
+    N, T, _J, _C = x4.shape
     length = _as_length(length, N, T)
     cls = _check_classes(model, classes, N)
     maps = saliency_maps(model, x4, length, cls, units=[], mode=mode, normalize=normalize,
@@ -490,7 +507,7 @@ def top_units(model: nn.Module, per_class: int = SaliencyConfig.units_per_class)
     H = W.shape[1]
     if per_class < 0 or per_class > H:
         raise SaliencyInputError(f"units_per_class = {per_class} out of range: the model has H = {H} hidden units")
-    chosen: List[int] = []
+    chosen: list[int] = []
     for c in range(W.shape[0]):
         order = np.argsort(-W[c], kind="stable")
         picked = 0
@@ -555,14 +572,14 @@ def _maps_chunk(model: nn.Module, xb: torch.Tensor, lb: torch.Tensor, yb: torch.
     return cm, pm, um, pb.cpu().numpy().astype(np.int64)
 
 
-def _maps_step(chunk_size: Optional[int], mode: str, T: int, H: int, D: int) -> int:
+def _maps_step(chunk_size: int | None, mode: str, T: int, H: int, D: int) -> int:
     step = _chunk_size(chunk_size, T, H, D)
     return max(step, 64) if mode == "through_time" and not chunk_size else step
 
 
 def saliency_maps(model: nn.Module, x, length, label, units=None, mode: str = SaliencyConfig.mode,
                   normalize: bool = SaliencyConfig.normalize, std_floor: float = SaliencyConfig.std_floor,
-                  chunk_size: Optional[int] = None,
+                  chunk_size: int | None = None,
                   predicted: bool = True, progress: bool = False) -> SaliencyMaps:
     """Class maps for ``label`` and the predicted class, and unit maps, in one pass per chunk.
 
@@ -706,7 +723,7 @@ class _SaliencyFile:
     result does not depend on the chunk size beyond float64 rounding.
     """
 
-    KW = dict(compression="gzip", compression_opts=4, shuffle=True)
+    KW: ClassVar[dict] = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
     def __init__(self, f: h5py.File, N: int, T: int, J: int, units, keep_rows: np.ndarray,
                  num_classes: int, bins: int = MEAN_BINS):
@@ -769,7 +786,7 @@ def _h5_for_writing(tmp) -> h5py.File:
 
 
 def write_saliency(path, maps: SaliencyMaps, model: str = "", data: str = "", label=None, length=None,
-                   num_classes: Optional[int] = None, keep_unit_maps="all", split=None, **attrs) -> None:
+                   num_classes: int | None = None, keep_unit_maps="all", split=None, **attrs) -> None:
     """saliency.h5 from maps held in memory (layout: :class:`_SaliencyFile`; :func:`stream_saliency`
     writes the same file chunk by chunk).  ``label``/``length`` (N,) give the per-class means (else
     every sequence counts as class 0 with its full length); ``keep_unit_maps`` with ``split`` chooses

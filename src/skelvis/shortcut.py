@@ -27,7 +27,8 @@ axis, in spine lengths) during the cue's frames, against the other frames and th
 from __future__ import annotations
 
 import json
-from typing import Dict, Optional, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,11 +41,21 @@ from .saliency import saliency_maps
 from .topology import get_topology
 from .train import predict, to_tensors
 
-__all__ = ["shortcut_info", "cue_mass", "class_mass", "true_class_maps", "occlusion_drop", "shortcut_table",
-           "cue_behaviour", "maximization_cue_shift", "write_shortcut", "read_shortcut"]
+__all__ = [
+    "class_mass",
+    "cue_behaviour",
+    "cue_mass",
+    "maximization_cue_shift",
+    "occlusion_drop",
+    "read_shortcut",
+    "shortcut_info",
+    "shortcut_table",
+    "true_class_maps",
+    "write_shortcut",
+]
 
 
-def shortcut_info(ds: Dataset) -> Optional[Dict]:
+def shortcut_info(ds: Dataset) -> dict | None:
     """The planted shortcut recorded in ``ds`` (class, joints, frames, ...) with the per-sequence
     flags under ``carries`` (N,) bool, or None when the data has none.  A ``shortcut`` attr
     without its ``shortcut_cue`` array (or the reverse) raises ``ValueError``."""
@@ -86,7 +97,7 @@ def class_mass(class_map: np.ndarray, length: np.ndarray, joints: Sequence[int])
     return _region_mass(class_map, length, joints)
 
 
-def true_class_maps(model: nn.Module, ds: Dataset, idx: np.ndarray, saliency: Dict) -> np.ndarray:
+def true_class_maps(model: nn.Module, ds: Dataset, idx: np.ndarray, saliency: dict) -> np.ndarray:
     """Class sensitivity maps (n, T, J) of the true class for the samples ``idx``, with the
     saliency stage's settings (``mode``, ``normalize``, ``std_floor``, ``chunk_size``)."""
     maps = saliency_maps(model, torch.from_numpy(ds.x[idx]), torch.from_numpy(ds.length[idx]),
@@ -97,7 +108,7 @@ def true_class_maps(model: nn.Module, ds: Dataset, idx: np.ndarray, saliency: Di
     return maps.class_map
 
 
-def _groups(ds: Dataset, info: Dict) -> Dict[str, np.ndarray]:
+def _groups(ds: Dataset, info: dict) -> dict[str, np.ndarray]:
     c = ds.classes.index(info["class"])
     own = ds.label == c
     return {"train, with cue": own & (ds.split == 0) & info["carries"],
@@ -120,9 +131,9 @@ def occlusion_drop(model: nn.Module, ds: Dataset, twin: Dataset) -> np.ndarray:
     return out[0] - out[1]
 
 
-def shortcut_table(ds: Dataset, maps: Dict[str, np.ndarray], joint_names: Sequence[str],
-                   class_joints: Dict[str, Sequence[str]],
-                   drops: Optional[Dict[str, np.ndarray]] = None) -> pd.DataFrame:
+def shortcut_table(ds: Dataset, maps: dict[str, np.ndarray], joint_names: Sequence[str],
+                   class_joints: dict[str, Sequence[str]],
+                   drops: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """One row per model (key of ``maps``: name -> true-class maps (N, T, J) of every sequence, or
     of the shortcut class's sequences with zeros elsewhere) and group of the shortcut class's
     sequences: n, mean cue mass, mean class mass, chance cue mass, cue / chance, and with
@@ -154,7 +165,7 @@ def shortcut_table(ds: Dataset, maps: Dict[str, np.ndarray], joint_names: Sequen
     return pd.DataFrame(rows)
 
 
-def cue_behaviour(ds: Dataset, predicted: Dict[str, np.ndarray]) -> pd.DataFrame:
+def cue_behaviour(ds: Dataset, predicted: dict[str, np.ndarray]) -> pd.DataFrame:
     """Per model (name -> predicted class (N,)) on the held-out splits: how often other classes'
     sequences are called the shortcut class with and without the cue, and the shortcut class's
     recall with and without it (NaN where a group is empty)."""
@@ -175,8 +186,8 @@ def cue_behaviour(ds: Dataset, predicted: Dict[str, np.ndarray]) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def maximization_cue_shift(model: nn.Module, ds: Dataset, idx: np.ndarray, cs, params: Dict,
-                           up_axis: int = 1) -> Dict:
+def maximization_cue_shift(model: nn.Module, ds: Dataset, idx: np.ndarray, cs, params: dict,
+                           up_axis: int = 1) -> dict:
     """Constrained activation maximisation of the shortcut class from the sequences ``idx`` (with
     ``params`` of the maximize stage: iterations, step_size, gradient, normalize_step); returns the
     mean displacement along ``up_axis`` (spine lengths, normalised body frame) of the cue's joints
@@ -201,7 +212,7 @@ def maximization_cue_shift(model: nn.Module, ds: Dataset, idx: np.ndarray, cs, p
 
     def mean(a, m):
         return float(a[m].mean()) if m.any() else float("nan")
-    return {"sequences": int(len(idx)), "iterations": int(res.snapshots.shape[1] - 1),
+    return {"sequences": len(idx), "iterations": int(res.snapshots.shape[1] - 1),
             "cue_joints_rise_in_cue_frames": mean(rise[:, :, jidx].mean(-1), cue_t),
             "cue_joints_rise_in_other_frames": mean(rise[:, :, jidx].mean(-1), rest_t),
             "other_joints_rise_in_cue_frames": mean(rise[:, :, others].mean(-1), cue_t),
@@ -222,7 +233,7 @@ def _no_nan(obj):
 
 
 def write_shortcut(path_json, path_csv, table: pd.DataFrame, behaviour: pd.DataFrame,
-                   maximization: Dict, info: Dict, **attrs) -> None:
+                   maximization: dict, info: dict, **attrs) -> None:
     """The table as CSV and everything (table, behaviour, maximisation, the shortcut) as JSON."""
     doc = dict(attrs)
     doc["shortcut"] = {k: v for k, v in info.items() if k != "carries"}
@@ -236,10 +247,10 @@ def write_shortcut(path_json, path_csv, table: pd.DataFrame, behaviour: pd.DataF
         tmp.write_text(json.dumps(_no_nan(doc), indent=2, allow_nan=False))
 
 
-def read_shortcut(path) -> Dict:
+def read_shortcut(path) -> dict:
     """The shortcut stage's JSON with ``table`` and ``behaviour`` as DataFrames and
     ``maximization`` as a DataFrame (one column per model; empty when it was skipped)."""
-    doc = json.loads(open(path).read())
+    doc = json.loads(Path(path).read_text())
     doc["table"] = pd.DataFrame(doc["table"])
     doc["behaviour"] = pd.DataFrame(doc["behaviour"])
     doc["maximization"] = pd.DataFrame({k: v for k, v in doc["maximization"].items() if isinstance(v, dict)})

@@ -16,14 +16,24 @@ Topologies
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
 
-__all__ = ["Topology", "get_topology", "TOPOLOGIES", "KINECT_V2", "KINECT_V1", "MSR_ACTION3D",
-           "AUSLAN_GLOVE", "NTU_CONNECTING_JOINT", "KINECT_V2_NAME", "kinect_v2_index"]
+__all__ = [
+    "AUSLAN_GLOVE",
+    "KINECT_V1",
+    "KINECT_V2",
+    "KINECT_V2_NAME",
+    "MSR_ACTION3D",
+    "NTU_CONNECTING_JOINT",
+    "TOPOLOGIES",
+    "Topology",
+    "get_topology",
+    "kinect_v2_index",
+]
 
 #: The NTU RGB+D authors' parent table, 1-based (joint i is connected to joint connecting_joint[i-1]).
-NTU_CONNECTING_JOINT: Tuple[int, ...] = (2, 1, 21, 3, 21, 5, 6, 7, 21, 9, 10, 11, 1, 13, 14, 15, 1,
+NTU_CONNECTING_JOINT: tuple[int, ...] = (2, 1, 21, 3, 21, 5, 6, 7, 21, 9, 10, 11, 1, 13, 14, 15, 1,
                                          17, 18, 19, 2, 8, 8, 12, 12)
 
 
@@ -46,13 +56,13 @@ class Topology:
     """
 
     name: str
-    joints: Tuple[str, ...]
-    bones: Tuple[Tuple[int, int], ...]
+    joints: tuple[str, ...]
+    bones: tuple[tuple[int, int], ...]
     root: int
-    limb_groups: Dict[str, Tuple[int, ...]]
+    limb_groups: dict[str, tuple[int, ...]]
     channels: int = 3
-    frame_joints: Dict[str, int] = field(default_factory=dict)
-    angle_joints: Dict[str, int] = field(default_factory=dict)
+    frame_joints: dict[str, int] = field(default_factory=dict)
+    angle_joints: dict[str, int] = field(default_factory=dict)
     sensor: str = ""
 
     @property
@@ -70,10 +80,10 @@ class Topology:
         except ValueError:
             raise KeyError(f"topology {self.name!r} has no joint {name!r}; joints: {list(self.joints)}") from None
 
-    def parents(self) -> List[Optional[int]]:
+    def parents(self) -> list[int | None]:
         """Parent of every joint in the bone tree rooted at :attr:`root` (None for the root)."""
-        parent: List[Optional[int]] = [None] * self.num_joints
-        adj: Dict[int, List[int]] = {j: [] for j in range(self.num_joints)}
+        parent: list[int | None] = [None] * self.num_joints
+        adj: dict[int, list[int]] = {j: [] for j in range(self.num_joints)}
         for a, b in self.bones:
             adj[a].append(b)
             adj[b].append(a)
@@ -88,7 +98,7 @@ class Topology:
                     stack.append(c)
         return parent
 
-    def limb_of_joint(self) -> List[str]:
+    def limb_of_joint(self) -> list[str]:
         """Limb-group name for every joint ('other' if in none)."""
         out = ["other"] * self.num_joints
         for g, idx in self.limb_groups.items():
@@ -97,7 +107,7 @@ class Topology:
         return out
 
 
-def _bones_from_parent_table(table: Sequence[int]) -> Tuple[Tuple[int, int], ...]:
+def _bones_from_parent_table(table: Sequence[int]) -> tuple[tuple[int, int], ...]:
     """Unique undirected (parent, child) pairs from a 1-based parent table, 0-based."""
     seen = set()
     bones = []
@@ -218,14 +228,14 @@ AUSLAN_GLOVE = Topology(
 KINECT_V2_NAME = {"hip_center": "spine_base", "spine": "spine_mid", "shoulder_center": "spine_shoulder"}
 
 
-def kinect_v2_index(topology: "Topology") -> List[int]:
+def kinect_v2_index(topology: Topology) -> list[int]:
     """For every joint of a skeleton topology, the index of the same body point in Kinect v2 order
     (e.g. to draw a reference pose, or to convert Kinect v2 recordings to a 20-joint layout with
     ``x[:, kinect_v2_index(KINECT_V1)]``)."""
     return [KINECT_V2.index(KINECT_V2_NAME.get(n, n)) for n in topology.joints]
 
 
-TOPOLOGIES: Dict[str, Topology] = {t.name: t for t in (KINECT_V2, KINECT_V1, MSR_ACTION3D, AUSLAN_GLOVE)}
+TOPOLOGIES: dict[str, Topology] = {t.name: t for t in (KINECT_V2, KINECT_V1, MSR_ACTION3D, AUSLAN_GLOVE)}
 
 
 def get_topology(name: str) -> Topology:

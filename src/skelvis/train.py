@@ -21,7 +21,7 @@ import math
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ from .models import RecurrentClassifier, build_model, predict, resolve_device, t
 from .runtime import seed_everything
 from .settings import TrainConfig
 
-__all__ = ["TrainConfig", "train_classifier", "data_fingerprint", "selection_split"]
+__all__ = ["TrainConfig", "data_fingerprint", "selection_split", "train_classifier"]
 
 log = logging.getLogger("skelvis.train")
 
@@ -65,7 +65,7 @@ def selection_split(ds: Dataset, fraction: float = 0.0, seed: int = 0) -> tuple[
     held = np.zeros(len(tr), bool)
     for c in np.unique(ds.label[tr]):
         idx = np.flatnonzero(tr & (ds.label == c))
-        k = min(len(idx) - 1, max(1, int(round(fraction * len(idx))))) if len(idx) > 1 else 0
+        k = min(len(idx) - 1, max(1, round(fraction * len(idx)))) if len(idx) > 1 else 0
         held[rng.permutation(idx)[:k]] = True
     if not held.any():
         return tr, held, "last epoch (no validation split; too few training sequences to hold out)"
@@ -73,15 +73,15 @@ def selection_split(ds: Dataset, fraction: float = 0.0, seed: int = 0) -> tuple[
                               f"(train.validation_fraction = {fraction:g}; no validation split)")
 
 
-def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> List[np.ndarray]:
+def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
     g = np.random.default_rng([seed, epoch])
     perm = g.permutation(n)
     return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
-def train_classifier(ds: Dataset, model_spec: Dict[str, Any], cfg: TrainConfig,
-                     checkpoint: Optional[Path] = None, stop_after_epoch: Optional[int] = None,
-                     progress: bool = True) -> tuple[RecurrentClassifier, List[Dict[str, float]]]:
+def train_classifier(ds: Dataset, model_spec: dict[str, Any], cfg: TrainConfig,
+                     checkpoint: Path | None = None, stop_after_epoch: int | None = None,
+                     progress: bool = True) -> tuple[RecurrentClassifier, list[dict[str, float]]]:
     """Train on split 0, select on split 1. Returns (best model on CPU, history rows).
 
     ``checkpoint``: file to resume from and to write after each epoch.  ``stop_after_epoch``
@@ -96,7 +96,7 @@ def train_classifier(ds: Dataset, model_spec: Dict[str, Any], cfg: TrainConfig,
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, cfg.lr_decay_epochs),
                                             gamma=1.0 / cfg.lr_decay_factor)
-    history: List[Dict[str, float]] = []
+    history: list[dict[str, float]] = []
     best = {"acc": -1.0, "state": None, "epoch": -1}
     start = 0
     fingerprint = data_fingerprint(ds)

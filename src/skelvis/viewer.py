@@ -33,7 +33,7 @@ import json
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import numpy as np
 from plotly.offline import get_plotlyjs
@@ -47,13 +47,21 @@ from .saliency import read_saliency
 from .settings import ViewerConfig
 from .topology import get_topology
 
-__all__ = ["ViewerConfig", "encode_array", "decode_array", "select_sequences", "displacement", "build_payload",
-           "render_html", "write_viewer"]
+__all__ = [
+    "ViewerConfig",
+    "build_payload",
+    "decode_array",
+    "displacement",
+    "encode_array",
+    "render_html",
+    "select_sequences",
+    "write_viewer",
+]
 
 _SPLIT_CODES = {v: k for k, v in SPLIT_NAMES.items()}
 
 
-def encode_array(a: np.ndarray, kind: str, encoding: str = "quantized", decimals: int = 3) -> Dict[str, Any]:
+def encode_array(a: np.ndarray, kind: str, encoding: str = "quantized", decimals: int = 3) -> dict[str, Any]:
     """Pack ``a`` for the page.
 
     ``encoding='quantized'`` (default): base64 of int16 (``kind='pos'``, symmetric) or uint8
@@ -86,7 +94,7 @@ def encode_array(a: np.ndarray, kind: str, encoding: str = "quantized", decimals
             "shape": list(a.shape), "step": step}
 
 
-def decode_array(enc: Dict[str, Any]) -> np.ndarray:
+def decode_array(enc: dict[str, Any]) -> np.ndarray:
     """Inverse of :func:`encode_array` (what the page's JavaScript computes), float64."""
     if enc["dtype"] == "json":
         return np.asarray(enc["values"], np.float64).reshape(enc["shape"])
@@ -105,7 +113,7 @@ def select_sequences(ds: Dataset, predicted: np.ndarray, probability: np.ndarray
     Deterministic; sorted by class, then by choice order."""
     codes = [_SPLIT_CODES[s] for s in cfg.splits]
     in_split = np.isin(ds.split, codes)
-    chosen: List[int] = []
+    chosen: list[int] = []
     k = cfg.sequences_per_class
     for c in range(ds.num_classes):
         pool = np.flatnonzero((ds.label == c) & in_split)
@@ -134,7 +142,7 @@ def _valid_frames(seq: np.ndarray) -> int:
     return int(nz[-1]) + 1 if nz.size else seq.shape[0]
 
 
-def _run_payload(run: Dict[str, np.ndarray], length: int, enc) -> Dict[str, Any]:
+def _run_payload(run: dict[str, np.ndarray], length: int, enc) -> dict[str, Any]:
     snaps = np.asarray(run["snapshots"], np.float64)[:, :length]
     out = {"snapshots": enc(snaps, "pos")}  # the page computes displacements (see displacement())
     for k in ("response", "max_bone_error", "max_angle_violation_deg"):
@@ -144,7 +152,7 @@ def _run_payload(run: Dict[str, np.ndarray], length: int, enc) -> Dict[str, Any]
 
 
 def build_payload(data, metrics, predictions, saliency=None, maximize=None,
-                  cfg: Optional[ViewerConfig] = None, model_name: str = "") -> Dict[str, Any]:
+                  cfg: ViewerConfig | None = None, model_name: str = "") -> dict[str, Any]:
     """Everything the page needs, as a JSON-able dict (see the module docstring)."""
     cfg = cfg or ViewerConfig()
 
@@ -161,13 +169,13 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
     counts = {name: int((ds.split == code).sum()) for code, name in SPLIT_NAMES.items()}
     header = {
         "dataset": ds.name, "model": model_name, "topology": topo.name, "sensor": topo.sensor or topo.name,
-        "samples": int(len(ds.x)), "samples_by_split": counts, "classes": list(ds.classes),
+        "samples": len(ds.x), "samples_by_split": counts, "classes": list(ds.classes),
         "num_classes": ds.num_classes, "joints": topo.num_joints,
         "hidden_units": spec.get("hidden_size"), "layers": spec.get("num_layers"), "cell": spec.get("cell"),
         "accuracy": {k: (None if v is None else float(v)) for k, v in metrics_d.get("accuracy", {}).items()},
         "fps": ds.fps,
     }
-    payload: Dict[str, Any] = {
+    payload: dict[str, Any] = {
         "title": cfg.title, "header": header, "joints": list(topo.joints),
         "bones": [list(b) for b in topo.bones], "sequences": [], "units": [], "maxruns": [],
         "notes": [], "sources": {"data": str(data), "metrics": str(metrics), "predictions": str(predictions),
@@ -243,7 +251,7 @@ def _script_safe(text: str) -> str:
     return text.replace("</", "<\\/")
 
 
-def render_html(payload: Dict[str, Any]) -> str:
+def render_html(payload: dict[str, Any]) -> str:
     """The self-contained page: template + inlined plotly.js + viewer JS + JSON payload."""
 
     page = _asset("skelvis.html")
@@ -265,7 +273,7 @@ def _html_escape(s: str) -> str:
 
 
 def write_viewer(path, data, metrics, predictions, saliency=None, maximize=None,
-                 cfg: Optional[ViewerConfig] = None, model_name: str = "") -> Dict[str, Any]:
+                 cfg: ViewerConfig | None = None, model_name: str = "") -> dict[str, Any]:
     """Build the page and write it atomically to ``path``; returns a summary (sizes, counts)."""
     payload = build_payload(data, metrics, predictions, saliency, maximize, cfg, model_name)
     html = render_html(payload)

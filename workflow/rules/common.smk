@@ -11,7 +11,6 @@ from skelvis.config import validate_config
 from skelvis.inputs import check_data_file, check_hdf5_file, check_model_file
 from skelvis.runlock import clear_stale_lock, record_holder, release_holder
 
-
 # Validates (one line naming the key on error) and fills defaults, also inside the stage schemas.
 validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 
@@ -64,6 +63,7 @@ if _missing:
         f"config key 'archs' names {_missing} but 'models' has no entry for it; "
         f"known models: {sorted(config['models'])}. Add models.{_missing[0]} or fix the name."
     )
+
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
@@ -122,7 +122,9 @@ def model_file(wildcards):
         else f"training resumes from results/{wildcards.dataset}/model/{wildcards.arch}/checkpoint.pt, "
         "so it is not trained again"
     )
-    check_model_file(path, fix=f"To rebuild it: rm {path}, then run the same snakemake command again ({how}).")
+    check_model_file(
+        path, fix=f"To rebuild it: rm {path}, then run the same snakemake command again ({how})."
+    )
     return path
 
 
@@ -220,8 +222,12 @@ def shortcut_datasets():
         dc = config["data"][d]
         syn = dc.get("synthetic", {})
         sc = syn.get("shortcut", {})
-        if (dc.get("reader") == "synthetic" and sc.get("enabled", True) and sc.get("control", True)
-                and sc.get("class") in syn.get("classes", [])):
+        if (
+            dc.get("reader") == "synthetic"
+            and sc.get("enabled", True)
+            and sc.get("control", True)
+            and sc.get("class") in syn.get("classes", [])
+        ):
             out.append(d)
     return out
 

@@ -8,17 +8,17 @@
 rule fetch:
     output:
         "resources/{dataset}/download/{file}",
-    params:
-        entry=_fetch_entry,
-        retries=lambda wc: dataset_config(wc).get("retries", 3),
     log:
         "logs/{dataset}/fetch/{file}.log",
     benchmark:
         "results/{dataset}/benchmarks/fetch/{file}.tsv"
-    resources:
-        runtime=120,
     conda:
         ENV
+    resources:
+        runtime=120,
+    params:
+        entry=_fetch_entry,
+        retries=lambda wc: dataset_config(wc).get("retries", 3),
     script:
         "../../scripts/fetch.py"
 
@@ -28,18 +28,18 @@ rule source:
         _source_input,
     output:
         directory("resources/{dataset}/raw"),
-    params:
-        kind=_source_kind,
-        path=lambda wc: dataset_config(wc).get("path", ""),
-        obtain=lambda wc: dataset_config(wc).get("obtain", ""),
     log:
         "logs/{dataset}/source.log",
     benchmark:
         "results/{dataset}/benchmarks/source.tsv"
-    resources:
-        runtime=60,
     conda:
         ENV
+    resources:
+        runtime=60,
+    params:
+        kind=_source_kind,
+        path=lambda wc: dataset_config(wc).get("path", ""),
+        obtain=lambda wc: dataset_config(wc).get("obtain", ""),
     script:
         "../../scripts/source.py"
 
@@ -49,24 +49,27 @@ rule prepare:
         unpack(_prepare_input),
     output:
         "results/{dataset}/data.h5",
-    params:
-        data=_prepare_data,
-        seed=lookup(dpath="seed", within=config),
     log:
         "logs/{dataset}/prepare.log",
     benchmark:
         "results/{dataset}/benchmarks/prepare.tsv"
+    conda:
+        ENV
     # memory: the normalised array plus the parsed raw data, which scales with the download;
     # real datasets get at least 8 GB (a local folder's size is not known in advance)
     resources:
         mem_mb=lambda wc, input, attempt: int(
-            max(2000 if config["data"][wc.dataset]["source"] == "synthetic" else 8000,
-                2000 + 2 * input.size_mb) * attempt
+            max(
+                2000 if config["data"][wc.dataset]["source"] == "synthetic" else 8000,
+                2000 + 2 * input.size_mb,
+            )
+            * attempt
         ),
         runtime=lambda wc, attempt: (10 if config["data"][wc.dataset]["source"] == "synthetic" else 120)
         * attempt,
-    conda:
-        ENV
+    params:
+        data=_prepare_data,
+        seed=lookup(dpath="seed", within=config),
     script:
         "../../scripts/prepare.py"
 

@@ -9,19 +9,19 @@ rule activations:
         model=model_file,
     output:
         activations="results/{dataset}/activations/{arch}.h5",
-    params:
-        activations=lookup(dpath="activations", within=config),
-        device=lookup(dpath="device", within=config),
     log:
         "logs/{dataset}/activations/{arch}.log",
     benchmark:
         "results/{dataset}/benchmarks/activations/{arch}.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        ENV
+    params:
+        activations=lookup(dpath="activations", within=config),
+        device=lookup(dpath="device", within=config),
     script:
         "../../scripts/activations.py"
 
@@ -34,23 +34,23 @@ rule autoencoder:
         paths="results/{dataset}/autoencoder/{arch}_{k}d_paths.h5",
         quality="results/{dataset}/autoencoder/{arch}_{k}d_projection_quality.json",
         history="results/{dataset}/autoencoder/{arch}_{k}d_history.csv",
+    log:
+        "logs/{dataset}/autoencoder/{arch}_{k}d.log",
+    benchmark:
+        "results/{dataset}/benchmarks/autoencoder/{arch}_{k}d.tsv"
     wildcard_constraints:
         k="[23]",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
     params:
         autoencoder=lookup(dpath="autoencoder", within=config),
         seed=lookup(dpath="seed", within=config),
         device=lookup(dpath="device", within=config),
         checkpoint="results/{dataset}/autoencoder/{arch}_{k}d_checkpoint.pt",
-    log:
-        "logs/{dataset}/autoencoder/{arch}_{k}d.log",
-    benchmark:
-        "results/{dataset}/benchmarks/autoencoder/{arch}_{k}d.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    conda:
-        ENV
     script:
         "../../scripts/autoencoder.py"
 
@@ -100,6 +100,12 @@ rule notebook_hidden_states:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "model": "{arch}", "figure": "animation"},
         ),
+    log:
+        "logs/{dataset}/notebook_hidden_states/{arch}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/notebook_hidden_states/{arch}.tsv"
+    conda:
+        ENV
     params:
         figures="results/{dataset}/figures/{arch}",
         pairs_confusion=lookup(dpath="autoencoder/pairs_from_confusion", within=config),
@@ -108,12 +114,6 @@ rule notebook_hidden_states:
         # passed as YAML (JSON) so that an empty or odd sample_id survives the shell
         animate_sample=lambda wc: json.dumps({"animate_sample": config["autoencoder"]["animate_sample"]}),
         gif_fps=lookup(dpath="autoencoder/gif_fps", within=config),
-    log:
-        "logs/{dataset}/notebook_hidden_states/{arch}.log",
-    benchmark:
-        "results/{dataset}/benchmarks/notebook_hidden_states/{arch}.tsv"
-    conda:
-        ENV
     shell:
         "python -m papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
         " -p data {input.data} -p model {input.model} -p confusion {input.confusion}"

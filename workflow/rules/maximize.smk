@@ -7,21 +7,21 @@ rule maximize:
         model=model_file,
     output:
         "results/{dataset}/maximize/{arch}.h5",
-    params:
-        maximize=lookup(dpath="maximize", within=config),
-        seed=lookup(dpath="seed", within=config),
-        device=lookup(dpath="device", within=config),
     log:
         "logs/{dataset}/maximize/{arch}.log",
     benchmark:
         "results/{dataset}/benchmarks/maximize/{arch}.tsv"
+    conda:
+        ENV
     # small batched linear algebra: one thread is fastest (more threads only add sync overhead)
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        ENV
+    params:
+        maximize=lookup(dpath="maximize", within=config),
+        seed=lookup(dpath="seed", within=config),
+        device=lookup(dpath="device", within=config),
     script:
         "../../scripts/maximize.py"
 
@@ -48,14 +48,14 @@ rule notebook_maximize:
         ],
         pdf=[f"results/{{dataset}}/figures/{{arch}}/03_{name}.pdf" for name in NB03_FIGURES],
         gif="results/{dataset}/figures/{arch}/03_animation.gif",
-    params:
-        figures="results/{dataset}/figures/{arch}",
     log:
         "logs/{dataset}/notebook_maximize/{arch}.log",
     benchmark:
         "results/{dataset}/benchmarks/notebook_maximize/{arch}.tsv"
     conda:
         ENV
+    params:
+        figures="results/{dataset}/figures/{arch}",
     shell:
         "python -m papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
         " -p data {input.data} -p maximize {input.maximize} -p figures {params.figures}"

@@ -12,22 +12,21 @@ rule import_model:
         model="results/{dataset}/model/{arch}.pt",
         metrics="results/{dataset}/model/{arch}/metrics.json",
         history="results/{dataset}/model/{arch}/history.csv",
-    wildcard_constraints:
-        arch="|".join(IMPORTED_ARCHS) or "(?!)",
-    params:
-        spec=lambda wc: config["models"][wc.arch].get("spec") or None,
     log:
         "logs/{dataset}/import_model/{arch}.log",
     benchmark:
         "results/{dataset}/benchmarks/import_model/{arch}.tsv"
+    wildcard_constraints:
+        arch="|".join(IMPORTED_ARCHS) or "(?!)",
     conda:
         ENV
+    params:
+        spec=lambda wc: config["models"][wc.arch].get("spec") or None,
     script:
         "../../scripts/import_model.py"
 
 
 ruleorder: import_model > train
-
 
 
 rule train:
@@ -37,16 +36,12 @@ rule train:
         model="results/{dataset}/model/{arch}.pt",
         metrics="results/{dataset}/model/{arch}/metrics.json",
         history="results/{dataset}/model/{arch}/history.csv",
-    params:
-        model=model_config,
-        train=lookup(dpath="train", within=config),
-        seed=lookup(dpath="seed", within=config),
-        device=lookup(dpath="device", within=config),
-        checkpoint="results/{dataset}/model/{arch}/checkpoint.pt",
     log:
         "logs/{dataset}/train/{arch}.log",
     benchmark:
         "results/{dataset}/benchmarks/train/{arch}.tsv"
+    conda:
+        ENV
     threads: 8
     # memory: data.h5 is read whole and copied to tensors (about 3x its size) plus torch itself;
     # runtime: ~30 KB per 100-frame sequence, every sequence once per epoch at >= 200 sequences/s
@@ -57,8 +52,12 @@ rule train:
             30 + input.size_mb * 33 * config["train"]["epochs"] / (200 * 60)
         )
         * attempt,
-    conda:
-        ENV
+    params:
+        model=model_config,
+        train=lookup(dpath="train", within=config),
+        seed=lookup(dpath="seed", within=config),
+        device=lookup(dpath="device", within=config),
+        checkpoint="results/{dataset}/model/{arch}/checkpoint.pt",
     script:
         "../../scripts/train.py"
 
@@ -70,18 +69,18 @@ rule evaluate:
     output:
         predictions="results/{dataset}/model/{arch}/predictions.h5",
         confusion="results/{dataset}/model/{arch}/confusion.csv",
-    params:
-        evaluate=lookup(dpath="evaluate", within=config),
     log:
         "logs/{dataset}/evaluate/{arch}.log",
     benchmark:
         "results/{dataset}/benchmarks/evaluate/{arch}.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=lambda wc, input, attempt: int(2000 + 3 * input.size_mb) * attempt,
         runtime=lambda wc, input, attempt: int(15 + input.size_mb / 100) * attempt,
-    conda:
-        ENV
+    params:
+        evaluate=lookup(dpath="evaluate", within=config),
     script:
         "../../scripts/evaluate.py"
 
@@ -111,16 +110,16 @@ rule notebook_data_model:
             for name in NB01_FIGURES
         ],
         pdf=[f"results/{{dataset}}/figures/{{arch}}/01_{name}.pdf" for name in NB01_FIGURES],
-    params:
-        figures="results/{dataset}/figures/{arch}",
-        strip_frames=lookup(dpath="notebooks/strip_frames", within=config),
-        confusion_split=lookup(dpath="evaluate/confusion_split", within=config),
     log:
         "logs/{dataset}/notebook_data_model/{arch}.log",
     benchmark:
         "results/{dataset}/benchmarks/notebook_data_model/{arch}.tsv"
     conda:
         ENV
+    params:
+        figures="results/{dataset}/figures/{arch}",
+        strip_frames=lookup(dpath="notebooks/strip_frames", within=config),
+        confusion_split=lookup(dpath="evaluate/confusion_split", within=config),
     shell:
         "python -m papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
         " -p data {input.data} -p model {input.model} -p metrics {input.metrics}"

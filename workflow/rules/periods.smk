@@ -8,19 +8,19 @@ rule periods:
         model=model_file,
     output:
         periods="results/{dataset}/periods/{arch}.h5",
-    params:
-        periods=lookup(dpath="periods", within=config),
-        seed=lookup(dpath="seed", within=config),
     log:
         "logs/{dataset}/periods/{arch}.log",
     benchmark:
         "results/{dataset}/benchmarks/periods/{arch}.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        ENV
+    params:
+        periods=lookup(dpath="periods", within=config),
+        seed=lookup(dpath="seed", within=config),
     script:
         "../../scripts/periods.py"
 
@@ -46,15 +46,15 @@ rule notebook_periods:
             for name in NB05_FIGURES
         ],
         pdf=[f"results/{{dataset}}/figures/{{arch}}/05_{name}.pdf" for name in NB05_FIGURES],
-    params:
-        figures=lambda w, output: str(Path(output.png[0]).parent),
-        strip_frames=lookup(dpath="notebooks/strip_frames", within=config),
     log:
         "logs/{dataset}/notebook_periods/{arch}.log",
     benchmark:
         "results/{dataset}/benchmarks/notebook_periods/{arch}.tsv"
     conda:
         ENV
+    params:
+        figures=lambda w, output: str(Path(output.png[0]).parent),
+        strip_frames=lookup(dpath="notebooks/strip_frames", within=config),
     shell:
         "python -m papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
         " -p data {input.data} -p periods {input.periods} -p figures {params.figures}"
@@ -90,16 +90,16 @@ rule notebook_variants:
             for name in NB06_FIGURES
         ],
         pdf=[f"results/{{dataset}}/figures/variants/06_{name}.pdf" for name in NB06_FIGURES],
-    params:
-        results=lambda w, input: str(Path(input.data).parent),
-        archs=",".join(ARCHS),
-        figures=lambda w, output: str(Path(output.png[0]).parent),
     log:
         "logs/{dataset}/notebook_variants/all.log",
     benchmark:
         "results/{dataset}/benchmarks/notebook_variants/all.tsv"
     conda:
         ENV
+    params:
+        results=lambda w, input: str(Path(input.data).parent),
+        archs=",".join(ARCHS),
+        figures=lambda w, output: str(Path(output.png[0]).parent),
     shell:
         "python -m papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
         " -p results {params.results} -p archs {params.archs} -p figures {params.figures}"

@@ -3,8 +3,6 @@
 
 
 rule notebook_html:
-    wildcard_constraints:
-        notebook="[^/]+",
     input:
         "results/{dataset}/reports/{notebook}.ipynb",
     output:
@@ -19,6 +17,8 @@ rule notebook_html:
         "logs/{dataset}/notebook_html/{notebook}.log",
     benchmark:
         "results/{dataset}/benchmarks/notebook_html/{notebook}.tsv"
+    wildcard_constraints:
+        notebook="[^/]+",
     conda:
         ENV
     shell:

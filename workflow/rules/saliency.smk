@@ -8,19 +8,19 @@ rule saliency:
         model=model_file,
     output:
         saliency="results/{dataset}/saliency/{arch}.h5",
-    params:
-        cfg=lookup(dpath="saliency", within=config),
-        device=lookup(dpath="device", within=config),
     log:
         "logs/{dataset}/saliency/{arch}.log",
     benchmark:
         "results/{dataset}/benchmarks/saliency/{arch}.tsv"
+    conda:
+        ENV
     threads: 1  # many small kernels: extra threads only spin on a busy machine
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        ENV
+    params:
+        cfg=lookup(dpath="saliency", within=config),
+        device=lookup(dpath="device", within=config),
     script:
         "../../scripts/saliency.py"
 
@@ -32,20 +32,20 @@ rule faithfulness:
         saliency="results/{dataset}/saliency/{arch}.h5",
     output:
         json="results/{dataset}/saliency/{arch}_faithfulness.json",
-    params:
-        cfg=lookup(dpath="saliency", within=config),
-        device=lookup(dpath="device", within=config),
-        seed=lookup(dpath="seed", within=config),
     log:
         "logs/{dataset}/faithfulness/{arch}.log",
     benchmark:
         "results/{dataset}/benchmarks/faithfulness/{arch}.tsv"
+    conda:
+        ENV
     threads: 1  # many small kernels: extra threads only spin on a busy machine
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        ENV
+    params:
+        cfg=lookup(dpath="saliency", within=config),
+        device=lookup(dpath="device", within=config),
+        seed=lookup(dpath="seed", within=config),
     script:
         "../../scripts/faithfulness.py"
 
@@ -76,15 +76,15 @@ rule notebook_saliency:
             for name in NB02_FIGURES
         ],
         pdf=[f"results/{{dataset}}/figures/{{arch}}/02_{name}.pdf" for name in NB02_FIGURES],
-    params:
-        figures="results/{dataset}/figures/{arch}",
-        shortcut=lambda wc, input: input.shortcut if isinstance(input.shortcut, str) else "",
     log:
         "logs/{dataset}/notebook_saliency/{arch}.log",
     benchmark:
         "results/{dataset}/benchmarks/notebook_saliency/{arch}.tsv"
     conda:
         ENV
+    params:
+        figures="results/{dataset}/figures/{arch}",
+        shortcut=lambda wc, input: input.shortcut if isinstance(input.shortcut, str) else "",
     shell:
         "python -m papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
         " -p data {input.data} -p model {input.model} -p saliency {input.saliency}"

@@ -9,18 +9,18 @@ TRAINED_ARCHS = [a for a in ARCHS if not config["models"][a].get("import")]
 rule prepare_control:
     output:
         "results/{dataset}/shortcut/control_data.h5",
-    params:
-        data=control_data_config,
-        seed=lookup(dpath="seed", within=config),
     log:
         "logs/{dataset}/prepare_control.log",
     benchmark:
         "results/{dataset}/benchmarks/prepare_control.tsv"
+    conda:
+        ENV
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=lambda wc, attempt: 10 * attempt,
-    conda:
-        ENV
+    params:
+        data=control_data_config,
+        seed=lookup(dpath="seed", within=config),
     script:
         "../../scripts/prepare.py"
 
@@ -32,16 +32,12 @@ rule train_control:
         model="results/{dataset}/shortcut/{arch}_control.pt",
         metrics="results/{dataset}/shortcut/{arch}_control/metrics.json",
         history="results/{dataset}/shortcut/{arch}_control/history.csv",
-    params:
-        model=model_config,
-        train=lookup(dpath="train", within=config),
-        seed=lookup(dpath="seed", within=config),
-        device=lookup(dpath="device", within=config),
-        checkpoint="results/{dataset}/shortcut/{arch}_control/checkpoint.pt",
     log:
         "logs/{dataset}/train_control/{arch}.log",
     benchmark:
         "results/{dataset}/benchmarks/train_control/{arch}.tsv"
+    conda:
+        ENV
     threads: 8
     resources:
         mem_mb=lambda wc, input, attempt: int(2000 + 3 * input.size_mb) * attempt,
@@ -49,8 +45,12 @@ rule train_control:
             30 + input.size_mb * 33 * config["train"]["epochs"] / (200 * 60)
         )
         * attempt,
-    conda:
-        ENV
+    params:
+        model=model_config,
+        train=lookup(dpath="train", within=config),
+        seed=lookup(dpath="seed", within=config),
+        device=lookup(dpath="device", within=config),
+        checkpoint="results/{dataset}/shortcut/{arch}_control/checkpoint.pt",
     script:
         "../../scripts/train.py"
 
@@ -70,22 +70,22 @@ rule shortcut:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "model": "{arch}", "figure": "shortcut table"},
         ),
+    log:
+        "logs/{dataset}/shortcut/{arch}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/shortcut/{arch}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         saliency=lookup(dpath="saliency", within=config),
         maximize=lookup(dpath="maximize", within=config),
         maximize_sequences=4,
         seed=lookup(dpath="seed", within=config),
         device=lookup(dpath="device", within=config),
-    log:
-        "logs/{dataset}/shortcut/{arch}.log",
-    benchmark:
-        "results/{dataset}/benchmarks/shortcut/{arch}.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    conda:
-        ENV
     script:
         "../../scripts/shortcut.py"
 

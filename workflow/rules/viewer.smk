@@ -13,18 +13,18 @@ rule viewer:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "model": "{arch}", "page": "SkeletonVis"},
         ),
-    params:
-        viewer=lookup(dpath="viewer", within=config),
     log:
         "logs/{dataset}/viewer/{arch}.log",
     benchmark:
         "results/{dataset}/benchmarks/viewer/{arch}.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        ENV
+    params:
+        viewer=lookup(dpath="viewer", within=config),
     script:
         "../../scripts/viewer.py"
 

@@ -1,4 +1,4 @@
 """Dataset readers (one module per source) and the HDF5 store."""
-from .store import Dataset, read_dataset, write_dataset, SPLIT_NAMES
+from .store import SPLIT_NAMES, Dataset, read_dataset, write_dataset
 
-__all__ = ["Dataset", "read_dataset", "write_dataset", "SPLIT_NAMES"]
+__all__ = ["SPLIT_NAMES", "Dataset", "read_dataset", "write_dataset"]

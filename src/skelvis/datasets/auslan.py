@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from .registry import register_reader
 from .sources import DigestOfFiles, raw_files
 from .store import Dataset
 
-__all__ = ["read_tsd", "parse_name"]
+__all__ = ["parse_name", "read_tsd"]
 
 log = logging.getLogger("skelvis.auslan")
 
@@ -36,7 +36,7 @@ _NAME = re.compile(r"^(.+)-(\d+)\.tsd$")
 _DAY = re.compile(r"tctodd(\d+)")
 
 
-def read_tsd(path, data: Optional[bytes] = None) -> np.ndarray:
+def read_tsd(path, data: bytes | None = None) -> np.ndarray:
     """One ``.tsd`` file -> float32 (frames, 22, 1)."""
     if data is None:
         data = Path(path).read_bytes()
@@ -59,7 +59,7 @@ def parse_name(path) -> tuple:
 
 
 @register_reader("auslan")
-def _read_auslan(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) -> Dataset:
+def _read_auslan(name: str, cfg: dict[str, Any], raw: str | None, seed: int) -> Dataset:
     opts = dict(cfg.get("auslan") or {})
     max_length = int(opts.get("max_length", 90))
     drop = set(opts.get("drop_signs") or [])

@@ -31,7 +31,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import numpy as np
 import yaml
@@ -44,7 +44,7 @@ from .screening import screen_sequences, screening_summary
 from .sources import DigestOfFiles
 from .store import Dataset
 
-__all__ = ["read_sample", "read_labels", "write_generic", "check_folder", "FolderCheck", "main"]
+__all__ = ["FolderCheck", "check_folder", "main", "read_labels", "read_sample", "write_generic"]
 
 log = logging.getLogger("skelvis.generic")
 
@@ -93,7 +93,7 @@ def read_sample(path, joints: int, channels: int) -> np.ndarray:
         return np.array(rows, np.float64).astype(np.float32).reshape(len(rows), joints, channels)
 
 
-def read_labels(path, problems: Optional[list] = None) -> list:
+def read_labels(path, problems: list | None = None) -> list:
     """``labels.csv`` -> list of dicts (sample, label, subject int, split int or None, line).
 
     Without ``problems`` the first bad row raises :class:`DataFormatError`; with a list, every bad
@@ -152,7 +152,7 @@ def read_labels(path, problems: Optional[list] = None) -> list:
     return out
 
 
-def write_generic(folder, samples: Dict[str, np.ndarray], labels: list, topology: str, fps: float = 30.0,
+def write_generic(folder, samples: dict[str, np.ndarray], labels: list, topology: str, fps: float = 30.0,
                   fmt: str = "npy") -> Path:
     """Write a dataset in the generic layout (used by tests and as an example for users)."""
     folder = Path(folder)
@@ -190,16 +190,16 @@ class FolderCheck:
     about the folder that do not stop preparation (ignored files, subsampled sequences)."""
 
     root: Path
-    dataset: Optional[Dataset] = None
-    problems: List[DataFormatError] = field(default_factory=list)
-    notes: List[str] = field(default_factory=list)
+    dataset: Dataset | None = None
+    problems: list[DataFormatError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def raise_problems(self) -> None:
         if self.problems:
             raise DatasetProblems(self.root, self.problems)
 
 
-def _read_meta(meta_path: Path, problems: list) -> Dict[str, Any]:
+def _read_meta(meta_path: Path, problems: list) -> dict[str, Any]:
     fix_topo = f"name the sensor layout, e.g. 'topology: kinect_v2' (one of {sorted(TOPOLOGIES)})"
     if not meta_path.exists():
         problems.append(DataFormatError(meta_path, "file not found", fix=f"create it; {fix_topo}"))
@@ -234,8 +234,8 @@ def _read_meta(meta_path: Path, problems: list) -> Dict[str, Any]:
     return out
 
 
-def check_folder(folder, name: str = "", opts: Optional[Dict[str, Any]] = None,
-                 max_frames: Optional[int] = 64) -> FolderCheck:
+def check_folder(folder, name: str = "", opts: dict[str, Any] | None = None,
+                 max_frames: int | None = 64) -> FolderCheck:
     """Read a generic-format folder and collect every problem with it (nothing raised).
 
     ``opts`` is the config's ``data.<name>.generic`` section (meta, labels, validation_subjects,
@@ -330,7 +330,7 @@ def check_folder(folder, name: str = "", opts: Optional[Dict[str, Any]] = None,
 
 
 @register_reader("generic")
-def _read_generic(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) -> Dataset:
+def _read_generic(name: str, cfg: dict[str, Any], raw: str | None, seed: int) -> Dataset:
     if raw is None:
         raise DataFormatError(f"data.{name}", "the generic reader needs raw data", fix="set data.<name>.source: local and path")
     chk = check_folder(raw, name, cfg.get("generic") or {}, int(cfg.get("max_frames", 64)))

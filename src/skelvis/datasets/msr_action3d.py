@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from .registry import register_reader
 from .sources import DigestOfFiles, raw_files
 from .store import Dataset
 
-__all__ = ["read_msr_file", "parse_name", "MSR_ACTIONS", "parse_numeric_lines"]
+__all__ = ["MSR_ACTIONS", "parse_name", "parse_numeric_lines", "read_msr_file"]
 
 log = logging.getLogger("skelvis.msr_action3d")
 
@@ -32,7 +32,7 @@ MSR_ACTIONS = ("high arm wave", "horizontal arm wave", "hammer", "hand catch", "
 _NAME = re.compile(r"a(\d+)_s(\d+)_e(\d+)_skeleton3D\.txt$")
 
 
-def parse_numeric_lines(path, data: bytes, ncols: int, sep: Optional[bytes] = None,
+def parse_numeric_lines(path, data: bytes, ncols: int, sep: bytes | None = None,
                         fix: str = "") -> np.ndarray:
     """Every non-blank line of ``data`` as ``ncols`` floats -> float64 (lines, ncols).
 
@@ -58,7 +58,7 @@ def parse_numeric_lines(path, data: bytes, ncols: int, sep: Optional[bytes] = No
     raise DataFormatError(path, "unreadable numbers", fix=fix)  # pragma: no cover
 
 
-def read_msr_file(path, data: Optional[bytes] = None) -> np.ndarray:
+def read_msr_file(path, data: bytes | None = None) -> np.ndarray:
     """One MSR Action3D file -> float32 (frames, 20, 3) in the file's coordinates (confidence dropped)."""
     if data is None:
         data = Path(path).read_bytes()
@@ -73,7 +73,7 @@ def read_msr_file(path, data: Optional[bytes] = None) -> np.ndarray:
         return arr[:, :3].astype(np.float32).reshape(-1, J, 3)
 
 
-def parse_name(name: str) -> Tuple[int, int, int]:
+def parse_name(name: str) -> tuple[int, int, int]:
     """``a01_s02_e03_skeleton3D.txt`` -> (action, subject, repetition)."""
     m = _NAME.search(name)
     if not m:
@@ -82,7 +82,7 @@ def parse_name(name: str) -> Tuple[int, int, int]:
 
 
 @register_reader("msr_action3d")
-def _read_msr(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) -> Dataset:
+def _read_msr(name: str, cfg: dict[str, Any], raw: str | None, seed: int) -> Dataset:
     """Reader ``msr_action3d``: every ``*_skeleton3D.txt`` under ``raw``; options ``cfg['msr_action3d']``:
     ``train_subjects`` (default odd 1,3,5,7,9), ``validation_subjects`` (default none), the rest test."""
     opts = dict(cfg.get("msr_action3d") or {})
@@ -94,7 +94,7 @@ def _read_msr(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) -> 
     seqs, rows, ids = [], [], []
     for p in files:
         try:
-            a, s, e = parse_name(p.name)
+            a, s, _e = parse_name(p.name)
         except ValueError:
             log.warning("skipped %s: name is not aAA_sSS_eEE_skeleton3D.txt", p)
             continue

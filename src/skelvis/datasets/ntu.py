@@ -29,7 +29,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,9 +41,20 @@ from .registry import register_reader
 from .sources import DigestOfFiles, raw_files
 from .store import Dataset
 
-__all__ = ["NTUSkeleton", "read_skeleton", "read_skeletons", "read_skeleton_naive", "main_actor", "parse_name",
-           "read_missing_list", "NTU60_ACTIONS", "XSUB_TRAIN_SUBJECTS", "XSUB120_TRAIN_SUBJECTS",
-           "TWO_PERSON_ACTIONS", "split_ntu"]
+__all__ = [
+    "NTU60_ACTIONS",
+    "TWO_PERSON_ACTIONS",
+    "XSUB120_TRAIN_SUBJECTS",
+    "XSUB_TRAIN_SUBJECTS",
+    "NTUSkeleton",
+    "main_actor",
+    "parse_name",
+    "read_missing_list",
+    "read_skeleton",
+    "read_skeleton_naive",
+    "read_skeletons",
+    "split_ntu",
+]
 
 log = logging.getLogger("skelvis.ntu")
 
@@ -95,7 +106,7 @@ class NTUSkeleton:
         return self.xyz.shape[1]
 
 
-def parse_name(name: str) -> Dict[str, int]:
+def parse_name(name: str) -> dict[str, int]:
     """``S001C002P003R001A004`` -> setup, camera, subject, replication, action (ints)."""
     m = _NAME.search(name)
     if not m:
@@ -104,10 +115,10 @@ def parse_name(name: str) -> Dict[str, int]:
     return {"setup": s, "camera": c, "subject": p, "replication": r, "action": a}
 
 
-def _assemble(records: List[Tuple[int, int]], coords: np.ndarray, frames: int, path) -> NTUSkeleton:
+def _assemble(records: list[tuple[int, int]], coords: np.ndarray, frames: int, path) -> NTUSkeleton:
     """records: (frame, body_id) per (frame, body) block; coords (len(records), 25, 3)."""
-    ids: List[int] = []
-    col: Dict[int, int] = {}
+    ids: list[int] = []
+    col: dict[int, int] = {}
     cols = np.empty(len(records), np.int64)
     for k, (_, bid) in enumerate(records):
         if bid not in col:
@@ -140,7 +151,7 @@ def _body_id(tok: bytes, path, line: int) -> int:
     return v
 
 
-def read_skeleton_naive(path, data: Optional[bytes] = None) -> NTUSkeleton:
+def read_skeleton_naive(path, data: bytes | None = None) -> NTUSkeleton:
     """Line-by-line reader checking every line: structure, field counts, x y z numeric (the
     reference for the fast reader and the locator of the bad line)."""
     if data is None:
@@ -156,8 +167,8 @@ def read_skeleton_naive(path, data: Optional[bytes] = None) -> NTUSkeleton:
 
     frames = _int(need("the frame count").strip(), path, 1, "frame count")
     i = 1
-    records: List[Tuple[int, int]] = []
-    coords: List[List[List[float]]] = []
+    records: list[tuple[int, int]] = []
+    coords: list[list[list[float]]] = []
     for f in range(frames):
         nb = _int(need(f"the body count of frame {f + 1}").strip(), path, i + 1, "body count")
         i += 1
@@ -227,8 +238,8 @@ def _scan(path, data: bytes):
         if frames < 0:
             raise _Fallback
         i = 1
-        records: List[Tuple[int, int]] = []
-        jstart: List[int] = []
+        records: list[tuple[int, int]] = []
+        jstart: list[int] = []
         for f in range(frames):
             nb = int(data[st[i]:en[i]])
             if nb < 0:
@@ -260,7 +271,7 @@ def _scan(path, data: bytes):
     return records, frames, rows, n
 
 
-def _parse_lines(texts: List[bytes]) -> np.ndarray:
+def _parse_lines(texts: list[bytes]) -> np.ndarray:
     """The first three numbers of every line of ``texts`` (each ends with a line end) -> float64
     (lines, 3), NaN where a line has fewer fields, with one call of pandas' C parser for all
     files. _Fallback on any parser complaint."""
@@ -302,12 +313,12 @@ def _read_fast(path, data: bytes) -> NTUSkeleton:
     return _assemble(records, _joints(vals, rows), frames, path)
 
 
-def read_skeletons(paths, datas: Optional[list] = None) -> List[NTUSkeleton]:
+def read_skeletons(paths, datas: list | None = None) -> list[NTUSkeleton]:
     """Read many files with one pandas call for all of them (the per-call overhead of the parser
     is paid once); same results as :func:`read_skeleton` on each file."""
     paths = list(paths)
     datas = [Path(p).read_bytes() for p in paths] if datas is None else datas
-    out: List[Optional[NTUSkeleton]] = [None] * len(paths)
+    out: list[NTUSkeleton | None] = [None] * len(paths)
     scans, texts = [], []
     for k, (p, d) in enumerate(zip(paths, datas)):
         try:
@@ -338,7 +349,7 @@ def read_skeletons(paths, datas: Optional[list] = None) -> List[NTUSkeleton]:
     return out  # type: ignore[return-value]
 
 
-def read_skeleton(path, data: Optional[bytes] = None) -> NTUSkeleton:
+def read_skeleton(path, data: bytes | None = None) -> NTUSkeleton:
     """Read one NTU ``.skeleton`` file (fast path; the naive reader on anything unusual)."""
     if data is None:
         data = Path(path).read_bytes()
@@ -348,7 +359,7 @@ def read_skeleton(path, data: Optional[bytes] = None) -> NTUSkeleton:
         return read_skeleton_naive(path, data)
 
 
-def main_actor(sk: NTUSkeleton) -> Tuple[np.ndarray, Dict[str, Any]]:
+def main_actor(sk: NTUSkeleton) -> tuple[np.ndarray, dict[str, Any]]:
     """The body with the largest motion (sum over joints and axes of the coordinate variance over
     the frames it is present, as the NTU authors advise), in the frames where it is present.
 
@@ -376,7 +387,7 @@ def read_missing_list(path) -> set:
     return ids
 
 
-def split_ntu(meta: Dict[str, int], benchmark: str, validation_subjects) -> int:
+def split_ntu(meta: dict[str, int], benchmark: str, validation_subjects) -> int:
     """0 train, 1 validation, 2 test for one sample under ``benchmark``."""
     if meta["subject"] in validation_subjects:
         return 1
@@ -397,7 +408,7 @@ _DEFAULT_VALIDATION = {"paper": [2]}
 
 
 @register_reader("ntu")
-def _read_ntu(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) -> Dataset:
+def _read_ntu(name: str, cfg: dict[str, Any], raw: str | None, seed: int) -> Dataset:
     """Reader ``ntu``: every ``*.skeleton`` under ``raw``; options in ``cfg['ntu']``."""
     opts = dict(cfg.get("ntu") or {})
     benchmark = opts.get("benchmark", "paper")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import asdict
-from typing import Any, Dict, Optional
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +27,17 @@ from .screening import CAVEATS, DROP_REASONS, exclude_invalid, screen_sequences,
 from .store import Dataset
 from .synthetic import SyntheticConfig, generate
 
-__all__ = ["READERS", "register_reader", "prepare_dataset", "user_folder", "screen_sequences", "exclude_invalid",
-           "screening_summary", "DROP_REASONS", "CAVEATS"]
+__all__ = [
+    "CAVEATS",
+    "DROP_REASONS",
+    "READERS",
+    "exclude_invalid",
+    "prepare_dataset",
+    "register_reader",
+    "screen_sequences",
+    "screening_summary",
+    "user_folder",
+]
 
 log = logging.getLogger("skelvis.prepare")
 
@@ -37,7 +46,7 @@ READER_MODULES = (auslan, generic, msr_action3d, ntu, sysu)
 
 
 @register_reader("synthetic")
-def _read_synthetic(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) -> Dataset:
+def _read_synthetic(name: str, cfg: dict[str, Any], raw: str | None, seed: int) -> Dataset:
     scfg = dict(cfg.get("synthetic", {}))
     if "split" in scfg:
         scfg["split"] = tuple(scfg["split"])
@@ -48,7 +57,7 @@ def _read_synthetic(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: in
     return ds
 
 
-def user_folder(raw: Optional[str], cfg: Dict[str, Any]) -> Optional[str]:
+def user_folder(raw: str | None, cfg: dict[str, Any]) -> str | None:
     """The folder a reader reads: the user's own ``data.<name>.path`` when the source is a local
     folder (the ``source`` rule only links it into resources/, so messages then name the
     user's files, not resources/<dataset>/raw/<link>/...), else the staged ``raw`` folder."""
@@ -58,7 +67,7 @@ def user_folder(raw: Optional[str], cfg: Dict[str, Any]) -> Optional[str]:
     return raw
 
 
-def prepare_dataset(name: str, cfg: Dict[str, Any], raw: Optional[str] = None, seed: int = 0) -> Dataset:
+def prepare_dataset(name: str, cfg: dict[str, Any], raw: str | None = None, seed: int = 0) -> Dataset:
     """Read with ``cfg['reader']``, exclude invalid sequences, normalise (``cfg['normalization']``).
 
     ``cfg`` is the ``data.<name>`` section; missing keys take the schema's defaults

@@ -92,8 +92,8 @@ def screening_summary(ds: Dataset) -> str:
     ex, cav, notes = (_as_list(ds.extra_attrs.get(k)) for k in ("excluded", "caveats", "notes"))
     counts = np.bincount(ds.split, minlength=3)
     lo, hi = (int(ds.length.min()), int(ds.length.max())) if len(ds.x) else (0, 0)
-    lines = [f"{ds.name}: {len(ds.x)} sequences kept (train {counts[0]}, validation {counts[1]}, "
-             f"test {counts[2]}), {len(ds.classes)} classes, {lo}-{hi} frames each (padded to {ds.x.shape[1]})"]
+    lines = [(f"{ds.name}: {len(ds.x)} sequences kept (train {counts[0]}, validation {counts[1]}, "
+             f"test {counts[2]}), {len(ds.classes)} classes, {lo}-{hi} frames each (padded to {ds.x.shape[1]})")]
     if ex:
         lines.append(f"  dropped {len(ex)}:")
         for reason in dict.fromkeys(e["reason"] for e in ex):

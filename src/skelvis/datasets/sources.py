@@ -20,13 +20,21 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import Optional
 
 from ..errors import DataFormatError, SourceError
 from ..settings import DatasetConfig
 
-__all__ = ["SourceError", "raw_files", "sha256_file", "fetch_http", "safe_extract", "is_archive",
-           "stage_local", "stage_raw", "PLACEHOLDER_SHA256"]
+__all__ = [
+    "PLACEHOLDER_SHA256",
+    "SourceError",
+    "fetch_http",
+    "is_archive",
+    "raw_files",
+    "safe_extract",
+    "sha256_file",
+    "stage_local",
+    "stage_raw",
+]
 
 log = logging.getLogger("skelvis.sources")
 
@@ -42,7 +50,7 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _check_sha(sha256: Optional[str], url: str, key: str) -> str:
+def _check_sha(sha256: str | None, url: str, key: str) -> str:
     s = (sha256 or "").strip().lower()
     if not s or s == PLACEHOLDER_SHA256.lower() or len(s) != 64 or any(c not in "0123456789abcdef" for c in s):
         raise SourceError(
@@ -52,7 +60,7 @@ def _check_sha(sha256: Optional[str], url: str, key: str) -> str:
     return s
 
 
-def fetch_http(url: str, dest, sha256: Optional[str], retries: int = DatasetConfig.retries, timeout: float = 60.0,
+def fetch_http(url: str, dest, sha256: str | None, retries: int = DatasetConfig.retries, timeout: float = 60.0,
                backoff: float = 1.0, key: str = "data.<dataset>.sha256") -> Path:
     """Download ``url`` to ``dest`` (atomic), retrying ``retries`` times; verify ``sha256``.
 
@@ -64,7 +72,7 @@ def fetch_http(url: str, dest, sha256: Optional[str], retries: int = DatasetConf
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.part{os.getpid()}")
-    last: Optional[BaseException] = None
+    last: BaseException | None = None
     try:
         for attempt in range(1, retries + 2):
             try:
@@ -77,7 +85,7 @@ def fetch_http(url: str, dest, sha256: Optional[str], retries: int = DatasetConf
                         h.update(block)
                         n += len(block)
                 if expected is not None and n != int(expected):
-                    raise IOError(f"transfer interrupted: got {n} of {expected} bytes")
+                    raise OSError(f"transfer interrupted: got {n} of {expected} bytes")
                 got = h.hexdigest()
                 if got != want:
                     raise SourceError(f"{url}: sha256 mismatch: expected {want}, got {got} ({n} bytes); "

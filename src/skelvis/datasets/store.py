@@ -28,9 +28,10 @@ that carry its motion, ground truth for saliency scoring on synthetic data), ``s
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any
 
 import h5py
 import numpy as np
@@ -39,8 +40,15 @@ from .. import __version__
 from ..errors import DataFormatError
 from ..io import atomic_path, decode_attrs, decode_strings, open_h5, require, rerun_fix
 
-__all__ = ["Dataset", "DatasetInfo", "write_dataset", "read_dataset", "read_dataset_info", "iter_dataset",
-           "SPLIT_NAMES"]
+__all__ = [
+    "SPLIT_NAMES",
+    "Dataset",
+    "DatasetInfo",
+    "iter_dataset",
+    "read_dataset",
+    "read_dataset_info",
+    "write_dataset",
+]
 
 SPLIT_NAMES = {0: "train", 1: "validation", 2: "test"}
 _REQUIRED = ("x", "length", "label", "subject", "split", "sample_id")
@@ -58,15 +66,15 @@ class Dataset:
     subject: np.ndarray
     split: np.ndarray
     sample_id: np.ndarray
-    classes: List[str]
+    classes: list[str]
     topology: str
     name: str
     fps: float = 30.0
-    normalization: Dict[str, Any] = field(default_factory=dict)
+    normalization: dict[str, Any] = field(default_factory=dict)
     source_sha256: str = ""
-    scale: Optional[np.ndarray] = None
-    extra_attrs: Dict[str, Any] = field(default_factory=dict)
-    extra_arrays: Dict[str, np.ndarray] = field(default_factory=dict)
+    scale: np.ndarray | None = None
+    extra_attrs: dict[str, Any] = field(default_factory=dict)
+    extra_arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self):
         n = len(self.x)
@@ -83,7 +91,7 @@ class Dataset:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def subset(self, mask: np.ndarray) -> "Dataset":
+    def subset(self, mask: np.ndarray) -> Dataset:
         """Samples where ``mask`` is True (same attrs)."""
         return Dataset(x=self.x[mask], length=self.length[mask], label=self.label[mask],
                        subject=self.subject[mask], split=self.split[mask],
@@ -128,21 +136,21 @@ class DatasetInfo:
     What a streaming stage holds for the whole dataset (a few bytes per sequence); ``x`` is read
     chunk by chunk with :func:`iter_dataset`."""
 
-    shape: Tuple[int, int, int, int]
+    shape: tuple[int, int, int, int]
     length: np.ndarray
     label: np.ndarray
     subject: np.ndarray
     split: np.ndarray
     sample_id: np.ndarray
-    classes: List[str]
+    classes: list[str]
     topology: str
     name: str
     fps: float = 30.0
-    normalization: Dict[str, Any] = field(default_factory=dict)
+    normalization: dict[str, Any] = field(default_factory=dict)
     source_sha256: str = ""
-    scale: Optional[np.ndarray] = None
-    extra_attrs: Dict[str, Any] = field(default_factory=dict)
-    extra_arrays: Dict[str, np.ndarray] = field(default_factory=dict)
+    scale: np.ndarray | None = None
+    extra_attrs: dict[str, Any] = field(default_factory=dict)
+    extra_arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -221,8 +229,8 @@ def read_dataset(path) -> Dataset:
     return info.rows(x.astype(np.float32, copy=False), slice(None))
 
 
-def iter_dataset(path, chunk: int, rows=None, info: Optional[DatasetInfo] = None
-                 ) -> Iterator[Tuple[np.ndarray, Dataset]]:
+def iter_dataset(path, chunk: int, rows=None, info: DatasetInfo | None = None
+                 ) -> Iterator[tuple[np.ndarray, Dataset]]:
     """Yield ``(indices (n,), Dataset of those sequences)`` in chunks of at most ``chunk`` sequences.
 
     ``rows``: increasing sequence indices to read (default all, in order); only one chunk of ``x``

@@ -71,8 +71,9 @@ exactly that twin).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -80,9 +81,21 @@ from ..topology import KINECT_V2
 from .store import Dataset
 
 log = logging.getLogger("skelvis.synthetic")
-__all__ = ["CLASSES", "CATALOG", "CLASS_JOINTS", "DESIGNED_PAIRS", "SHORTCUT_JOINTS",
-           "SyntheticConfig", "generate", "forward_kinematics", "rest_offsets", "pose_parameters",
-           "mirror_name", "partner_class", "shortcut_settings"]
+__all__ = [
+    "CATALOG",
+    "CLASSES",
+    "CLASS_JOINTS",
+    "DESIGNED_PAIRS",
+    "SHORTCUT_JOINTS",
+    "SyntheticConfig",
+    "forward_kinematics",
+    "generate",
+    "mirror_name",
+    "partner_class",
+    "pose_parameters",
+    "rest_offsets",
+    "shortcut_settings",
+]
 
 # rest offsets (metres) of each joint from its parent, Kinect v2 order (0-based), body frame.
 _REST = {
@@ -128,7 +141,7 @@ _LEG_L = ("left_hip", "left_knee", "left_ankle", "left_foot")
 _TORSO = ("spine_mid", "spine_shoulder", "neck", "head")
 
 #: the joints the planted cue moves (the raised left arm below the shoulder)
-SHORTCUT_JOINTS: Tuple[str, ...] = _ARM_L[1:]
+SHORTCUT_JOINTS: tuple[str, ...] = _ARM_L[1:]
 
 # --- shared motion of the designed pairs -------------------------------------------------------
 _RAISED_ARM = {  # right arm raised to the side above the shoulder, elbow bent: hand waving and the signal
@@ -148,12 +161,12 @@ _BROOM_OSC = {"spine_twist": (16, 3.0), "r_sh_flex": (10, 3.0), "l_sh_flex": (8,
 _BEND = [(0, 0), (0.15, 0), (0.45, 1.0)]   # the shared bend of sit_down and pick_up (as a fraction)
 
 
-def _bend(peak: float, then: List[Tuple[float, float]]) -> List[Tuple[float, float]]:
+def _bend(peak: float, then: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return [(u, peak * f) for u, f in _BEND] + then
 
 
 # class -> (keyframes {param: [(u, value), ...]}, oscillations {param: (amplitude, cycles)}, joints)
-_BASE: Dict[str, Tuple[Dict, Dict, Tuple[str, ...]]] = {
+_BASE: dict[str, tuple[dict, dict, tuple[str, ...]]] = {
     "throw": ({
         "r_sh_flex": [(0, 0), (0.3, 45), (0.5, 65), (0.68, 115), (0.85, 55), (1, 0)],
         "r_sh_abd": [(0, 8), (0.3, 25), (0.5, 30), (0.68, 15), (1, 8)],
@@ -247,7 +260,7 @@ _BASE: Dict[str, Tuple[Dict, Dict, Tuple[str, ...]]] = {
 _BASE_ORDER = ("throw", "kick", "hand_waving", "clapping", "sit_down", "stand_up", "jump_up", "bow",
                "punch", "pick_up", "sweep", "mop", "hand_signal")
 #: the designed confusable pairs (module docstring)
-DESIGNED_PAIRS: Tuple[Tuple[str, str], ...] = (("sweep", "mop"), ("throw", "punch"),
+DESIGNED_PAIRS: tuple[tuple[str, str], ...] = (("sweep", "mop"), ("throw", "punch"),
                                                 ("sit_down", "pick_up"), ("hand_waving", "hand_signal"))
 _SIDED = ("throw", "kick", "hand_waving", "hand_signal", "punch", "pick_up", "sweep", "mop")
 _COMBO_ARMS = ("hand_waving", "hand_signal", "clapping", "punch",
@@ -267,7 +280,7 @@ def _swap_side(name: str) -> str:
 
 def _mirror_def(d):
     keys, osc, joints = d
-    neg = lambda p, v: -v if p in _MIRROR_NEGATE else v  # noqa: E731
+    neg = lambda p, v: -v if p in _MIRROR_NEGATE else v
     keys = {_swap_side(p): [(u, neg(p, v)) for u, v in kv] for p, kv in keys.items()}
     osc = {_swap_side(p): (neg(p, a), c) for p, (a, c) in osc.items()}
     return keys, osc, tuple(_swap_side(j) for j in joints)
@@ -282,7 +295,7 @@ def _combine(arm, body):
     return keys, osc, tuple(dict.fromkeys(ja + jb))
 
 
-def _catalog() -> Dict[str, Tuple[Dict, Dict, Tuple[str, ...]]]:
+def _catalog() -> dict[str, tuple[dict, dict, tuple[str, ...]]]:
     defs = {c: _BASE[c] for c in _BASE_ORDER}
     defs.update({f"{c}_left": _mirror_def(_BASE[c]) for c in _SIDED})
     for body in _COMBO_BODIES:
@@ -294,13 +307,13 @@ def _catalog() -> Dict[str, Tuple[Dict, Dict, Tuple[str, ...]]]:
 
 _CLASS_DEFS = _catalog()
 #: every class the generator offers (60, NTU-60's count): the 13 base classes, their mirrors, combinations
-CATALOG: Tuple[str, ...] = tuple(_CLASS_DEFS)
+CATALOG: tuple[str, ...] = tuple(_CLASS_DEFS)
 #: the default class list (the 13 base classes)
-CLASSES: Tuple[str, ...] = _BASE_ORDER
-CLASS_JOINTS: Dict[str, Tuple[str, ...]] = {c: d[2] for c, d in _CLASS_DEFS.items()}
+CLASSES: tuple[str, ...] = _BASE_ORDER
+CLASS_JOINTS: dict[str, tuple[str, ...]] = {c: d[2] for c, d in _CLASS_DEFS.items()}
 
 
-def partner_class(cls: str) -> Optional[str]:
+def partner_class(cls: str) -> str | None:
     """The other class of ``cls``'s designed pair (mirrored and combined variants pair with the
     same variant of the partner, where the catalogue has it), or None."""
     pairs = {**dict(DESIGNED_PAIRS), **{b: a for a, b in DESIGNED_PAIRS}}
@@ -317,7 +330,7 @@ def partner_class(cls: str) -> Optional[str]:
     return next((c for c in cands if c and c in _CLASS_DEFS), None)
 
 
-def mirror_name(cls: str) -> Optional[str]:
+def mirror_name(cls: str) -> str | None:
     """The class performed with the other side (``throw`` <-> ``throw_left``; combinations part by
     part), or None for a symmetric class."""
     def one(c):
@@ -333,7 +346,7 @@ def mirror_name(cls: str) -> Optional[str]:
 
 
 #: the planted shortcut's defaults (config ``data.<name>.synthetic.shortcut``)
-SHORTCUT_DEFAULTS: Dict[str, Any] = {"enabled": True, "class": "punch", "share": 0.8, "other_share": 0.05,
+SHORTCUT_DEFAULTS: dict[str, Any] = {"enabled": True, "class": "punch", "share": 0.8, "other_share": 0.05,
                                      "frames": 14, "control": True}
 
 
@@ -358,8 +371,8 @@ class SyntheticConfig:
     faults: float = 0.25        # probability of a sensor fault per sequence
     pair_blend: float = 0.5     # designed pairs: up to this share of the partner's motion per sample
     max_yaw_deg: float = 45.0
-    split: Tuple[float, float, float] = (0.7, 0.15, 0.15)  # train/validation/test share of subjects
-    shortcut: Dict[str, Any] = field(default_factory=lambda: dict(SHORTCUT_DEFAULTS))
+    split: tuple[float, float, float] = (0.7, 0.15, 0.15)  # train/validation/test share of subjects
+    shortcut: dict[str, Any] = field(default_factory=lambda: dict(SHORTCUT_DEFAULTS))
     seed: int = 0
 
 
@@ -387,7 +400,7 @@ _PARENTS = KINECT_V2.parents()
 _FK_ROOT = 0  # forward kinematics starts at spine_base (the bone tree is the same for any root)
 
 
-def _fk_order() -> Tuple[List[int], List[int]]:
+def _fk_order() -> tuple[list[int], list[int]]:
     parent = [None] * 25
     adj = {j: [] for j in range(25)}
     for a, b in KINECT_V2.bones:
@@ -409,7 +422,7 @@ def _fk_order() -> Tuple[List[int], List[int]]:
 _ORDER, _FK_PARENT = _fk_order()
 
 
-def forward_kinematics(params: Dict[str, np.ndarray], offsets: np.ndarray, yaw_deg: float = 0.0) -> np.ndarray:
+def forward_kinematics(params: dict[str, np.ndarray], offsets: np.ndarray, yaw_deg: float = 0.0) -> np.ndarray:
     """Joint positions (T, 25, 3) from pose parameters (each (T,)) and scaled rest offsets (25, 3).
 
     Body frame: +x left, +y up, +z forward; the root (spine base) is at root_x/y/z.
@@ -440,7 +453,7 @@ def forward_kinematics(params: Dict[str, np.ndarray], offsets: np.ndarray, yaw_d
     return X
 
 
-def _posture(srng: np.random.Generator, scale: float) -> Dict[str, float]:
+def _posture(srng: np.random.Generator, scale: float) -> dict[str, float]:
     """A subject's habitual posture: offsets (degrees) added to every frame of its sequences."""
     return {"spine_pitch": scale * srng.normal(3.0, 4.0), "head_pitch": scale * srng.normal(0.0, 5.0),
             "l_sh_abd": scale * srng.uniform(-3, 8), "r_sh_abd": scale * srng.uniform(-3, 8),
@@ -450,8 +463,8 @@ def _posture(srng: np.random.Generator, scale: float) -> Dict[str, float]:
 
 
 def pose_parameters(cls: str, T: int, rng: np.random.Generator, cfg: SyntheticConfig,
-                    hip_height: float, posture: Optional[Dict[str, float]] = None,
-                    mirrored: bool = False) -> Dict[str, np.ndarray]:
+                    hip_height: float, posture: dict[str, float] | None = None,
+                    mirrored: bool = False) -> dict[str, np.ndarray]:
     """Per-frame pose parameters (each (T,)) of one sample of class ``cls``.
 
     A class of a designed pair is drawn as the blend w * own + (1 - w) * partner of both classes'
@@ -498,7 +511,7 @@ def pose_parameters(cls: str, T: int, rng: np.random.Generator, cfg: SyntheticCo
     return out
 
 
-def shortcut_settings(cfg: SyntheticConfig) -> Optional[Dict[str, Any]]:
+def shortcut_settings(cfg: SyntheticConfig) -> dict[str, Any] | None:
     """The shortcut's settings (defaults filled in), or None when it is off or its class is not
     generated (a warning says so); an unknown key raises ``ValueError`` naming it."""
     sc = dict(SHORTCUT_DEFAULTS)
@@ -521,7 +534,7 @@ _CUE_RAMP = 5  # frames over which the raised hand comes down at the end of the 
 _CUE_FLEX = 150.0  # shoulder flexion of the cue (degrees): the hand raised above the head
 
 
-def _plant_cue(params: Dict[str, np.ndarray], frames: int) -> None:
+def _plant_cue(params: dict[str, np.ndarray], frames: int) -> None:
     """The shortcut's cue: the left arm raised above the head (shoulder flexion 150 deg, elbow
     slightly bent) for the first ``frames - ramp`` frames, then lowered over the ramp onto the
     sample's own motion.  In place on ``params``."""
@@ -570,8 +583,8 @@ def generate(cfg: SyntheticConfig | None = None) -> Dataset:
     n_sub = cfg.subjects
     # subject-wise split
     perm = rng.permutation(n_sub)
-    n_tr = int(round(cfg.split[0] * n_sub))
-    n_va = int(round(cfg.split[1] * n_sub))
+    n_tr = round(cfg.split[0] * n_sub)
+    n_va = round(cfg.split[1] * n_sub)
     subject_split = np.zeros(n_sub, np.int8)
     subject_split[perm[n_tr:n_tr + n_va]] = 1
     subject_split[perm[n_tr + n_va:]] = 2

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 import h5py
 import numpy as np
@@ -23,7 +23,7 @@ from .registry import register_reader
 from .sources import DigestOfFiles, raw_files
 from .store import Dataset
 
-__all__ = ["read_sysu_mat", "SYSU_ACTIONS", "to_frames"]
+__all__ = ["SYSU_ACTIONS", "read_sysu_mat", "to_frames"]
 
 log = logging.getLogger("skelvis.sysu")
 
@@ -53,7 +53,7 @@ def to_frames(a: np.ndarray, path="") -> np.ndarray:
     raise DataFormatError(path, f"joint array has shape {a.shape}; none of its axes pairs is 20 joints x 3", fix=_FIX)
 
 
-def _numeric_arrays(path) -> Dict[str, np.ndarray]:
+def _numeric_arrays(path) -> dict[str, np.ndarray]:
     try:
         if h5py.is_hdf5(str(path)):
             raise NotImplementedError
@@ -102,7 +102,7 @@ def _number(regex: str, text: str, what: str, path) -> int:
 
 
 @register_reader("sysu")
-def _read_sysu(name: str, cfg: Dict[str, Any], raw: Optional[str], seed: int) -> Dataset:
+def _read_sysu(name: str, cfg: dict[str, Any], raw: str | None, seed: int) -> Dataset:
     opts = dict(cfg.get("sysu") or {})
     train_subjects = set(opts.get("train_subjects") or range(1, 21))
     val_subjects = set(opts.get("validation_subjects") or [])

@@ -3,19 +3,27 @@ from __future__ import annotations
 
 import base64
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from ..topology import Topology  # noqa: E402
+from ..topology import Topology
 
-__all__ = ["draw_skeleton", "skeleton_strip", "save_figure", "show_file", "view_projection", "LIMB_COLORS",
-           "nothing_to_show", "split_counts_text"]
+__all__ = [
+    "LIMB_COLORS",
+    "draw_skeleton",
+    "nothing_to_show",
+    "save_figure",
+    "show_file",
+    "skeleton_strip",
+    "split_counts_text",
+    "view_projection",
+]
 
 LIMB_COLORS = {"torso": "#4d4d4d", "head": "#4d4d4d", "left_arm": "#1f77b4", "right_arm": "#d62728",
                "left_leg": "#2ca02c", "right_leg": "#ff7f0e", "left_hand": "#1f77b4",
@@ -43,9 +51,9 @@ def view_projection(pose: np.ndarray, view: str = "front") -> np.ndarray:
     raise ValueError(f"view must be 'front', 'side' or 'oblique', got {view!r}")
 
 
-def draw_skeleton(ax, pose: np.ndarray, topology: Topology, joint_values: Optional[np.ndarray] = None,
-                  cmap: str = "Reds", vmin: float = 0.0, vmax: Optional[float] = None,
-                  view: str = "front", bone_color: Optional[str] = None, joint_size: float = 30,
+def draw_skeleton(ax, pose: np.ndarray, topology: Topology, joint_values: np.ndarray | None = None,
+                  cmap: str = "Reds", vmin: float = 0.0, vmax: float | None = None,
+                  view: str = "front", bone_color: str | None = None, joint_size: float = 30,
                   alpha: float = 1.0, offset=(0.0, 0.0)):
     """Draw one pose (J, 3) on ``ax``: bones as lines (coloured by limb), joints as dots.
 
@@ -71,7 +79,7 @@ def draw_skeleton(ax, pose: np.ndarray, topology: Topology, joint_values: Option
 
 
 def skeleton_strip(ax, seq: np.ndarray, topology: Topology, frames: Sequence[int],
-                   spacing: float = 1.2, joint_values: Optional[np.ndarray] = None, view: str = "front",
+                   spacing: float = 1.2, joint_values: np.ndarray | None = None, view: str = "front",
                    label_frames: bool = True, **kw):
     """Several frames of one sequence (T, J, 3) side by side on one axis."""
     sc = None

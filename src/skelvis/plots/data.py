@@ -2,8 +2,6 @@
 curves and the confusion matrix."""
 from __future__ import annotations
 
-from typing import Dict, Optional
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -13,11 +11,18 @@ from ..datasets.synthetic import rest_offsets
 from ..topology import KINECT_V2, Topology, get_topology, kinect_v2_index
 from .common import LIMB_COLORS, draw_skeleton, skeleton_strip
 
-__all__ = ["summary_table", "summary_figure", "skeleton_strips_figure", "training_figure", "confusion_figure",
-           "reference_pose", "topology_figure"]
+__all__ = [
+    "confusion_figure",
+    "reference_pose",
+    "skeleton_strips_figure",
+    "summary_figure",
+    "summary_table",
+    "topology_figure",
+    "training_figure",
+]
 
 
-def summary_table(ds: Dataset, spec: Dict, metrics: Dict) -> pd.DataFrame:
+def summary_table(ds: Dataset, spec: dict, metrics: dict) -> pd.DataFrame:
     """What the SkeletonVis header shows: samples, classes, joints, sensor, hidden units, accuracy."""
     topo = get_topology(ds.topology)
     counts = np.bincount(ds.split, minlength=3)
@@ -50,7 +55,7 @@ def summary_figure(table: pd.DataFrame, title: str = "Data and model summary"):
     return fig
 
 
-def skeleton_strips_figure(ds: Dataset, frames_per_strip: int = 6, sample_index: Optional[Dict[int, int]] = None,
+def skeleton_strips_figure(ds: Dataset, frames_per_strip: int = 6, sample_index: dict[int, int] | None = None,
                            view: str = "oblique"):
     """One row per class: ``frames_per_strip`` evenly spaced frames of one sequence."""
     topo = get_topology(ds.topology)
@@ -75,7 +80,7 @@ def skeleton_strips_figure(ds: Dataset, frames_per_strip: int = 6, sample_index:
     return fig
 
 
-def training_figure(history: pd.DataFrame, best_epoch: Optional[int] = None, selection: str = ""):
+def training_figure(history: pd.DataFrame, best_epoch: int | None = None, selection: str = ""):
     """Loss and accuracy per epoch; the kept model's epoch (``best_epoch``) as a dotted line, and
     how it was selected (``selection``, metrics.json) under the title."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -194,7 +199,7 @@ def topology_figure(topology: Topology):
             y_prev = y
             ax.annotate(f"{j} {topology.joints[j]}", p[j], xytext=(x_col[side], y), textcoords="data",
                         ha="left" if side else "right", va="center", fontsize=8,
-                        arrowprops=dict(arrowstyle="-", color="0.75", lw=0.5, shrinkA=0, shrinkB=3))
+                        arrowprops={"arrowstyle": "-", "color": "0.75", "lw": 0.5, "shrinkA": 0, "shrinkB": 3})
     ax.set_xlim(x_col[False] - 0.42, x_col[True] + 0.42)
     ax.set_ylim(p[:, 1].min() - 2 * gap, p[:, 1].max() + gap)
     ax.set_title(f"{topology.name}: joint order ({J} joints, {topology.sensor})\n"

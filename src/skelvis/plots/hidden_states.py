@@ -8,18 +8,26 @@ blog's display transform sign(z) log(1 + |z|).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
-import matplotlib.pyplot as plt
 import matplotlib.patheffects as pe
+import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import animation
 
 from ..autoencoder import display_transform
 from .common import nothing_to_show, show_file, split_counts_text
 
-__all__ = ["paths_figure", "last_step_figure", "paths_3d_figure", "body_part_figure", "pairs_figure",
-           "misclassified_figure", "quality_figure", "animate_classification"]
+__all__ = [
+    "animate_classification",
+    "body_part_figure",
+    "last_step_figure",
+    "misclassified_figure",
+    "pairs_figure",
+    "paths_3d_figure",
+    "paths_figure",
+    "quality_figure",
+]
 
 _HALO = [pe.withStroke(linewidth=3, foreground="white")]
 _SPLITS = {"train": 0, "validation": 1, "test": 2}
@@ -71,7 +79,7 @@ def _axes_labels(ax, k_axis=("code 1", "code 2")):
     ax.set_ylabel(f"{k_axis[1]}  (sign·log(1+|z|))")
 
 
-def paths_figure(P, split: Optional[str] = "train", title: str = "LSTM activations", figsize=(11, 9),
+def paths_figure(P, split: str | None = "train", title: str = "LSTM activations", figsize=(11, 9),
                  fontsize: int = 11, point_size: float = 5):
     """Blog Fig. 3: every sequence's path, steps coloured by time step, class names at the last steps."""
     Z, length = _xy(P), P["length"]
@@ -87,7 +95,7 @@ def paths_figure(P, split: Optional[str] = "train", title: str = "LSTM activatio
     return fig
 
 
-def last_step_figure(P, split: Optional[str] = None, title: str = "LSTM activations at the last step"):
+def last_step_figure(P, split: str | None = None, title: str = "LSTM activations at the last step"):
     """Blog Fig. 4: only the last-step code of every sequence, coloured by class."""
     Z, length, label, classes = _xy(P), P["length"], P["label"], P["classes"]
     idx = np.flatnonzero(P["split"] == _SPLITS[split]) if split else np.arange(len(Z))
@@ -105,7 +113,7 @@ def last_step_figure(P, split: Optional[str] = None, title: str = "LSTM activati
     return fig
 
 
-def paths_3d_figure(P3, split: Optional[str] = "train", title: str = "LSTM activations, 3-D code space",
+def paths_3d_figure(P3, split: str | None = "train", title: str = "LSTM activations, 3-D code space",
                     max_paths: int = 400, seed: int = 0):
     """Blog Fig. 5: paths in the 3-D code space (a seeded subset of at most ``max_paths``)."""
     Z, length, label, classes = display_transform(P3["path"]), P3["length"], P3["label"], P3["classes"]
@@ -133,7 +141,7 @@ def paths_3d_figure(P3, split: Optional[str] = "train", title: str = "LSTM activ
     return fig
 
 
-def body_part_figure(P, group_names: Sequence[str], class_group: np.ndarray, split: Optional[str] = "train",
+def body_part_figure(P, group_names: Sequence[str], class_group: np.ndarray, split: str | None = "train",
                      title: str = "LSTM activations by moving body parts"):
     """Blog Fig. 6: paths coloured by the body-part category of their class, class names at the ends."""
     Z, length, label, classes = _xy(P), P["length"], P["label"], P["classes"]
@@ -154,7 +162,7 @@ def body_part_figure(P, group_names: Sequence[str], class_group: np.ndarray, spl
     return fig
 
 
-def pairs_figure(P, pairs: Sequence[Tuple[int, int, str]], split: Optional[str] = None, ncols: int = 2):
+def pairs_figure(P, pairs: Sequence[tuple[int, int, str]], split: str | None = None, ncols: int = 2):
     """Blog Figs. 7-10: the paths of two classes at a time, each sequence's class name at its end.
 
     ``pairs``: (class a, class b, why chosen) tuples; all panels share the axes of the whole map.
@@ -212,7 +220,7 @@ def misclassified_figure(P, split: str = "train"):
     sc = _draw_paths(ax, Z, length, wrong, vmax=int(length.max()) - 1, s=12, alpha=0.9, line_alpha=0.6)
     _limits(ax, Z[np.concatenate([ctx, wrong])] if len(wrong) else Z[in_split], pad=0.12)
     x_mid = float(np.mean(ax.get_xlim()))
-    groups: Dict[Tuple[int, int], List[int]] = {}
+    groups: dict[tuple[int, int], list[int]] = {}
     for i in wrong:
         groups.setdefault((int(label[i]), int(pred[i])), []).append(int(i))
     for (t, p), members in groups.items():  # one blue/red label per (true, predicted) pair
@@ -235,7 +243,7 @@ def misclassified_figure(P, split: str = "train"):
     return fig
 
 
-def quality_figure(quality: Dict[int, Dict]):
+def quality_figure(quality: dict[int, dict]):
     """Trustworthiness and kNN class agreement of the autoencoder and of PCA, per k.
 
     ``quality``: k -> the ``quality`` dict of ``..._projection_quality.json``."""
@@ -265,7 +273,7 @@ def quality_figure(quality: Dict[int, Dict]):
     return fig
 
 
-def animate_classification(P, i: int, probability: np.ndarray, path, fps: int = 8, split: Optional[str] = "train",
+def animate_classification(P, i: int, probability: np.ndarray, path, fps: int = 8, split: str | None = "train",
                            dpi: int = 80) -> int:
     """Blog Fig. 14: GIF of sequence ``i``'s code developing step by step over the faint map of the
     training paths, with the class the model would predict from the state so far and its

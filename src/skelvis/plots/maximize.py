@@ -6,7 +6,7 @@ Every function takes entries as returned by :func:`skelvis.maximize.read_maximiz
 (snapshots in the un-normalised body frame)."""
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,8 +17,15 @@ from ..case_study import find_class
 from ..topology import Topology
 from .common import draw_skeleton, show_file
 
-__all__ = ["changed_frame", "constraints_figure", "iterations_figure", "curves_figure", "animation",
-           "pick_entries", "fig5_class"]
+__all__ = [
+    "animation",
+    "changed_frame",
+    "constraints_figure",
+    "curves_figure",
+    "fig5_class",
+    "iterations_figure",
+    "pick_entries",
+]
 
 
 def changed_frame(entry: dict, which: str = "unconstrained", iteration: int = -1) -> int:
@@ -48,7 +55,7 @@ def _panel(ax, poses, topo, colors, title, lims):
 
 
 def constraints_figure(entry: dict, topo: Topology, iterations: Sequence[int] = (1, -1),
-                       frame: Optional[int] = None, note: str = ""):
+                       frame: int | None = None, note: str = ""):
     """Paper Fig. 2: the same frame after an iteration without (a) and with (b) constraints, the
     start pose in grey behind; one row per iteration in ``iterations``."""
     unc, con = entry["unconstrained"], entry["constrained"]
@@ -72,7 +79,7 @@ def constraints_figure(entry: dict, topo: Topology, iterations: Sequence[int] = 
     return fig
 
 
-def iterations_figure(entries: List[dict], topo: Topology, iterations: Sequence[int] = (0, 1, -1),
+def iterations_figure(entries: list[dict], topo: Topology, iterations: Sequence[int] = (0, 1, -1),
                       which: str = "constrained", note: str = ""):
     """Paper Fig. 5: one frame of each sequence (rows): the original and after the given
     iterations (columns); the frame is the one that changed most by the last iteration."""
@@ -97,7 +104,7 @@ def iterations_figure(entries: List[dict], topo: Topology, iterations: Sequence[
     return fig
 
 
-def curves_figure(entries: List[dict]):
+def curves_figure(entries: list[dict]):
     """Response gain, bone-length error and angle violation per iteration for every target,
     with (solid) and without (dashed) constraints."""
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
@@ -156,7 +163,7 @@ def animation(entry: dict, topo: Topology, path, which: str = "constrained", fps
     return path
 
 
-def fig5_class(entries: List[dict], class_name: str = "throw") -> Tuple[str, str]:
+def fig5_class(entries: list[dict], class_name: str = "throw") -> tuple[str, str]:
     """The class whose targets Figs. 2 and 5 show, and a note for the title: ``class_name`` when a
     class target matches it (:func:`skelvis.case_study.find_class`), else the first class with the
     most targets (the one the maximize stage gave a second sequence), said in the note."""
@@ -171,7 +178,7 @@ def fig5_class(entries: List[dict], class_name: str = "throw") -> Tuple[str, str
     return best, f"'{class_name}' is not in this dataset: {best} instead (the first class with the most sequences)"
 
 
-def pick_entries(entries: List[dict], class_name: str = "throw", count: int = 2) -> List[dict]:
+def pick_entries(entries: list[dict], class_name: str = "throw", count: int = 2) -> list[dict]:
     """Up to ``count`` class targets of the class :func:`fig5_class` chooses."""
     name, _ = fig5_class(entries, class_name)
     return [e for e in entries if e["target_kind"] == "class" and e["target"] == name][:count]

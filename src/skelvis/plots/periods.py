@@ -7,7 +7,7 @@ dataset (:class:`skelvis.datasets.store.Dataset`).
 from __future__ import annotations
 
 import textwrap
-from typing import Dict, Optional, Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -18,9 +18,21 @@ from ..rnn import valid_frames
 from ..topology import get_topology
 from .common import skeleton_strip
 
-__all__ = ["relevance_units", "periods_figure", "clusters_figure", "relevance_figure", "purity_figure",
-           "purity_table", "class_joint_map", "ground_truth_share", "rank_agreement",
-           "variants_sensitivity_figure", "variants_sequence_figure", "variants_table", "table_figure"]
+__all__ = [
+    "class_joint_map",
+    "clusters_figure",
+    "ground_truth_share",
+    "periods_figure",
+    "purity_figure",
+    "purity_table",
+    "rank_agreement",
+    "relevance_figure",
+    "relevance_units",
+    "table_figure",
+    "variants_sensitivity_figure",
+    "variants_sequence_figure",
+    "variants_table",
+]
 
 
 def relevance_units(an) -> np.ndarray:
@@ -36,7 +48,7 @@ def _shade_periods(ax, an, sample: int, unit: int, color="tab:orange", alpha=0.2
         ax.axvspan(s - 0.5, e - 0.5, color=color, alpha=alpha, lw=0, label=label if k == 0 else None)
 
 
-def periods_figure(an, ds, target: Optional[int] = None):
+def periods_figure(an, ds, target: int | None = None):
     """The periods over one sequence (the sequence of relevance target ``target``; by default the
     target sequence on which most of the analysed units have a period).
 
@@ -210,7 +222,7 @@ def relevance_figure(an, ds, cluster: int = 0, top_joints: int = 8):
     return fig
 
 
-def purity_table(an) -> Dict[str, float]:
+def purity_table(an) -> dict[str, float]:
     """The summary numbers of the periods file (purity, uncertainty, conservation)."""
     return dict(an.summary)
 
@@ -246,7 +258,7 @@ def purity_figure(an, title: str = ""):
 
 
 def class_joint_map(class_map: np.ndarray, length: np.ndarray, label: np.ndarray, num_classes: int,
-                    mask: Optional[np.ndarray] = None) -> np.ndarray:
+                    mask: np.ndarray | None = None) -> np.ndarray:
     """(K, J): for each class, the mean over its sequences (in ``mask``) of the per-frame mean of
     the class sensitivity map ``class_map`` (N, T, J) over the valid frames; each sequence's map
     is first scaled to sum 1, so that every sequence counts equally."""
@@ -265,7 +277,7 @@ def class_joint_map(class_map: np.ndarray, length: np.ndarray, label: np.ndarray
 
 
 def ground_truth_share(cj: np.ndarray, classes: Sequence[str], joints: Sequence[str],
-                       class_joints: Dict[str, Sequence[str]]) -> float:
+                       class_joints: dict[str, Sequence[str]]) -> float:
     """Mean over classes with known motion joints of the share of the class map ``cj`` (K, J)
     that falls on those joints (synthetic data's ``class_joints``)."""
     shares = []
@@ -287,7 +299,7 @@ def rank_agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float((ra * rb).sum() / den) if den > 0 else float("nan")
 
 
-def _maps_side_by_side(maps: Dict[str, np.ndarray], joints: Sequence[str], size, value_label: str,
+def _maps_side_by_side(maps: dict[str, np.ndarray], joints: Sequence[str], size, value_label: str,
                        title: str, x_axis):
     """One panel per arch of a (X, J) map, each scaled to its own maximum, joints down the y axis
     (shared), one colour bar; ``x_axis(ax)`` labels the x axis."""
@@ -311,7 +323,7 @@ def _maps_side_by_side(maps: Dict[str, np.ndarray], joints: Sequence[str], size,
     return fig
 
 
-def variants_sequence_figure(maps: Dict[str, np.ndarray], joints: Sequence[str], title: str = ""):
+def variants_sequence_figure(maps: dict[str, np.ndarray], joints: Sequence[str], title: str = ""):
     """One sequence's class sensitivity (T, J) for several models side by side (joints x frames,
     each map scaled to its own maximum)."""
     return _maps_side_by_side(maps, joints, (3.8, 0.2, 1.6), "sensitivity", title,
@@ -338,7 +350,7 @@ def table_figure(df, title: str = ""):
     return fig
 
 
-def variants_table(summaries: Dict[str, Dict], metrics: Dict[str, Dict]):
+def variants_table(summaries: dict[str, dict], metrics: dict[str, dict]):
     """One row per arch: model, accuracy, periods purity and relevance uncertainty."""
 
     rows = []
@@ -354,7 +366,7 @@ def variants_table(summaries: Dict[str, Dict], metrics: Dict[str, Dict]):
     return pd.DataFrame(rows)
 
 
-def variants_sensitivity_figure(maps: Dict[str, np.ndarray], joints: Sequence[str], classes: Sequence[str],
+def variants_sensitivity_figure(maps: dict[str, np.ndarray], joints: Sequence[str], classes: Sequence[str],
                                 title: str = "", value_label: str = "sensitivity"):
     """Class x joint sensitivity maps of several models side by side (one panel per arch, shared
     colour scale after normalising each map to its maximum)."""

@@ -3,7 +3,7 @@ sensitivity (their Fig. 4 and 6), joint x time heatmaps per class and per hidden
 faithfulness scores (ground-truth mass share, deletion curves)."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -13,14 +13,24 @@ from ..datasets.store import SPLIT_NAMES, Dataset
 from ..topology import get_topology
 from .common import draw_skeleton, skeleton_strip
 
-__all__ = ["pick_sample", "pair_confusions", "resample_time", "skeleton_maps_figure", "confused_pair", "confused_pair_figure",
-           "class_heatmaps_figure", "unit_maps_figure", "faithfulness_table", "faithfulness_figure"]
+__all__ = [
+    "class_heatmaps_figure",
+    "confused_pair",
+    "confused_pair_figure",
+    "faithfulness_figure",
+    "faithfulness_table",
+    "pair_confusions",
+    "pick_sample",
+    "resample_time",
+    "skeleton_maps_figure",
+    "unit_maps_figure",
+]
 
 CMAP = "Reds"
 MAP_LABEL = "sensitivity $S'_c[t,j]$ (Eq. 5)"
 
 
-def pick_sample(label: np.ndarray, predicted: np.ndarray, split: np.ndarray, c: int) -> Optional[int]:
+def pick_sample(label: np.ndarray, predicted: np.ndarray, split: np.ndarray, c: int) -> int | None:
     """A sequence of class ``c``: the first correctly classified held-out one, else any of class c."""
     for cond in ((label == c) & (predicted == c) & (split != 0), (label == c) & (predicted == c), label == c):
         idx = np.flatnonzero(cond)
@@ -53,7 +63,7 @@ def resample_time(m: np.ndarray, length: int, bins: int = 32) -> np.ndarray:
     return out.reshape((bins,) + m.shape[1:])
 
 
-def skeleton_maps_figure(ds: Dataset, maps: np.ndarray, panels: Sequence[Tuple[int, int, str]],
+def skeleton_maps_figure(ds: Dataset, maps: np.ndarray, panels: Sequence[tuple[int, int, str]],
                          title: str = "", view: str = "oblique", label: str = MAP_LABEL):
     """One skeleton per panel ``(sample index, frame, caption)``, joints coloured by ``maps[i, t]``
     (N, T, J) on a sequential colormap (darker = more sensitive), one shared colour bar (the paper's
@@ -73,8 +83,8 @@ def skeleton_maps_figure(ds: Dataset, maps: np.ndarray, panels: Sequence[Tuple[i
     return fig
 
 
-def confused_pair(cm: np.ndarray, probability: Optional[np.ndarray] = None,
-                  label: Optional[np.ndarray] = None) -> Tuple[int, int, int]:
+def confused_pair(cm: np.ndarray, probability: np.ndarray | None = None,
+                  label: np.ndarray | None = None) -> tuple[int, int, int]:
     """The two classes most often confused (either direction) in the confusion matrix ``cm`` (K, K);
     ties (e.g. no confusion at all) are broken by the mean probability each class's sequences give
     the other class, when ``probability`` (N, K) and ``label`` (N,) are given.  (a, b, count)."""
@@ -99,7 +109,7 @@ def confused_pair(cm: np.ndarray, probability: Optional[np.ndarray] = None,
 
 def confused_pair_figure(ds: Dataset, maps: np.ndarray, a: int, b: int, idx_a: int, idx_b: int,
                          count: int = 0, frames: int = 5, view: str = "oblique", note: str = "",
-                         predicted: Optional[np.ndarray] = None):
+                         predicted: np.ndarray | None = None):
     """Two easily confused classes side by side (the paper's Fig. 6): one sequence of each, a strip
     of ``frames`` frames with joints coloured by its class map, and the share of sensitivity per
     joint summed over time and over all sequences of each class.  ``note`` (e.g. why this pair, the
@@ -203,7 +213,7 @@ def unit_maps_figure(unit_maps: np.ndarray, units: Sequence[int], label: np.ndar
     return fig
 
 
-def faithfulness_table(faith: Dict) -> pd.DataFrame:
+def faithfulness_table(faith: dict) -> pd.DataFrame:
     """Per class: share of sensitivity mass on the ground-truth joints, chance level, ratio."""
     ms = faith.get("mass_share") or {}
     rows = [(c, v["n"], len(v["joints"]), v["share"], v["chance"], v["share"] / v["chance"])
@@ -216,7 +226,7 @@ def faithfulness_table(faith: Dict) -> pd.DataFrame:
     return df
 
 
-def faithfulness_figure(faith: Dict, title: str = ""):
+def faithfulness_figure(faith: dict, title: str = ""):
     """Left: mass share on each class's ground-truth joints against chance (if ground truth exists).
     Right: deletion curves, true-class probability as the most salient vs random joints are frozen."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1.3, 1]})
