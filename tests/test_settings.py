@@ -88,3 +88,33 @@ def test_dataset_section_unknown_key_names_the_dataset():
     from skelvis.datasets.prepare import prepare_dataset
     with pytest.raises(ConfigError, match=r"'data\.mine\.max_frame'.*unknown key"):
         prepare_dataset("mine", {"max_frame": 10})
+
+
+def test_synthetic_generator_defaults_are_the_schema_defaults():
+    """skelvis.datasets.synthetic.SyntheticConfig (the generator's knobs) against
+    data.<name>.synthetic in the dataset schema: same keys, same defaults (nested shortcut too).
+    max_frames and seed come from data.<name>.max_frames and the top-level seed; bone_jitter is
+    the generator's own constant (not a config key)."""
+    from dataclasses import MISSING
+
+    from skelvis.datasets.synthetic import SyntheticConfig
+
+    dataset = load_schema(SCHEMAS / "dataset.schema.yaml")["properties"]
+    props = dataset["synthetic"]["properties"]
+    names = [f.name for f in fields(SyntheticConfig)]
+    assert sorted(set(names) - set(props)) == ["bone_jitter", "max_frames", "seed"]
+    assert set(props) <= set(names)
+    for f in fields(SyntheticConfig):
+        default = f.default if f.default is not MISSING else f.default_factory()
+        if f.name == "max_frames":
+            want = dataset["max_frames"]["default"]
+        elif f.name == "seed":
+            want = TOP["seed"]["default"]
+        elif f.name == "bone_jitter":
+            continue
+        elif props[f.name].get("type") == "object":
+            want = {k: v["default"] for k, v in props[f.name]["properties"].items()}
+        else:
+            want = props[f.name]["default"]
+        assert _listify(tuple(default) if isinstance(default, list) else default) == want, \
+            f"SyntheticConfig.{f.name}: {default!r} != schema {want!r}"
