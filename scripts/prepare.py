@@ -5,7 +5,7 @@ from skelvis.datasets.store import write_dataset
 from skelvis.rulelog import rule_logging
 
 with rule_logging(snakemake) as log:
-    raw = str(snakemake.input.raw) if "raw" in snakemake.input else None
+    raw = str(snakemake.input.raw) if hasattr(snakemake.input, "raw") else None  # Namedlist: `in` tests values
     ds = prepare_dataset(snakemake.wildcards.dataset, dict(snakemake.params.data), raw, snakemake.params.seed)
     write_dataset(ds, snakemake.output[0])
     summary = screening_summary(ds)

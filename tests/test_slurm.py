@@ -170,7 +170,8 @@ def test_every_cluster_job_ran_as_a_slurm_job(slurm_cluster, slurm_run):
           f"{len(local)} local: {sorted(jobs[j][0] for j in local)}")
     # every compute stage of the DAG went to the cluster, the cheap ones stayed on the login node
     assert {jobs[j][0] for j in remote} == {"prepare", "train", "evaluate", "saliency", "faithfulness", "maximize",
-                                            "activations", "autoencoder", "periods"}
+                                            "activations", "autoencoder", "periods",
+                                            "prepare_control", "train_control", "shortcut"}
     assert {jobs[j][0] for j in local} == {"all", "viewer", "notebook_data_model", "notebook_saliency",
                                            "notebook_maximize", "notebook_hidden_states",
                                            "notebook_periods"}
@@ -212,7 +213,10 @@ def test_slurm_results_equal_a_local_run(slurm_run, tiny_run):
         ref, got = _h5_arrays(tiny_run / h.relative_to(wd)), _h5_arrays(h)
         assert ref.keys() == got.keys(), h
         for k in ref:
-            np.testing.assert_allclose(got[k], ref[k], rtol=1e-4, atol=1e-5,
+            # float16 datasets (unit maps) hold ~3 digits: a float32 sum in another order (another
+            # thread count on the node) may round to the neighbouring half-precision value
+            rtol = 2.0 ** -9 if ref[k].dtype == np.float16 else 1e-4
+            np.testing.assert_allclose(got[k], ref[k], rtol=rtol, atol=1e-5,
                                        err_msg=f"{h.relative_to(wd)}:{k} differs between Slurm and local")
 
 
