@@ -209,6 +209,10 @@ def test_case_study_classes_by_name_then_rule():
     assert case_study_classes(["kick", "throw"], ["throw", "kick"], cm[:2, :2]) == ([1, 0], "")
     assert named_pair(["sweeping", "x", "mopping"], ["mopping", "sweeping"]) == (2, 0)
     assert named_pair(["sweeping", "x"], ["mopping", "sweeping"]) is None
+    # the synthetic generator's verbs are the paper's gerunds (Fig. 6: mopping vs sweeping)
+    assert named_pair(["throw", "sweep", "mop"], ["mopping", "sweeping"]) == (2, 1)
+    assert find_class(["hand_waving", "clap"], "hand waves") == 0 and find_class(["kiss"], "kissing") == 0
+    assert find_class(["sit"], "sitting") == 0 and find_class(["bow"], "bowling") is None
 
 
 def test_figures_say_when_they_have_nothing_to_show():
