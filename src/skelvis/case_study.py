@@ -24,15 +24,15 @@ def _words(name: str) -> list[str]:
 
 
 def _stem(word: str) -> str:
-    """The word without an English verb ending: "mopping" -> "mop", "sweeping" -> "sweep",
-    "waves" -> "wave"; words of four letters or fewer are kept whole."""
-    for suffix in ("ing", "es", "s", "ed"):
-        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+    """The word without an English verb ending or final e: "mopping" -> "mop", "sweeping" ->
+    "sweep", "waves" / "waving" / "wave" -> "wav"; short words and "-ss" words keep theirs."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix) and not word.endswith("ss"):
             word = word[: -len(suffix)]
-            if suffix in ("ing", "ed") and len(word) > 2 and word[-1] == word[-2] and word[-1] not in "aeiouls":
+            if suffix in ("ing", "ed") and word[-1] == word[-2] and word[-1] not in "aeiouls":
                 word = word[:-1]     # mopp(ing) -> mop, but sweep, roll, kiss stay
             break
-    return word
+    return word[:-1] if len(word) > 3 and word.endswith("e") else word
 
 
 def find_class(classes: Sequence[str], name: str) -> int | None:
