@@ -33,16 +33,20 @@ with rule_logging(snakemake) as log:
     idx = np.flatnonzero(ds.label == c)
     models = {"with cue": load_model(snakemake.input.model).to(device),
               "control (trained without cue)": load_model(snakemake.input.control).to(device)}
-    maps, predicted, drops = {}, {}, {}
+    maps, twin_maps, predicted, drops = {}, {}, {}, {}
     x, length, _ = to_tensors(ds, device=device)
     for name, m in models.items():
         full = np.zeros(ds.x.shape[:3], np.float32)
         full[idx] = true_class_maps(m, ds, idx, p.saliency)
         maps[name] = full
+        twin_full = np.zeros(ds.x.shape[:3], np.float32)
+        twin_full[idx] = true_class_maps(m, twin, idx, p.saliency)
+        twin_maps[name] = twin_full
         predicted[name] = predict(m, x, length).argmax(1).cpu().numpy()
         drops[name] = occlusion_drop(m, ds, twin)
     cj = ds.extra_attrs["class_joints"]
-    table = shortcut_table(ds, maps, topo.joints, json.loads(cj) if isinstance(cj, str) else cj, drops)
+    table = shortcut_table(ds, maps, topo.joints, json.loads(cj) if isinstance(cj, str) else cj, drops,
+                           twin_maps)
     log.info("shortcut %s (%s, frames %s):\n%s", info["class"], ", ".join(info["joints"]), info["frames"],
              table.to_string(index=False))
     behaviour = cue_behaviour(ds, predicted)

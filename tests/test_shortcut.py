@@ -68,19 +68,27 @@ def test_shortcut_is_used_by_the_model_trained_with_it_and_not_by_the_control(ru
     assert shortcut_info(twin) is None
     c = ds.classes.index(info["class"])
     idx = np.flatnonzero(ds.label == c)
-    maps = {}
+    maps, twin_maps = {}, {}
     for name, m in (("with cue", model), ("control", control)):
-        full = np.zeros(ds.x.shape[:3], np.float32)
-        full[idx] = true_class_maps(m, ds, idx, SALIENCY)
-        maps[name] = full
+        for d, out in ((ds, maps), (twin, twin_maps)):
+            full = np.zeros(ds.x.shape[:3], np.float32)
+            full[idx] = true_class_maps(m, d, idx, SALIENCY)
+            out[name] = full
     drops = {"with cue": occlusion_drop(model, ds, twin), "control": occlusion_drop(control, ds, twin)}
-    table = shortcut_table(ds, maps, KINECT_V2.joints, ds.extra_attrs["class_joints"], drops)
+    table = shortcut_table(ds, maps, KINECT_V2.joints, ds.extra_attrs["class_joints"], drops, twin_maps)
     rows = table.set_index(["model", "sequences"])
     # the model trained with the cue relies on it: taking the cue out of the very same sequences
     # costs it much of the class's probability, and costs the control model (almost) nothing
     with_cue, ctrl = rows.loc[("with cue", "train, with cue"), "occlusion_drop"], rows.loc[("control", "train, with cue"), "occlusion_drop"]
     assert with_cue > 0.2 and with_cue > 3 * abs(ctrl), table.to_string()
     assert rows.loc[("with cue", "train, without cue"), "occlusion_drop"] == 0.0   # no cue, nothing taken out
+    # the class's saliency mass on the cue's joints during the cue's frames is larger with the cue
+    # than in the very same sequences with the cue taken out (equal if the cue were not planted),
+    # and in sequences that never carried it the two are the same
+    carried = rows.loc[("with cue", "train, with cue")]
+    assert carried["cue_mass"] > 1.5 * carried["cue_mass_cue_removed"], table.to_string()
+    plain = rows.loc[("with cue", "train, without cue")]
+    assert plain["cue_mass"] == pytest.approx(plain["cue_mass_cue_removed"], rel=1e-6)
     # the cue region draws saliency mass well above a uniform map's in the sequences that carry it
     assert rows.loc[("with cue", "train, with cue"), "cue_over_chance"] > 1.0
     cj = [KINECT_V2.index(j) for j in SHORTCUT_JOINTS]

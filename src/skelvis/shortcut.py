@@ -133,12 +133,16 @@ def occlusion_drop(model: nn.Module, ds: Dataset, twin: Dataset) -> np.ndarray:
 
 def shortcut_table(ds: Dataset, maps: dict[str, np.ndarray], joint_names: Sequence[str],
                    class_joints: dict[str, Sequence[str]],
-                   drops: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+                   drops: dict[str, np.ndarray] | None = None,
+                   twin_maps: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """One row per model (key of ``maps``: name -> true-class maps (N, T, J) of every sequence, or
     of the shortcut class's sequences with zeros elsewhere) and group of the shortcut class's
-    sequences: n, mean cue mass, mean class mass, chance cue mass, cue / chance, and with
+    sequences: n, mean cue mass, mean class mass, chance cue mass, cue / chance, with
     ``drops`` (name -> :func:`occlusion_drop` (N,)) the mean probability the class loses when
-    the cue is taken out."""
+    the cue is taken out, and with ``twin_maps`` (name -> the same model's maps of the cue-free
+    twin, same layout) ``cue_mass_cue_removed``: the cue mass of the very same sequences with the
+    cue taken out (equal to ``cue_mass`` where a sequence carries no cue, or the cue was never
+    planted)."""
     info = shortcut_info(ds)
     if info is None:
         raise ValueError(f"dataset {ds.name!r} has no planted shortcut (attr 'shortcut')")
@@ -161,6 +165,9 @@ def shortcut_table(ds: Dataset, maps: dict[str, np.ndarray], joint_names: Sequen
                          "cue_mass": float(cue.mean()), "class_joint_mass": float(own.mean()),
                          "cue_chance": float(chance.mean()),
                          "cue_over_chance": float(cue.mean() / chance.mean()),
+                         **({"cue_mass_cue_removed": float(cue_mass(twin_maps[model_name][sel], L, cue_j,
+                                                                     info["frames"]).mean())}
+                            if twin_maps else {}),
                          **({"occlusion_drop": float(drops[model_name][sel].mean())} if drops else {})})
     return pd.DataFrame(rows)
 
