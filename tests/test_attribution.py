@@ -224,7 +224,7 @@ def test_every_method_zero_after_length_and_checks_inputs(name):
 @pytest.mark.fast
 def test_freeze_to_parent_keeps_bones_and_holds_the_first_pose():
     x, length, _ = _data(N=2, T=6)
-    bone = lambda z, j: (z[:, :, j] - z[:, :, PARENTS[j]]).norm(dim=-1)       # noqa: E731
+    bone = lambda z, j: (z[:, :, j] - z[:, :, PARENTS[j]]).norm(dim=-1)
     frozen = torch.tensor([[False, False, True, True, False], [False, True, False, False, True]])
     xf = freeze_to_parent(x, length, frozen, PARENTS)
     valid = torch.from_numpy(_valid(length, 6))
@@ -356,7 +356,7 @@ def test_faithfulness_correlation_is_pearson_of_mass_and_drop(planted):
         mass = [per_joint[k][sets[k, s]].sum() for s in range(10)]
         assert r[k] == pytest.approx(pearsonr(mass, drops[k]).statistic, abs=1e-9)
     # a drop computed one subset at a time
-    logit = lambda z: float(m(z.flatten(2), length[:1])[0, y[0]])           # noqa: E731
+    logit = lambda z: float(m(z.flatten(2), length[:1])[0, y[0]].detach())
     xf = freeze_to_parent(x[:1], length[:1], torch.from_numpy(sets[0, 3])[None], PARENTS)
     assert drops[0, 3] == pytest.approx(logit(x[:1]) - logit(xf), abs=1e-5)
     assert np.isnan(faithfulness_correlation(np.ones((1, 3, J)), sets[:1] * 0 + sets[:1, :1], drops[:1]))[0]
@@ -390,7 +390,7 @@ def test_bootstrap_interval_and_balanced_subset():
 
 # ------------------------------------------------------------------------- the benchmark
 def _planted_dataset(planted):
-    m, x, length, y = planted
+    _, x, length, y = planted
     N = len(x)
     return Dataset(x=x.numpy(), length=length.numpy().astype(np.int32), label=y.numpy().astype(np.int32),
                    subject=np.zeros(N, np.int32), split=(np.arange(N) % 3).astype(np.int8),

@@ -24,9 +24,9 @@ from .errors import ConfigError
 
 __all__ = [
     "STAGES",
-    "AttributionConfig",
     "TOP_LEVEL_KEYS",
     "ActivationsConfig",
+    "AttributionConfig",
     "AutoencoderConfig",
     "DatasetConfig",
     "EvaluateConfig",

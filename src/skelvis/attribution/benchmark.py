@@ -42,7 +42,7 @@ from ..case_study import case_study_classes
 from ..datasets.store import Dataset
 from ..errors import ConfigError, DataFormatError
 from ..faithfulness import split_mask
-from ..io import atomic_path, decode_attrs, decode_strings, open_h5, rerun_fix, require
+from ..io import atomic_path, decode_attrs, decode_strings, open_h5, require, rerun_fix
 from ..settings import AttributionConfig
 from ..shortcut import shortcut_info
 from . import METHODS
@@ -50,7 +50,13 @@ from .base import Attribution
 from .bootstrap import mean_interval
 from .deletion import map_order, perturbation_curves, random_orders
 from .faithfulness_correlation import faithfulness_correlation, joint_subsets, subset_drops
-from .ground_truth import class_joint_chance, class_joint_mass, ground_truth_sets, pointing_game, shortcut_mass
+from .ground_truth import (
+    class_joint_chance,
+    class_joint_mass,
+    ground_truth_sets,
+    pointing_game,
+    shortcut_mass,
+)
 from .randomisation import CASCADE, randomised_model, rank_correlation
 from .sensitivity import max_sensitivity
 
