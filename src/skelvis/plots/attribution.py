@@ -83,7 +83,7 @@ def curves_figure(bench: dict, title: str = ""):
     axes[0].set_ylabel("mean probability of the true class")
     if title:
         fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.96 if title else 1))
     return fig
 
 
@@ -135,6 +135,7 @@ def throw_kick_figure(ds: Dataset, bench: dict, panels: Sequence[tuple[int, int,
         axes[i, 0].text(-0.08, 0.5, m, transform=axes[i, 0].transAxes, rotation=90, ha="right", va="center",
                         fontsize=9)
     if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=11, y=0.995)
+    fig.tight_layout(rect=(0, 0, 1, 1 - (0.25 + 0.25 * title.count("\n")) / fig.get_size_inches()[1]
+                           if title else 1))
     return fig
