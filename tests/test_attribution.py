@@ -452,3 +452,21 @@ def test_rule_writes_the_benchmark_on_the_tiny_run(tiny_run):
     assert (tiny_run / "results" / "tiny" / "reports" / "07_attribution_lstm.ipynb").exists()
     for name in ("table", "curves", "randomisation", "throw_kick"):
         assert (tiny_run / "results" / "tiny" / "figures" / "lstm" / f"07_{name}.png").exists()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_method_on_cuda_matches_cpu(name):
+    """Through-time methods on CUDA (cuDNN's RNN backward needs train mode: the native kernels run
+    in eval mode, skelvis.saliency.grad_context) give the CPU's maps."""
+    m = _model()
+    x, length, y = _data()
+    make = (lambda: METHODS[name](PARENTS)) if name == "occlusion" else METHODS[name]
+    torch.manual_seed(0)
+    cpu = make()(m, x, length, y)
+    torch.manual_seed(0)
+    gpu = make()(m.cuda(), x, length, y)
+    if name != "smoothgrad":        # its noise comes from another generator on CUDA
+        assert np.allclose(gpu, cpu, atol=1e-5, rtol=1e-4)
+    assert gpu.shape == cpu.shape and np.isfinite(gpu).all() and m.training is False
