@@ -60,8 +60,10 @@ import torch
 from . import rnn as R
 
 __all__ = [
+    "ClassRelevance",
     "LayerTrace",
     "UnitRelevance",
+    "class_relevance",
     "joint_relevance",
     "layer_traces",
     "lrp_linear",
@@ -337,3 +339,80 @@ def joint_relevance(r: np.ndarray, channels: int) -> np.ndarray:
     """Per-joint relevance: (..., T, J*C) -> (..., T, J), summing a joint's channels."""
     r = np.asarray(r)
     return r.reshape(*r.shape[:-1], r.shape[-1] // channels, channels).sum(-1)
+
+
+@dataclass
+class ClassRelevance:
+    """LRP relevance of ``B`` class logits on the input.
+
+    ``relevance`` (B, T, D): deterministic LRP of logit ``target[b]`` at the last valid frame;
+    ``output`` (B,): the logit z_c (the total relevance put in); ``absorbed_bias``,
+    ``absorbed_eps`` (B,): the shares kept by the biases (the classifier's and the layers') and the
+    stabilisers, so that ``relevance.sum((1, 2)) + absorbed_bias + absorbed_eps == output``.
+    """
+
+    relevance: np.ndarray
+    output: np.ndarray
+    absorbed_bias: np.ndarray
+    absorbed_eps: np.ndarray
+
+    @property
+    def conservation_error(self) -> np.ndarray:
+        """|sum R(x) + absorbed - output| per target (float64 rounding only)."""
+        return np.abs(self.relevance.sum((1, 2)) + self.absorbed_bias + self.absorbed_eps - self.output)
+
+
+def class_relevance(model, x, length, target, eps: float = 1e-3, batch_size: int = 64) -> ClassRelevance:
+    """LRP of class logit ``target[b]`` of sequence ``x[b]`` (Arras et al. 2017), the unit-level
+    propagation of this module started from the classifier.
+
+    The classifier ``z_c = sum_u W_cu h_u + b_c`` (h the top layer's state at the last valid frame
+    t_b = length[b] - 1) passes the logit on by the epsilon rule: R(h_u) = h_u W_cu / (z_c + eps
+    sign z_c) * z_c, with b_c and the stabiliser absorbing the rest; R(h) is injected at t_b and
+    propagated through every layer as :func:`unit_relevance` does (no MC dropout).  Because the
+    propagation is linear in what is injected, this equals sum_u W_cu z_c / (z_c + eps sign z_c)
+    times the unit relevance of h_{t_b}[u] (the test's independent check).
+
+    ``x`` (B, T, J, C) or (B, T, D); ``length`` (B,) in [1, T]; ``target`` (B,) class indices.
+    Returns :class:`ClassRelevance` with ``relevance`` (B, T, D), zero after each length.
+    """
+    device = model.classifier.weight.device
+    x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x).to(device)
+    if x.dim() == 4:
+        x = x.flatten(2)
+    B, T, D = x.shape
+    length_t = torch.as_tensor(np.asarray(length), dtype=torch.long, device=device).reshape(-1)
+    target_t = torch.as_tensor(np.asarray(target), dtype=torch.long, device=device).reshape(-1)
+    if len(length_t) != B or len(target_t) != B:
+        raise ValueError(f"class_relevance: x has {B} sequences but length has {len(length_t)} and target "
+                         f"{len(target_t)} entries")
+    K = model.classifier.out_features
+    if B and (int(target_t.min()) < 0 or int(target_t.max()) >= K):
+        raise ValueError(f"class_relevance: class index out of range [0, {K})")
+    if B and (int(length_t.min()) < 1 or int(length_t.max()) > T):
+        raise ValueError(f"class_relevance: length out of range [1, {T}]")
+    W = model.classifier.weight.detach().to(torch.float64)
+    bias = model.classifier.bias
+    b = bias.detach().to(torch.float64) if bias is not None else W.new_zeros(K)
+    rel = np.zeros((B, T, D))
+    out, ab_b, ab_e = np.zeros(B), np.zeros(B), np.zeros(B)
+    for s in range(0, B, batch_size):
+        sl = slice(s, min(B, s + batch_size))
+        t = length_t[sl] - 1
+        Tm = int(t.max()) + 1
+        traces = layer_traces(model, x[sl, :Tm])
+        top = traces[-1]
+        idx = torch.arange(len(t), device=device)
+        h = top.h[idx, t + 1]                                            # (b, H)
+        w = W[target_t[sl]]                                              # (b, H)
+        z = (h * w).sum(-1) + b[target_t[sl]]
+        R_h, bb, be = lrp_linear(h, w.unsqueeze(1), b[target_t[sl]].unsqueeze(1), z.unsqueeze(1),
+                                 z.unsqueeze(1), eps)
+        R = top.h.new_zeros(len(t), Tm, top.h.shape[-1])
+        R[idx, t] = R_h
+        for tr in reversed(traces):
+            R, lb, le = _backward_layer(tr, R, eps, 0.0, None)
+            bb, be = bb + lb, be + le
+        rel[sl, :Tm] = R.cpu().numpy()
+        out[sl], ab_b[sl], ab_e[sl] = z.cpu().numpy(), bb.cpu().numpy(), be.cpu().numpy()
+    return ClassRelevance(rel, out, ab_b, ab_e)

@@ -79,6 +79,7 @@ __all__ = [
     "iter_local_jacobian",
     "local_jacobian",
     "local_jacobian_autograd",
+    "model_inputs",
     "read_saliency",
     "resample_maps",
     "run_saliency",
@@ -169,6 +170,22 @@ def _check_classes(model: nn.Module, classes, N: int) -> torch.Tensor:
         raise SaliencyInputError(f"class index {int(bad[0])} out of range: the model has {K} classes "
                                  f"(valid 0..{K - 1})")
     return c
+
+
+def model_inputs(model: nn.Module, x, length, classes) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The checks every map of this module makes, for methods built on it (:mod:`skelvis.attribution`):
+    ``x`` as (N, T, J, C) float, ``length`` (N,) long in [1, T], ``classes`` (N,) long in [0, K)
+    (an int is used for every sequence); a shape or index that does not fit the model raises one
+    :class:`SaliencyInputError` naming both sizes."""
+    x4 = _as_4d(model, x)
+    N, T = x4.shape[:2]
+    return x4, _as_length(length, N, T), _check_classes(model, classes, N)
+
+
+def grad_context(device: torch.device):
+    """Where a gradient through the recurrent layer is taken on ``device``: cuDNN's RNN backward
+    needs train mode, so on CUDA the native kernels run it in eval mode (same gradients)."""
+    return _grad_context(device)
 
 
 def _check_mode(mode: str) -> str:

@@ -26,6 +26,7 @@ __all__ = [
     "STAGES",
     "TOP_LEVEL_KEYS",
     "ActivationsConfig",
+    "AttributionConfig",
     "AutoencoderConfig",
     "DatasetConfig",
     "EvaluateConfig",
@@ -147,6 +148,33 @@ class SaliencyConfig(StageConfig):
     faithfulness_split: str = "held_out"
     deletion_random_orders: int = 3
     deletion_max_sequences: int = 2000
+    seed: int = 0
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class AttributionConfig(StageConfig):
+    """Attribution methods compared on ground truth, perturbation, randomisation and stability
+    (:mod:`skelvis.attribution`); section ``attribution``."""
+
+    stage: ClassVar[str] = "attribution"
+    enabled: bool = True
+    methods: tuple[str, ...] = ("local", "through_time", "gradient_x_input", "integrated_gradients",
+                                "integrated_gradients_zeros", "smoothgrad", "occlusion", "lrp", "random")
+    split: str = "held_out"
+    sequences: int = 32
+    shortcut_sequences: int = 12
+    integrated_gradients_steps: int = 16
+    smoothgrad_samples: int = 16
+    smoothgrad_noise: float = 0.1
+    sensor_noise: float = 0.008
+    sensitivity_samples: int = 3
+    occlusion_window: int = 16
+    random_orders: int = 3
+    faithfulness_subsets: int = 24
+    faithfulness_subset_size: int = 5
+    lrp_epsilon: float = 0.001
+    bootstrap_resamples: int = 1000
     seed: int = 0
     device: str = "auto"
 
@@ -289,4 +317,4 @@ class DatasetConfig(StageConfig):
 #: stage name -> its settings class (every file in workflow/schemas/stages/ has one)
 STAGES: dict[str, type] = {c.stage: c for c in (TrainConfig, EvaluateConfig, NotebooksConfig, SaliencyConfig,
                                                  MaximizeConfig, ActivationsConfig, AutoencoderConfig,
-                                                 PeriodsConfig, ViewerConfig)}
+                                                 PeriodsConfig, ViewerConfig, AttributionConfig)}
