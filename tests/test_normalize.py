@@ -55,3 +55,36 @@ def test_resample_and_pad():
     x, length = pad_sequences([seq, seq[:4]], max_frames=5)
     assert x.shape == (2, 5, 1, 1) and length.tolist() == [5, 4]
     assert x[0, -1, 0, 0] == 9 and x[1, 4, 0, 0] == 0
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("method", ["ntu", "center", "none", "zscore"])
+def test_normalize_in_blocks_equals_the_whole_array_transform(monkeypatch, method):
+    """The block-wise transform (bounded temporaries, issue 16) equals the one-shot formula of
+    its docstring for every method, block size and in place (out=x)."""
+    import skelvis.normalize as nz
+    raw = generate(SyntheticConfig(subjects=2, repetitions=1, seed=3, max_frames=40))
+    x, length = raw.x.astype(np.float32), raw.length
+    x[1, :3] = 0                              # untracked first frames: the body frame starts later
+    train = np.arange(len(x)) % 2 == 0
+    valid = (np.arange(x.shape[1])[None, :] < length[:, None])[..., None, None]
+    if method == "zscore":
+        frames = x.astype(np.float64)[valid[..., 0, 0] & train[:, None]]
+        ref = (x - frames.mean(0)) / frames.std(0) * valid
+    elif method == "none":
+        ref = x * valid
+    else:
+        origin, R, scale = nz.body_frame(x, length, KINECT_V2)
+        ref = x - origin[:, None, None, :]
+        if method == "ntu":
+            ref = np.einsum("ntjc,nkc->ntjk", ref, R) / scale[:, None, None, None]
+        ref = ref * valid
+    whole, _, info = nz.normalize(x, length, KINECT_V2, method, train_mask=train)
+    monkeypatch.setattr(nz, "BLOCK", 3)
+    blocks, _, _ = nz.normalize(x, length, KINECT_V2, method, train_mask=train)
+    inplace = x.copy()
+    same, _, _ = nz.normalize(inplace, length, KINECT_V2, method, train_mask=train, out=inplace)
+    assert same is inplace and info["method"] == method
+    for got in (whole, blocks, inplace):
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(whole, blocks)

@@ -33,9 +33,12 @@ def first_valid_frame(x: np.ndarray, length: np.ndarray) -> np.ndarray:
 
     x: (N, T, J, C); length: (N,). Returns (N,) int (0 when every frame is zero).
     """
-    nonzero = np.abs(x).reshape(x.shape[0], x.shape[1], -1).max(-1) > 0  # (N, T)
-    valid = nonzero & valid_frames(np.asarray(length), x.shape[1])
-    first = valid.argmax(1)
+    n, T = x.shape[:2]
+    first = np.zeros(n, np.int64)
+    for i in range(0, n, BLOCK):            # in blocks: no (N, T, J, C) temporary
+        sl = slice(i, min(i + BLOCK, n))
+        nonzero = (np.asarray(x[sl]).reshape(sl.stop - i, T, -1) != 0).any(-1)   # (B, T)
+        first[sl] = (nonzero & valid_frames(np.asarray(length)[sl], T)).argmax(1)
     return first
 
 
@@ -68,40 +71,81 @@ def _valid_mask(x: np.ndarray, length: np.ndarray) -> np.ndarray:
     return valid_frames(np.asarray(length), x.shape[1])[:, :, None, None]
 
 
+#: sequences per block of the transforms below: the float64 temporaries of one block stay a few
+#: MB, so memory is the input and the output (or only the input with ``out=x``) at any N
+BLOCK = 512
+
+
 def normalize(x: np.ndarray, length: np.ndarray, topology: Topology, method: str = "ntu",
-              train_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+              train_mask: np.ndarray | None = None, out: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Normalise sequences; padding after ``length`` stays zero.
 
     x: (N, T, J, C); length: (N,). Returns (x_norm float32 (N, T, J, C), scale (N,), info dict
-    recorded in the data.h5 ``normalization`` attribute).
+    recorded in the data.h5 ``normalization`` attribute).  The transform runs in blocks of
+    :data:`BLOCK` sequences into ``out`` (a new float32 array by default; ``out=x`` for a float32
+    ``x`` normalises in place, so a whole dataset is held once: the ``prepare`` rule's choice).
     """
     if method not in METHODS:
         raise ValueError(f"normalization must be one of {METHODS}, got {method!r}")
     n = len(x)
-    valid = _valid_mask(x, length)
+    length = np.asarray(length)
+    if out is None:
+        out = np.empty(x.shape, np.float32)
+    elif out.shape != x.shape or out.dtype != np.float32:
+        raise ValueError(f"normalize: out must be float32 of shape {x.shape}, got {out.dtype} {out.shape}")
     info: dict = {"method": method}
-    if method == "none":
-        return (x * valid).astype(np.float32), np.ones(n, np.float32), info
+    scale = np.ones(n, np.float64)
     if method == "zscore":
-        sel = valid[..., 0, 0] if train_mask is None else valid[..., 0, 0] & train_mask[:, None]
-        frames = x[sel]  # (F, J, C)
-        mean, std = frames.mean(0), frames.std(0)
-        std = np.where(std > 0, std, 1.0)
+        mean, std = _frame_moments(x, length, train_mask)
         info.update(mean=mean.ravel().tolist(), std=std.ravel().tolist())
-        return (((x - mean) / std) * valid).astype(np.float32), np.ones(n, np.float32), info
-    if x.shape[-1] != 3 or not topology.is_skeleton:
-        raise ValueError(f"normalization {method!r} needs 3-D skeleton joints; use 'none' or 'zscore' "
-                         f"for channel data (topology {topology.name!r})")
-    origin, R, scale = body_frame(x, length, topology)
-    if method == "center":
-        out = (x - origin[:, None, None, :]) * valid
+
+        def transform(xb, sl):
+            return (xb - mean) / std
+    elif method == "none":
+        def transform(xb, sl):
+            return xb
+    else:
+        if x.shape[-1] != 3 or not topology.is_skeleton:
+            raise ValueError(f"normalization {method!r} needs 3-D skeleton joints; use 'none' or 'zscore' "
+                             f"for channel data (topology {topology.name!r})")
+        origin, R, body_scale = body_frame(x, length, topology)
         info.update(origin_joint=topology.joints[topology.frame_joints["origin"]])
-        return out.astype(np.float32), np.ones(n, np.float32), info
-    out = np.einsum("ntjc,nkc->ntjk", x - origin[:, None, None, :], R) / scale[:, None, None, None]
-    info.update(origin_joint=topology.joints[topology.frame_joints["origin"]],
-                x_axis="right_shoulder->left_shoulder", y_axis="spine_base->spine_top",
-                scale="|spine_top - spine_base|", from_frame="first valid frame")
-    return (out * valid).astype(np.float32), scale.astype(np.float32), info
+        if method == "center":
+            def transform(xb, sl):
+                return xb - origin[sl, None, None, :]
+        else:
+            scale = body_scale
+            info.update(x_axis="right_shoulder->left_shoulder", y_axis="spine_base->spine_top",
+                        scale="|spine_top - spine_base|", from_frame="first valid frame")
+
+            def transform(xb, sl):
+                return np.einsum("ntjc,nkc->ntjk", xb - origin[sl, None, None, :], R[sl]) / scale[sl, None, None, None]
+    for i in range(0, n, BLOCK):
+        sl = slice(i, min(i + BLOCK, n))
+        out[sl] = transform(np.asarray(x[sl], np.float64), sl) * _valid_mask(x[sl], length[sl])
+    return out, scale.astype(np.float32), info
+
+
+def _frame_moments(x: np.ndarray, length: np.ndarray, train_mask: np.ndarray | None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (J, C) over the valid frames of the training sequences (all
+    sequences without ``train_mask``), accumulated in float64 blocks; std 0 becomes 1."""
+    total = np.zeros(x.shape[2:], np.float64)
+    sq = np.zeros(x.shape[2:], np.float64)
+    count = 0
+    for i in range(0, len(x), BLOCK):
+        sl = slice(i, min(i + BLOCK, len(x)))
+        sel = valid_frames(length[sl], x.shape[1])
+        if train_mask is not None:
+            sel = sel & np.asarray(train_mask)[sl, None]
+        frames = np.asarray(x[sl], np.float64)[sel]
+        total += frames.sum(0)
+        sq += (frames ** 2).sum(0)
+        count += len(frames)
+    mean = total / max(count, 1)
+    std = np.sqrt(np.maximum(sq / max(count, 1) - mean ** 2, 0.0))
+    return mean, np.where(std > 0, std, 1.0)
 
 
 def resample(seq: np.ndarray, frames: int) -> np.ndarray:

@@ -6,11 +6,13 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 
 import numpy as np
 
+from ..normalize import BLOCK
 from ..rnn import valid_frames
 from .store import Dataset
 
@@ -42,14 +44,21 @@ def screen_sequences(ds: Dataset) -> Dataset:
     (``{sample_id, caveat, kind, frames}``, ``frames`` = how many frames the caveat concerns).
     """
     n, T = ds.x.shape[:2]
-    valid = valid_frames(ds.length, T)                                                 # (N, T)
-    flat = ds.x.reshape(n, T, -1)
-    finite = (np.isfinite(flat).all(-1) | ~valid).all(1)                                # (N,)
-    x = np.where(np.isfinite(flat), flat, 0.0)
-    tracked = (np.abs(x).max(-1) > 0) & valid                                          # (N, T)
-    keep = finite & tracked.any(1)
-    repeated = ((flat[:, 1:] == flat[:, :-1]).all(-1) & valid[:, 1:] & tracked[:, 1:]).sum(1)
-    zero_frames = (valid & ~tracked).sum(1)
+    finite = np.zeros(n, bool)
+    any_tracked = np.zeros(n, bool)
+    repeated = np.zeros(n, np.int64)
+    zero_frames = np.zeros(n, np.int64)
+    for i in range(0, n, BLOCK):        # in blocks of sequences: no (N, T, J, C) temporary
+        sl = slice(i, min(i + BLOCK, n))
+        flat = np.asarray(ds.x[sl]).reshape(sl.stop - i, T, -1)
+        valid = valid_frames(np.asarray(ds.length)[sl], T)                            # (B, T)
+        ok = np.isfinite(flat)
+        finite[sl] = (ok.all(-1) | ~valid).all(1)
+        tracked = ((flat != 0) & ok).any(-1) & valid                                   # (B, T)
+        any_tracked[sl] = tracked.any(1)
+        repeated[sl] = ((flat[:, 1:] == flat[:, :-1]).all(-1) & valid[:, 1:] & tracked[:, 1:]).sum(1)
+        zero_frames[sl] = (valid & ~tracked).sum(1)
+    keep = finite & any_tracked
     excluded, caveats = [], []
     for i in range(n):
         sid = str(ds.sample_id[i])
@@ -63,7 +72,8 @@ def screen_sequences(ds: Dataset) -> Dataset:
                 caveats.append({"sample_id": sid, "caveat": CAVEATS[kind], "kind": kind, "frames": k})
     for e in excluded:
         log.warning("excluded %s: %s", e["sample_id"], e["reason"])
-    out = ds.subset(keep)
+    # nothing dropped (the usual case): the same arrays, not a copy of x
+    out = ds.subset(keep) if not keep.all() else dataclasses.replace(ds, extra_attrs=dict(ds.extra_attrs))
     out.extra_attrs["excluded"] = _as_list(ds.extra_attrs.get("excluded")) + excluded
     out.extra_attrs["caveats"] = _as_list(ds.extra_attrs.get("caveats")) + caveats
     out.extra_attrs["notes"] = _as_list(ds.extra_attrs.get("notes"))

@@ -588,7 +588,10 @@ def generate(cfg: SyntheticConfig | None = None) -> Dataset:
     subject_split = np.zeros(n_sub, np.int8)
     subject_split[perm[n_tr:n_tr + n_va]] = 1
     subject_split[perm[n_tr + n_va:]] = 2
-    seqs, labels, subjects, ids, cue = [], [], [], [], []
+    # written straight into the padded array (no list of sequences to stack: one copy of x at any N)
+    x = np.zeros((n_sub * len(cfg.classes) * cfg.repetitions, cfg.max_frames, 25, 3), np.float32)
+    length = np.zeros(len(x), np.int32)
+    labels, subjects, ids, cue = [], [], [], []
     for s in range(n_sub):
         srng = np.random.default_rng([cfg.seed, s])
         scale = (1 + srng.uniform(-cfg.bone_scale, cfg.bone_scale)) * \
@@ -625,17 +628,12 @@ def generate(cfg: SyntheticConfig | None = None) -> Dataset:
                     X = X + prng.normal(0, cfg.noise, X.shape)
                 if fault_roll < cfg.faults:
                     _sensor_fault(X, xrng)
-                seqs.append(X.astype(np.float32))
+                x[len(labels), :len(X)] = X
+                length[len(labels)] = len(X)
                 labels.append(ci)
                 subjects.append(s + 1)
                 cue.append(carries)
                 ids.append(f"S{s + 1:03d}_{cls}_R{r + 1:02d}")
-    T = cfg.max_frames
-    x = np.zeros((len(seqs), T, 25, 3), np.float32)
-    length = np.zeros(len(seqs), np.int32)
-    for i, q in enumerate(seqs):
-        x[i, :len(q)] = q
-        length[i] = len(q)
     subject = np.array(subjects, np.int32)
     generator = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()}
     extra = {"class_joints": {c: list(CLASS_JOINTS[c]) for c in cfg.classes}, "generator": generator,
