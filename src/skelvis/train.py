@@ -115,8 +115,15 @@ def train_classifier(ds: Dataset, model_spec: dict[str, Any], cfg: TrainConfig,
     log.info("model selection: %s", selection)
     if not tr.any():
         raise ValueError(f"dataset {ds.name!r} has no training samples (split == 0)")
-    x_tr, l_tr, y_tr = to_tensors(ds, tr, device)
-    x_va, l_va, y_va = to_tensors(ds, va, device) if va.any() else (None, None, None)
+    # the whole dataset as one tensor (a view of ds.x on the CPU, no copy) indexed per batch by
+    # the training rows: memory holds x once at any N (at NTU-60 size 1.3 GB), plus the
+    # validation rows' copy for the per-epoch evaluation
+    x_all, l_all, y_all = to_tensors(ds, None, device)
+    rows_tr = torch.from_numpy(np.flatnonzero(tr)).to(device)
+    x_va = l_va = y_va = None
+    if va.any():
+        rows_va = torch.from_numpy(np.flatnonzero(va)).to(device)
+        x_va, l_va, y_va = x_all[rows_va], l_all[rows_va], y_all[rows_va]
     loss_fn = nn.CrossEntropyLoss()
     bar = tqdm(range(start, cfg.epochs), desc="train", disable=not progress, mininterval=2.0,
                initial=start, total=cfg.epochs)
@@ -124,9 +131,9 @@ def train_classifier(ds: Dataset, model_spec: dict[str, Any], cfg: TrainConfig,
         t0 = time.perf_counter()
         model.train()
         tot, correct, seen = 0.0, 0, 0
-        for idx in _epoch_batches(len(x_tr), cfg.batch_size, cfg.seed, epoch):
-            idx_t = torch.from_numpy(idx).to(device)
-            xb, lb, yb = x_tr[idx_t], l_tr[idx_t], y_tr[idx_t]
+        for idx in _epoch_batches(len(rows_tr), cfg.batch_size, cfg.seed, epoch):
+            idx_t = rows_tr[torch.from_numpy(idx).to(device)]
+            xb, lb, yb = x_all[idx_t], l_all[idx_t], y_all[idx_t]
             opt.zero_grad(set_to_none=True)
             logits = model(xb, lb)
             loss = loss_fn(logits, yb)
