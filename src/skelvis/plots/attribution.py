@@ -181,14 +181,15 @@ def shortcut_figure(table: pd.DataFrame, title: str = ""):
     chance = t.loc[(methods[0], "shortcut_mass"), "chance"]
     if np.isfinite(chance):
         ax.axhline(chance, color="k", ls=":", lw=1, label=f"uniform map ({chance:.2f})")
-    top = ax.get_ylim()[1]
+    top = 1.2 * ax.get_ylim()[1]
+    ax.set_ylim(0, top)
     for i, m in enumerate(methods):
         r = t.loc[(m, "shortcut_mass_ratio"), "value"] if (m, "shortcut_mass_ratio") in t.index else np.nan
         ax.text(i, top * 0.97, f"x{r:.2f}", ha="center", va="top", fontsize=8)
     ax.set_xticks(x, methods, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("mass on the cue's joints and frames")
     ax.set_title("which map separates the two models? (ratio cue / control above)", fontsize=10)
-    ax.legend(fontsize=7, loc="center right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, 0.91), ncol=3)
     if truth:
         ax2 = axes[0, 1]
         v = [t.loc[("cue_removed", k), "value"] for k in truth]
