@@ -181,7 +181,7 @@ def shortcut_figure(table: pd.DataFrame, title: str = ""):
     chance = t.loc[(methods[0], "shortcut_mass"), "chance"]
     if np.isfinite(chance):
         ax.axhline(chance, color="k", ls=":", lw=1, label=f"uniform map ({chance:.2f})")
-    top = 1.2 * ax.get_ylim()[1]
+    top = 1.35 * ax.get_ylim()[1]
     ax.set_ylim(0, top)
     for i, m in enumerate(methods):
         r = t.loc[(m, "shortcut_mass_ratio"), "value"] if (m, "shortcut_mass_ratio") in t.index else np.nan
