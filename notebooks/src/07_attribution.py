@@ -14,10 +14,10 @@
 
 # %% [markdown]
 # # Which saliency can a user trust? (issue 18)
-# Nine attribution methods for the same model and the same sequences — the paper's local
+# Ten attribution methods for the same model and the same sequences — the paper's local
 # sensitivity (Eq. 1-5), the plain gradient through time, gradient x input, integrated gradients
-# from the first frame held still and from zeros, SmoothGrad, occlusion with the bone-preserving
-# freeze, class-level LRP and a random map — scored on ground truth (synthetic data), deletion and
+# from the first frame held still and from zeros, SmoothGrad, occlusion of one joint and of a whole
+# limb with the bone-preserving freeze, class-level LRP and a random map — scored on ground truth (synthetic data), deletion and
 # insertion, faithfulness correlation, the model-randomisation test, stability under sensor noise
 # and cost. Executed by papermill from the rule `notebook_attribution`; it only loads results
 # (`attribution_benchmark`) and plots.
@@ -50,7 +50,9 @@ print(f"{len(rows)} sequences of {ds.name} scored; methods: {', '.join(bench['me
 # %% [markdown]
 # ## The table
 # Mean over the scored sequences with its percentile-bootstrap 95% interval (`n` sequences; the
-# shortcut mass is over the training sequences that carry the planted cue). Deletion AUC: lower is
+# shortcut masses are over the training sequences that carry the planted cue, for this model and
+# the control model trained without the cue). Seed Spearman: the rank correlation with the maps of
+# the same architecture trained with the next seed (higher = more stable across training runs). Deletion AUC: lower is
 # more faithful; the `random_order` row is the baseline every method must beat. Randomisation
 # Spearman: lower passes (the map changed when the weights were re-drawn).
 
@@ -58,6 +60,18 @@ print(f"{len(rows)} sequences of {ds.name} scored; methods: {', '.join(bench['me
 display(ap.wide_table(table))
 fig = ap.table_figure(table, title=f"{ds.name}: attribution methods, mean [bootstrap 95% interval]")
 plots.save_figure(fig, figures, "07_table")
+
+# %% [markdown]
+# ## Which map catches the planted shortcut?
+# The model trained with the cue uses it (it loses much of the class's probability when the cue is
+# taken out; right panel), the control model trained on the same data without the cue does not. A
+# map that a user can trust to reveal the shortcut puts more mass on the cue for the first than for
+# the second on the very same sequences: the ratio above each pair of bars (1 = the map does not
+# tell the models apart).
+
+# %%
+fig = ap.shortcut_figure(table, title=f"{ds.name}: mass on the planted cue, model with the cue vs control")
+plots.save_figure(fig, figures, "07_shortcut")
 
 # %% [markdown]
 # ## Deletion and insertion curves

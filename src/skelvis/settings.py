@@ -160,10 +160,12 @@ class AttributionConfig(StageConfig):
     stage: ClassVar[str] = "attribution"
     enabled: bool = True
     methods: tuple[str, ...] = ("local", "through_time", "gradient_x_input", "integrated_gradients",
-                                "integrated_gradients_zeros", "smoothgrad", "occlusion", "lrp", "random")
+                                "integrated_gradients_zeros", "smoothgrad", "occlusion", "limb_occlusion", "lrp",
+                                "random")
     split: str = "held_out"
     sequences: int = 32
     shortcut_sequences: int = 12
+    second_seed: bool = True
     integrated_gradients_steps: int = 16
     smoothgrad_samples: int = 16
     smoothgrad_noise: float = 0.1

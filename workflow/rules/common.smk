@@ -246,3 +246,19 @@ def shortcut_json(wildcards):
     if wildcards.dataset in shortcut_datasets() and not config["models"][wildcards.arch].get("import"):
         return f"results/{wildcards.dataset}/saliency/{wildcards.arch}_shortcut.json"
     return []
+
+
+# attribution stage (rules/attribution.smk)
+
+
+def attribution_inputs(wildcards):
+    """data and model, plus the shortcut stage's control model and its cue-free data where it
+    trains one, and the second seed's model (attribution.second_seed) for a trained arch."""
+    inputs = {"data": data_file(wildcards), "model": model_file(wildcards)}
+    trained = not config["models"][wildcards.arch].get("import")
+    if trained and wildcards.dataset in shortcut_datasets():
+        inputs["control"] = f"results/{wildcards.dataset}/shortcut/{wildcards.arch}_control.pt"
+        inputs["control_data"] = f"results/{wildcards.dataset}/shortcut/control_data.h5"
+    if trained and config["attribution"].get("second_seed", True):
+        inputs["seed_model"] = f"results/{wildcards.dataset}/attribution/{wildcards.arch}_seed2.pt"
+    return inputs

@@ -12,14 +12,26 @@ metric                             better  module
 class_joint_mass                   higher  :mod:`.ground_truth` (synthetic data only)
 pointing_game                      higher  :mod:`.ground_truth` (synthetic data only)
 shortcut_mass                      higher  :mod:`.ground_truth` (cue carriers of a planted shortcut)
+shortcut_mass_control              none    the same for the control model (trained without the cue)
+shortcut_mass_ratio                higher  the two over each other: the map separates the models
+cue_probability_drop               none    ``cue_removed`` row: probability lost without the cue
+cue_probability_drop_control       none    the same for the control model (the ground truth)
 deletion_auc                       lower   :mod:`.deletion` (probability; ``random_order`` row: the baseline)
 insertion_auc                      higher  :mod:`.deletion`
 faithfulness_correlation           higher  :mod:`.faithfulness_correlation`
 randomisation_classifier_spearman  lower   :mod:`.randomisation` (classifier re-drawn)
 randomisation_recurrent_spearman   lower   :mod:`.randomisation` (and the recurrent layers)
 max_sensitivity                    lower   :mod:`.sensitivity`
+seed_spearman                      higher  Spearman rho of the maps of two training seeds
 seconds_per_sequence               lower   wall time of one map call / sequences (no interval)
 =================================  ======  =====================================================
+
+The control-model metrics need the control model (``control``) and, for the ground truth row,
+its cue-free training data (``twin``); ``seed_spearman`` needs the same architecture trained
+with the next seed (``seed_model``): each is skipped (no rows) without it.  ``seed_spearman`` is
+rank_correlation (:mod:`.randomisation`) of the two models' maps of the same sequences, per
+sequence over its valid frames and joints: the map's stability across training runs (the random
+map, which ignores the model, scores 1; read it with the randomisation test).
 
 Files: ``{arch}_benchmark.csv`` (the table, :func:`write_benchmark` / :func:`read_benchmark`) and
 ``{arch}_benchmark.h5`` (maps and curves for the notebook, :func:`read_benchmark_maps`).
@@ -28,7 +40,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,10 +56,10 @@ from ..errors import ConfigError, DataFormatError
 from ..faithfulness import split_mask
 from ..io import atomic_path, decode_attrs, decode_strings, open_h5, require, rerun_fix
 from ..settings import AttributionConfig
-from ..shortcut import shortcut_info
+from ..shortcut import occlusion_drop, shortcut_info
 from . import METHODS
 from .base import Attribution
-from .bootstrap import mean_interval
+from .bootstrap import mean_interval, ratio_interval
 from .deletion import map_order, perturbation_curves, random_orders
 from .faithfulness_correlation import faithfulness_correlation, joint_subsets, subset_drops
 from .ground_truth import (
@@ -73,15 +85,20 @@ __all__ = [
 
 #: metric -> which direction is better
 BETTER = {"class_joint_mass": "higher", "pointing_game": "higher", "shortcut_mass": "higher",
+          "shortcut_mass_control": "none", "shortcut_mass_ratio": "higher",
+          "cue_probability_drop": "none", "cue_probability_drop_control": "none",
           "deletion_auc": "lower", "insertion_auc": "higher", "faithfulness_correlation": "higher",
           "randomisation_classifier_spearman": "lower", "randomisation_recurrent_spearman": "lower",
-          "max_sensitivity": "lower", "seconds_per_sequence": "lower"}
+          "max_sensitivity": "lower", "seed_spearman": "higher", "seconds_per_sequence": "lower"}
 COLUMNS = ("method", "metric", "value", "ci_low", "ci_high", "n", "better", "chance")
 RULE = "attribution_benchmark"
 
 
-def build_methods(cfg: AttributionConfig, parents: Sequence[int | None], saliency_normalize: bool = True, saliency_std_floor: float = 0.01) -> dict[str, Attribution]:
-    """The configured methods (``cfg.methods``, in that order) with the stage's settings."""
+def build_methods(cfg: AttributionConfig, parents: Sequence[int | None], saliency_normalize: bool = True,
+                  saliency_std_floor: float = 0.01, groups: Mapping[str, Sequence[int]] | None = None,
+                  ) -> dict[str, Attribution]:
+    """The configured methods (``cfg.methods``, in that order) with the stage's settings;
+    ``groups`` the topology's limb groups (``limb_occlusion``; None: one group per joint)."""
     unknown = [m for m in cfg.methods if m not in METHODS]
     if unknown:
         raise ConfigError(f"config key 'attribution.methods': unknown method {unknown[0]!r}; "
@@ -91,6 +108,7 @@ def build_methods(cfg: AttributionConfig, parents: Sequence[int | None], salienc
           "integrated_gradients_zeros": {"n_steps": cfg.integrated_gradients_steps},
           "smoothgrad": {"noise": cfg.smoothgrad_noise, "samples": cfg.smoothgrad_samples},
           "occlusion": {"parents": parents, "window": cfg.occlusion_window},
+          "limb_occlusion": {"parents": parents, "groups": groups, "window": cfg.occlusion_window},
           "lrp": {"eps": cfg.lrp_epsilon}, "random": {"seed": cfg.seed}}
     return {m: METHODS[m](**kw.get(m, {})) for m in cfg.methods}
 
@@ -114,7 +132,8 @@ class BenchmarkResult:
     """The table and what the notebook draws: ``maps`` (M, n, T, J) of the methods ``methods`` on
     the sequences ``rows`` (indices into data.h5), ``randomised`` (2, M, n, T, J) the same after
     each stage of :data:`.randomisation.CASCADE`, mean ``deletion`` / ``insertion`` curves (M, J+1)
-    and the random-order ones (J+1,), ``examples`` {'throw': row, 'kick': row, 'note': ...}."""
+    and the random-order ones (J+1,), ``examples`` {'throw': row, 'kick': row, 'note': ...},
+    ``cue_rows`` the cue-carrying training sequences of the shortcut metrics (indices into data.h5)."""
 
     table: pd.DataFrame
     methods: list[str]
@@ -126,6 +145,7 @@ class BenchmarkResult:
     deletion_random: np.ndarray
     insertion_random: np.ndarray
     examples: dict = field(default_factory=dict)
+    cue_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def _rows(ds: Dataset, cfg: AttributionConfig) -> np.ndarray:
@@ -151,10 +171,14 @@ def _timed(method: Attribution, model, x, length, target, seed: int):
 
 def run_benchmark(model: nn.Module, ds: Dataset, joint_names: Sequence[str], parents: Sequence[int | None],
                   cfg: AttributionConfig = AttributionConfig(), saliency_normalize: bool = True,
-                  saliency_std_floor: float = 0.01, log=None) -> BenchmarkResult:
+                  saliency_std_floor: float = 0.01, log=None, control: nn.Module | None = None,
+                  twin: Dataset | None = None, seed_model: nn.Module | None = None,
+                  groups: Mapping[str, Sequence[int]] | None = None) -> BenchmarkResult:
     """Every configured method scored by every metric (module docstring) on :func:`select_sequences`
     of ``cfg.split`` for the true class; ground-truth metrics where ``ds`` has ``class_joints``
-    (and a planted shortcut), skipped with NaN-free absence otherwise."""
+    (and a planted shortcut), skipped with NaN-free absence otherwise.  ``control`` the model
+    trained on ``twin`` (``ds`` without the cue), ``seed_model`` the same architecture trained with
+    another seed, ``groups`` the topology's limb groups: each optional (module docstring)."""
     say = log.info if log is not None else (lambda *a: None)
     rows = _rows(ds, cfg)
     if len(rows) < 2:
@@ -165,11 +189,17 @@ def run_benchmark(model: nn.Module, ds: Dataset, joint_names: Sequence[str], par
     scale = ds.scale[rows] if ds.scale is not None else np.ones(N)
     scale = np.where(scale > 0, scale, 1.0)
     noise = cfg.sensor_noise / scale
-    methods = build_methods(cfg, parents, saliency_normalize, saliency_std_floor)
+    methods = build_methods(cfg, parents, saliency_normalize, saliency_std_floor, groups)
     cj = ds.extra_attrs.get("class_joints")
     cj = json.loads(cj) if isinstance(cj, (str, bytes)) else cj
     truth = ground_truth_sets(label, ds.classes, cj, joint_names) if cj else None
     info, cue_rows = _shortcut_rows(ds, cfg)
+    if len(cue_rows):
+        xc, Lc = ds.x[cue_rows], ds.length[cue_rows].astype(np.int64)
+        yc = ds.label[cue_rows].astype(np.int64)
+        cue_j = [list(joint_names).index(j) for j in info["joints"]]
+        span = np.clip(np.minimum(info["frames"][1], Lc) - info["frames"][0], 0, None)
+        cue_chance = len(cue_j) * span / (J * Lc)
     orders_random = random_orders(N, J, cfg.random_orders, cfg.seed)
     sets = joint_subsets(N, J, cfg.faithfulness_subsets, cfg.faithfulness_subset_size, cfg.seed)
     drops = subset_drops(model, x, length, label, sets, parents)
@@ -184,9 +214,18 @@ def run_benchmark(model: nn.Module, ds: Dataset, joint_names: Sequence[str], par
         records.append({"method": method, "metric": metric, "value": mean, "ci_low": lo, "ci_high": hi, "n": n,
                         "better": BETTER[metric], "chance": float(c.mean()) if len(c) else np.nan})
 
+    def add_ratio(method, metric, a, b):
+        r, lo, hi, n = ratio_interval(a, b, cfg.bootstrap_resamples, cfg.seed)
+        records.append({"method": method, "metric": metric, "value": r, "ci_low": lo, "ci_high": hi, "n": n,
+                        "better": BETTER[metric], "chance": 1.0})
+
     del_rand = np.stack([perturbation_curves(model, x, length, label, o, parents) for o in orders_random])
     ins_rand = np.stack([perturbation_curves(model, x, length, label, o, parents, insertion=True)
                          for o in orders_random])
+    if len(cue_rows) and control is not None and twin is not None:
+        sub, sub_twin = ds.subset(_mask(len(ds.x), cue_rows)), twin.subset(_mask(len(twin.x), cue_rows))
+        add("cue_removed", "cue_probability_drop", occlusion_drop(model, sub, sub_twin))
+        add("cue_removed", "cue_probability_drop_control", occlusion_drop(control, sub, sub_twin))
     add("random_order", "deletion_auc", del_rand.mean(2).mean(0))
     add("random_order", "insertion_auc", ins_rand.mean(2).mean(0))
 
@@ -202,13 +241,14 @@ def run_benchmark(model: nn.Module, ds: Dataset, joint_names: Sequence[str], par
             add(name, "class_joint_mass", class_joint_mass(m, truth), class_joint_chance(truth))
             add(name, "pointing_game", pointing_game(m, truth), class_joint_chance(truth))
         if len(cue_rows):
-            mc, _ = _timed(method, model, ds.x[cue_rows], ds.length[cue_rows].astype(np.int64),
-                           ds.label[cue_rows].astype(np.int64), cfg.seed)
-            jn = list(joint_names)
-            cue_j = [jn.index(j) for j in info["joints"]]
-            Lc = ds.length[cue_rows]
-            span = np.clip(np.minimum(info["frames"][1], Lc) - info["frames"][0], 0, None)
-            add(name, "shortcut_mass", shortcut_mass(mc, Lc, cue_j, info["frames"]), len(cue_j) * span / (J * Lc))
+            mc, _ = _timed(method, model, xc, Lc, yc, cfg.seed)
+            cue = shortcut_mass(mc, Lc, cue_j, info["frames"])
+            add(name, "shortcut_mass", cue, cue_chance)
+            if control is not None:
+                mcc, _ = _timed(method, control, xc, Lc, yc, cfg.seed)
+                cue_control = shortcut_mass(mcc, Lc, cue_j, info["frames"])
+                add(name, "shortcut_mass_control", cue_control, cue_chance)
+                add_ratio(name, "shortcut_mass_ratio", cue, cue_control)
         order = map_order(m, cfg.seed)
         d = perturbation_curves(model, x, length, label, order, parents)
         i = perturbation_curves(model, x, length, label, order, parents, insertion=True)
@@ -223,12 +263,21 @@ def run_benchmark(model: nn.Module, ds: Dataset, joint_names: Sequence[str], par
             torch.manual_seed(cfg.seed)
             add(name, "max_sensitivity", max_sensitivity(method, model, x, length, label, m, noise,
                                                          cfg.sensitivity_samples, cfg.seed))
+        if seed_model is not None:
+            m2, _ = _timed(method, seed_model, x, length, label, cfg.seed)
+            add(name, "seed_spearman", rank_correlation(m, m2, length))
         add(name, "seconds_per_sequence", [seconds / N])
         say("%-28s %6.1f s (maps %.3f s per sequence)", name, time.perf_counter() - t0, seconds / N)
     table = pd.DataFrame(records, columns=list(COLUMNS))
     examples = _examples(ds, rows)
     return BenchmarkResult(table, list(methods), rows, maps, randomised, deletion, insertion,
-                           del_rand.mean((0, 1)), ins_rand.mean((0, 1)), examples)
+                           del_rand.mean((0, 1)), ins_rand.mean((0, 1)), examples, cue_rows)
+
+
+def _mask(n: int, rows: np.ndarray) -> np.ndarray:
+    m = np.zeros(n, bool)
+    m[rows] = True
+    return m
 
 
 def _examples(ds: Dataset, rows: np.ndarray) -> dict:
@@ -251,6 +300,7 @@ def write_benchmark(path_csv, path_h5, result: BenchmarkResult, **attrs) -> None
         kw = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
         f["methods"] = np.array(result.methods, dtype=h5py.string_dtype())
         f["rows"] = result.rows
+        f["cue_rows"] = result.cue_rows
         f.create_dataset("maps", data=result.maps, **kw)
         f.create_dataset("randomised", data=result.randomised, **kw)
         f["cascade"] = np.array(CASCADE, dtype=h5py.string_dtype())
@@ -288,6 +338,7 @@ def read_benchmark_maps(path) -> dict:
         out = {k: f[k][...] for k in keys if k not in ("methods", "cascade")}
         out["methods"] = list(decode_strings(f["methods"]))
         out["cascade"] = list(decode_strings(f["cascade"]))
+        out["cue_rows"] = f["cue_rows"][...] if "cue_rows" in f else np.zeros(0, np.int64)
         attrs = decode_attrs(f.attrs)
     out["examples"] = json.loads(attrs.pop("examples", "{}"))
     out["attrs"] = attrs

@@ -10,6 +10,13 @@ m[n, j] = sum_{t < L_n} S[n, t, j]:
   argmax_j m[n, j] is in G_c, else 0; a uniform random pick scores |G_c| / J.
 * **shortcut mass**: the share on the planted cue's joints during its frames
   (:func:`skelvis.shortcut.cue_mass`), on sequences that carry the cue.
+* **shortcut separation** (issues 15 and 18: does the map tell a model that uses the cue from one
+  that does not?): on the same cue-carrying training sequences, the shortcut mass of the model
+  trained with the cue over that of the control model trained on the cue-free twin data,
+  mean_n m_cue(S^cue_n) / mean_n m_cue(S^control_n) (:func:`.bootstrap.ratio_interval`); a map that
+  does not depend on the model scores exactly 1.  The ground truth it is read against is the
+  probability each model loses when the cue is taken out of those sequences
+  (:func:`skelvis.shortcut.occlusion_drop`, the twin's sequences).
 
 Sequences whose class has no ground truth, or whose map is all zero, get NaN (left out of the
 means).

@@ -1,6 +1,7 @@
 """Figures of notebook 07 (which attribution a user can trust, :mod:`skelvis.attribution`): the
 benchmark table, the deletion and insertion curves per method, the model-randomisation maps side
-by side, and one *throw* and one *kick* frame per method drawn as the paper's Fig. 4."""
+by side, one *throw* and one *kick* frame per method drawn as the paper's Fig. 4, and which
+method's map separates a model that uses the planted shortcut from a control that does not."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -13,7 +14,8 @@ from ..datasets.store import Dataset
 from ..topology import get_topology
 from .common import draw_skeleton
 
-__all__ = ["curves_figure", "randomisation_figure", "table_figure", "throw_kick_figure", "wide_table"]
+__all__ = ["curves_figure", "randomisation_figure", "shortcut_figure", "table_figure", "throw_kick_figure",
+           "wide_table"]
 
 CMAP = "Reds"
 
@@ -40,6 +42,9 @@ def table_figure(table: pd.DataFrame, title: str = ""):
     better = table.drop_duplicates("metric").set_index("metric").better.reindex(cols)
     score = val.copy()
     for c in cols:
+        if better[c] not in ("higher", "lower"):
+            score[c] = np.nan                   # a reference value, not a quality: left uncoloured
+            continue
         s = val[c] if better[c] == "higher" else -val[c]
         score[c] = s.rank(pct=True)
     fig, ax = plt.subplots(figsize=(1.35 * len(cols) + 2.5, 0.5 * len(order) + 1.8))
@@ -55,7 +60,8 @@ def table_figure(table: pd.DataFrame, title: str = ""):
             if np.isfinite(lo.iat[i, j]) and lo.iat[i, j] != hi.iat[i, j]:
                 txt += f"\n[{lo.iat[i, j]:.2g}, {hi.iat[i, j]:.2g}]"
             ax.text(j, i, txt, ha="center", va="center", fontsize=7)
-    ax.set_xticks(range(len(cols)), [f"{c.replace('_', ' ')}\n({better[c]} better)" for c in cols],
+    ax.set_xticks(range(len(cols)), [f"{c.replace('_', ' ')}\n" + (f"({better[c]} better)" if better[c] in
+                                      ("higher", "lower") else "(reference)") for c in cols],
                   rotation=35, ha="right", fontsize=8)
     ax.set_yticks(range(len(order)), order, fontsize=9)
     ax.set_title(title or "attribution methods: mean over sequences [bootstrap 95% interval]", fontsize=10)
@@ -138,4 +144,64 @@ def throw_kick_figure(ds: Dataset, bench: dict, panels: Sequence[tuple[int, int,
         fig.suptitle(title, fontsize=11, y=0.995)
     fig.tight_layout(rect=(0, 0, 1, 1 - (0.25 + 0.25 * title.count("\n")) / fig.get_size_inches()[1]
                            if title else 1))
+    return fig
+
+
+def shortcut_figure(table: pd.DataFrame, title: str = ""):
+    """Per method, the mean shortcut mass (share of the map on the planted cue's joints and frames)
+    of the model trained with the cue and of the control model trained without it, on the same
+    cue-carrying training sequences, with bootstrap 95% intervals, the ratio written above and
+    a uniform map's mass dotted; beside it the ground truth, the probability each model loses
+    when the cue is taken out (``cue_removed``).  Without control rows (no planted shortcut, or
+    no control model) the figure says so in words."""
+    t = table.set_index(["method", "metric"])
+    methods = [m for m in dict.fromkeys(table.method) if (m, "shortcut_mass_control") in t.index]
+    if not methods:
+        fig, ax = plt.subplots(figsize=(6, 1.6))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no planted shortcut with a control model in this data:\n"
+                "no cue mass to compare between a model that uses the cue and one that does not",
+                ha="center", va="center", fontsize=10)
+        if title:
+            ax.set_title(title, fontsize=10)
+        return fig
+    truth = [k for k in ("cue_probability_drop", "cue_probability_drop_control") if ("cue_removed", k) in t.index]
+    fig, axes = plt.subplots(1, 2 if truth else 1, figsize=(11 if truth else 8.5, 4.2), squeeze=False,
+                             gridspec_kw={"width_ratios": [5, 1] if truth else [1]})
+    ax = axes[0, 0]
+    x = np.arange(len(methods))
+    for k, (metric, label, color) in enumerate((("shortcut_mass", "model trained with the cue", "tab:red"),
+                                               ("shortcut_mass_control", "control (trained without it)",
+                                                "tab:blue"))):
+        v = np.array([t.loc[(m, metric), "value"] for m in methods])
+        lo = np.array([t.loc[(m, metric), "ci_low"] for m in methods])
+        hi = np.array([t.loc[(m, metric), "ci_high"] for m in methods])
+        err = np.nan_to_num(np.vstack([v - lo, hi - v]).clip(0))
+        ax.bar(x + (k - 0.5) * 0.38, v, 0.38, yerr=err, color=color, alpha=0.8, label=label, capsize=2)
+    chance = t.loc[(methods[0], "shortcut_mass"), "chance"]
+    if np.isfinite(chance):
+        ax.axhline(chance, color="k", ls=":", lw=1, label=f"uniform map ({chance:.2f})")
+    top = 1.35 * ax.get_ylim()[1]
+    ax.set_ylim(0, top)
+    for i, m in enumerate(methods):
+        r = t.loc[(m, "shortcut_mass_ratio"), "value"] if (m, "shortcut_mass_ratio") in t.index else np.nan
+        ax.text(i, top * 0.97, f"x{r:.2f}", ha="center", va="top", fontsize=8)
+    ax.set_xticks(x, methods, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("mass on the cue's joints and frames")
+    ax.set_title("which map separates the two models? (ratio cue / control above)", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, 0.91), ncol=3)
+    if truth:
+        ax2 = axes[0, 1]
+        v = [t.loc[("cue_removed", k), "value"] for k in truth]
+        lo = [t.loc[("cue_removed", k), "ci_low"] for k in truth]
+        hi = [t.loc[("cue_removed", k), "ci_high"] for k in truth]
+        err = np.nan_to_num(np.vstack([np.subtract(v, lo), np.subtract(hi, v)]).clip(0))
+        ax2.bar(range(len(truth)), v, 0.6, yerr=err, capsize=2,
+                color=["tab:red", "tab:blue"][:len(truth)], alpha=0.8)
+        ax2.axhline(0, color="k", lw=0.8)
+        ax2.set_xticks(range(len(truth)), ["with cue", "control"][:len(truth)], fontsize=8)
+        ax2.set_title("ground truth:\nprobability lost\nwithout the cue", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.95 if title else 1))
     return fig
