@@ -82,3 +82,30 @@ def tiny_run(tmp_path_factory) -> Path:
     run_snakemake(wd, "--configfile", "tests/configs/tiny.yaml")
     (wd / "wall_seconds.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")  # reported by the Slurm test
     return wd
+
+
+@pytest.fixture(scope="session")
+def planted():
+    """A small LSTM (8 units, 2 classes) trained on data where only joint 2 of 5 carries the class
+    (an up vs down drift) and every other joint moves at random: (model, x (96, 12, 5, 3), length,
+    label); the ground truth of the saliency and attribution ranking tests."""
+    import torch
+
+    from skelvis.models import RecurrentClassifier
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    N, T, J, C = 96, 12, 5, 3
+    y = torch.arange(N) % 2
+    x = 0.5 * torch.randn(N, T, J, C, generator=g)
+    ramp = torch.linspace(0, 1, T)[None, :, None]
+    x[:, :, 2, :] = 0.1 * torch.randn(N, T, C, generator=g) + (2 * y[:, None, None] - 1) * 1.5 * ramp
+    length = torch.full((N,), T)
+    m = RecurrentClassifier(J * C, 8, 2, cell="lstm")
+    opt = torch.optim.Adam(m.parameters(), lr=0.03)
+    for _ in range(60):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(m(x, length), y).backward()
+        opt.step()
+    m.eval()
+    assert (m(x, length).argmax(1) == y).float().mean() > 0.95
+    return m, x, length, y

@@ -315,26 +315,6 @@ def test_freeze_to_parent_keeps_bones_and_holds_the_first_pose():
 
 
 # ----------------------------------------------------------------------- the planted-signal model
-@pytest.fixture(scope="module")
-def planted():
-    """Only joint 2 carries the class (up vs down drift), every other joint moves at random."""
-    torch.manual_seed(0)
-    g = torch.Generator().manual_seed(0)
-    N, T = 96, 12
-    y = torch.arange(N) % 2
-    x = 0.5 * torch.randn(N, T, J, C, generator=g)
-    ramp = torch.linspace(0, 1, T)[None, :, None]
-    x[:, :, 2, :] = 0.1 * torch.randn(N, T, C, generator=g) + (2 * y[:, None, None] - 1) * 1.5 * ramp
-    length = torch.full((N,), T)
-    m = RecurrentClassifier(J * C, 8, 2, cell="lstm")
-    opt = torch.optim.Adam(m.parameters(), lr=0.03)
-    for _ in range(60):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(m(x, length), y).backward()
-        opt.step()
-    m.eval()
-    assert (m(x, length).argmax(1) == y).float().mean() > 0.95
-    return m, x, length, y
 
 
 @pytest.mark.fast

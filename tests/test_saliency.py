@@ -231,27 +231,6 @@ def test_write_read_roundtrip(tmp_path):
     assert list(back["units"]) == [1, 2]
 
 
-@pytest.fixture(scope="module")
-def planted():
-    """Only joint 2 carries the class (up vs down drift), every other joint moves at random."""
-    torch.manual_seed(0)
-    g = torch.Generator().manual_seed(0)
-    N, T, J, C = 96, 12, 5, 3
-    y = torch.arange(N) % 2
-    x = 0.5 * torch.randn(N, T, J, C, generator=g)
-    ramp = torch.linspace(0, 1, T)[None, :, None]
-    x[:, :, 2, :] = 0.1 * torch.randn(N, T, C, generator=g) + (2 * y[:, None, None] - 1) * 1.5 * ramp
-    length = torch.full((N,), T)
-    m = RecurrentClassifier(J * C, 8, 2, cell="lstm")
-    opt = torch.optim.Adam(m.parameters(), lr=0.03)
-    for _ in range(60):
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(m(x, length), y)
-        loss.backward()
-        opt.step()
-    m.eval()
-    assert (m(x, length).argmax(1) == y).float().mean() > 0.95
-    return m, x, length, y
 
 
 @pytest.mark.fast

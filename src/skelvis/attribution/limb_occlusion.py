@@ -27,10 +27,10 @@ from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import torch
-from captum.attr import FeatureAblation
 
 from ..rnn import valid_frames
 from .base import Attribution
+from .occlusion import window_drop
 from .perturbation import parent_order
 
 __all__ = ["LimbOcclusion", "joint_groups", "limb_freeze", "reference_frames"]
@@ -92,7 +92,7 @@ class LimbOcclusion(Attribution):
         self.groups = {k: tuple(int(j) for j in v) for k, v in (groups or {}).items()}
 
     def attribute(self, model, x, length, target) -> torch.Tensor:
-        n, T, J, C = x.shape
+        _, T, J, C = x.shape
         if len(self.parents) != J:
             raise ValueError(f"limb_occlusion: the topology has {len(self.parents)} joints, the data {J}")
         group = joint_groups(J, self.groups)
@@ -101,13 +101,5 @@ class LimbOcclusion(Attribution):
         w = torch.arange(T, device=x.device) // self.window
         mask = (w[:, None] * G + gi[None, :])[None, :, :, None].expand(1, T, J, C).contiguous()
         base = limb_freeze(x, length, self.parents, group, self.window)
-        fa = FeatureAblation(lambda inp, ln: model(inp.flatten(2), ln))
-        with torch.no_grad():
-            a = fa.attribute(x, baselines=base, target=target, additional_forward_args=(length,),
-                             feature_mask=mask, perturbations_per_eval=max(1, self.max_batch // max(1, n)))
-        drop = a[..., 0]                                                 # (n, T, J), the region's drop
-        valid = valid_frames(length, T).to(x.dtype)                      # (n, T)
-        frames = torch.zeros(n, int(w.max()) + 1, device=x.device, dtype=x.dtype)
-        frames.index_add_(1, w, valid)                                   # valid frames per window
         size = torch.bincount(gi, minlength=G).to(x.dtype)[gi]           # joints in each joint's group
-        return drop.abs() / (frames[:, w, None].clamp_min(1) * size[None, None, :])
+        return window_drop(model, x, length, target, mask, base, self.window, self.max_batch) / size

@@ -19,7 +19,7 @@ from ..rnn import valid_frames
 from .base import Attribution
 from .perturbation import single_joint_freeze
 
-__all__ = ["Occlusion", "occlusion_features"]
+__all__ = ["Occlusion", "occlusion_features", "window_drop"]
 
 
 def occlusion_features(T: int, J: int, C: int, window: int, device=None) -> torch.Tensor:
@@ -27,6 +27,25 @@ def occlusion_features(T: int, J: int, C: int, window: int, device=None) -> torc
     t = torch.arange(T, device=device) // max(1, int(window))
     f = t[:, None] * J + torch.arange(J, device=device)[None, :]
     return f[None, :, :, None].expand(1, T, J, C).contiguous()
+
+
+def window_drop(model, x: torch.Tensor, length: torch.Tensor, target, mask: torch.Tensor,
+                base: torch.Tensor, window: int, max_batch: int) -> torch.Tensor:
+    """|logit drop| (n, T, J) of occluding each feature of ``mask`` (1, T, J, C) by ``base``
+    (n, T, J, C), spread evenly over the valid frames of its window of ``window`` frames (one
+    forward pass per feature, batched by captum's ``FeatureAblation``); shared by the per-joint
+    and the per-limb occlusion."""
+    n, T = x.shape[:2]
+    fa = FeatureAblation(lambda inp, ln: model(inp.flatten(2), ln))
+    with torch.no_grad():
+        a = fa.attribute(x, baselines=base, target=target, additional_forward_args=(length,),
+                         feature_mask=mask, perturbations_per_eval=max(1, max_batch // max(1, n)))
+    drop = a[..., 0]                                                 # (n, T, J), the region's drop
+    valid = valid_frames(length, T).to(x.dtype)                      # (n, T)
+    w = torch.arange(T, device=x.device) // max(1, int(window))
+    frames = torch.zeros(n, int(w.max()) + 1, device=x.device, dtype=x.dtype)
+    frames.index_add_(1, w, valid)                                   # valid frames per window
+    return drop.abs() / frames[:, w, None].clamp_min(1)
 
 
 class Occlusion(Attribution):
@@ -38,18 +57,9 @@ class Occlusion(Attribution):
         self.parents, self.window, self.max_batch = list(parents), max(1, int(window)), int(max_batch)
 
     def attribute(self, model, x, length, target) -> torch.Tensor:
-        n, T, J, C = x.shape
+        _, T, J, C = x.shape
         if len(self.parents) != J:
             raise ValueError(f"occlusion: the topology has {len(self.parents)} joints, the data {J}")
         mask = occlusion_features(T, J, C, self.window, x.device)
         base = single_joint_freeze(x, length, self.parents)
-        fa = FeatureAblation(lambda inp, ln: model(inp.flatten(2), ln))
-        with torch.no_grad():
-            a = fa.attribute(x, baselines=base, target=target, additional_forward_args=(length,),
-                             feature_mask=mask, perturbations_per_eval=max(1, self.max_batch // max(1, n)))
-        drop = a[..., 0]                                                 # (n, T, J), the window's drop
-        valid = valid_frames(length, T).to(x.dtype)                      # (n, T)
-        w = torch.arange(T, device=x.device) // self.window
-        frames = torch.zeros(n, int(w.max()) + 1, device=x.device, dtype=x.dtype)
-        frames.index_add_(1, w, valid)                                   # valid frames per window
-        return drop.abs() / frames[:, w, None].clamp_min(1)
+        return window_drop(model, x, length, target, mask, base, self.window, self.max_batch)
