@@ -87,8 +87,12 @@ _ALIGN = 8
 class _Blob:
     """Arrays packed one after another (each at an offset aligned to 8 bytes) into one buffer;
     :meth:`add` returns the array's descriptor ``{"o": offset, "dtype", "shape", "step"}`` with
-    value = q * step (``dtype`` "i2": symmetric int16, step = max|a| / 32767; "u1": uint8 of a
-    non-negative array, step = max a / 255; "f4": float32, step 1)."""
+    value = q * step (``dtype`` "i2": symmetric int16, step = max|a| / (2**(bits-1) - 1); "u1":
+    uint8 of a non-negative array, step = max a / 255; "f4": float32, step 1).
+
+    int16 arrays are stored so that gzip finds their redundancy: ``"delta": true`` when q is
+    stored as its differences along axis 0 (frames, or iterations; the reader takes the cumulative
+    sum), and always byte-shuffled (every low byte, then every high byte)."""
 
     def __init__(self, encoding: str = "quantized"):
         if encoding not in ("quantized", "float32"):
@@ -97,10 +101,17 @@ class _Blob:
         self.parts: list[bytes] = []
         self.size = 0
 
-    def add(self, a, kind: str) -> dict[str, Any]:
-        q, dtype, step = _quantize(a, kind, self.encoding)
-        raw = q.tobytes()
-        desc = {"o": self.size, "dtype": dtype, "shape": list(q.shape), "step": step}
+    def add(self, a, kind: str, bits: int = 16, delta: bool = True) -> dict[str, Any]:
+        q, dtype, step = _quantize(a, kind, self.encoding, bits)
+        desc: dict[str, Any] = {"o": self.size, "dtype": dtype, "shape": list(q.shape), "step": step}
+        if dtype == "i2":
+            if delta and q.ndim and q.shape[0] > 1:
+                d = np.diff(q.astype(np.int32), axis=0, prepend=0)
+                if np.abs(d).max() <= 32767:
+                    q, desc["delta"] = d.astype("<i2"), True
+            raw = np.ascontiguousarray(q, "<i2").reshape(-1).view(np.uint8).reshape(-1, 2).T.tobytes()  # low, then high bytes
+        else:
+            raw = q.tobytes()
         pad = (-len(raw)) % _ALIGN
         self.parts.append(raw + b"\0" * pad)
         self.size += len(raw) + pad
@@ -110,7 +121,7 @@ class _Blob:
         return b"".join(self.parts)
 
 
-def _quantize(a, kind: str, encoding: str = "quantized"):
+def _quantize(a, kind: str, encoding: str = "quantized", bits: int = 16):
     a = np.nan_to_num(np.asarray(a, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     if kind == "map":
         a = np.maximum(a, 0.0)
@@ -122,9 +133,10 @@ def _quantize(a, kind: str, encoding: str = "quantized"):
         m = float(a.max()) if a.size else 0.0
         step = m / 255.0 if m > 0 else 1.0
         return np.clip(np.round(a / step), 0, 255).astype("u1"), "u1", step
+    top = 2 ** (int(bits) - 1) - 1
     m = float(np.abs(a).max()) if a.size else 0.0
-    step = m / 32767.0 if m > 0 else 1.0
-    return np.clip(np.round(a / step), -32767, 32767).astype("<i2"), "i2", step
+    step = m / top if m > 0 else 1.0
+    return np.clip(np.round(a / step), -top, top).astype("<i2"), "i2", step
 
 
 def encode_array(a: np.ndarray, kind: str, encoding: str = "quantized") -> dict[str, Any]:
@@ -145,10 +157,17 @@ def decode_array(desc: dict[str, Any], blob: bytes | None = None) -> np.ndarray:
     descriptor's own ``b64``."""
     if blob is None:
         blob = base64.b64decode(desc["b64"])
-    dt = np.dtype(_DTYPES[desc["dtype"]])
     n = int(np.prod(desc["shape"], dtype=np.int64))
-    q = np.frombuffer(blob, dtype=dt, count=n, offset=int(desc.get("o", 0)))
-    return (q.astype(np.float64) * desc["step"]).reshape(desc["shape"])
+    o = int(desc.get("o", 0))
+    if desc["dtype"] == "i2":
+        b = np.frombuffer(blob, np.uint8, count=2 * n, offset=o).reshape(2, n)
+        q = (b[0].astype(np.int32) | (b[1].astype(np.int32) << 8)).astype(np.uint16).view(np.int16).astype(np.int64)
+        q = q.reshape(desc["shape"])
+        if desc.get("delta"):
+            q = np.cumsum(q, axis=0)
+    else:
+        q = np.frombuffer(blob, dtype=np.dtype(_DTYPES[desc["dtype"]]), count=n, offset=o).reshape(desc["shape"])
+    return q.astype(np.float64) * desc["step"]
 
 
 def page_blob(payload: dict[str, Any]) -> bytes:
@@ -359,7 +378,9 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
             for v in names:
                 run = e[v]
                 snaps = np.asarray(run["snapshots"], np.float64)[:, :L]
-                out = {"start": blob.add(snaps[0], "pos"), "offsets": blob.add(snaps[1:] - snaps[:1], "signed")}
+                # offsets from the start at 12 bits (step max|offset| / 2047: well under a millimetre)
+                out = {"start": blob.add(snaps[0], "pos"),
+                       "offsets": blob.add(snaps[1:] - snaps[:1], "signed", bits=12)}
                 for key in ("response", "max_bone_error", "max_angle_violation_deg"):
                     if key in run:
                         out[key] = [float(x) for x in np.round(np.asarray(run[key], np.float64), 6)]

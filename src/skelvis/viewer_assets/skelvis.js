@@ -29,12 +29,20 @@
     var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
     return new Response(stream).arrayBuffer();
   }
+  // int16: byte-shuffled (low bytes, then high bytes), optionally stored as differences along axis 0
   function decode(d) {
     if (d._v) return d._v;
     var n = 1; d.shape.forEach(function (s) { n *= s; });
-    var q = d.dtype === "i2" ? new Int16Array(BUF, d.o, n) : d.dtype === "u1" ? new Uint8Array(BUF, d.o, n) : new Float32Array(BUF, d.o, n);
-    var out = new Float64Array(n);
-    for (var k = 0; k < n; k++) out[k] = q[k] * d.step;
+    var out = new Float64Array(n), k;
+    if (d.dtype === "i2") {
+      var b = new Uint8Array(BUF, d.o, 2 * n), q = new Int32Array(n);
+      for (k = 0; k < n; k++) q[k] = ((b[n + k] << 24) >> 16) | b[k];
+      if (d.delta) { var stride = n / d.shape[0]; for (k = stride; k < n; k++) q[k] += q[k - stride]; }
+      for (k = 0; k < n; k++) out[k] = q[k] * d.step;
+    } else {
+      var a = d.dtype === "u1" ? new Uint8Array(BUF, d.o, n) : new Float32Array(BUF, d.o, n);
+      for (k = 0; k < n; k++) out[k] = a[k] * d.step;
+    }
     d._v = out;
     return out;
   }
