@@ -37,13 +37,14 @@ HIDDEN = 16
 
 # --------------------------------------------------------------------------- fixtures
 
-def make_inputs(folder: Path, n_per_class=4, classes=("throw", "kick", "hand_waving"), T=20, seed=0):
+def make_inputs(folder: Path, n_per_class=4, classes=("throw", "kick", "hand_waving"), T=20, seed=0,
+                repetitions=1, hidden_size=HIDDEN):
     """data.h5, metrics.json, predictions.h5 of a small synthetic set (no training needed)."""
     from skelvis.datasets import synthetic
     from skelvis.datasets.store import write_dataset
     from skelvis.evaluate import Evaluation, write_predictions
 
-    cfg = synthetic.SyntheticConfig(classes=list(classes), subjects=n_per_class, repetitions=1, frames=T,
+    cfg = synthetic.SyntheticConfig(classes=list(classes), subjects=n_per_class, repetitions=repetitions, frames=T,
                                     max_frames=T + 4, split=[0.5, 0.25, 0.25], seed=seed)
     ds = synthetic.generate(cfg)
     folder.mkdir(parents=True, exist_ok=True)
@@ -56,12 +57,12 @@ def make_inputs(folder: Path, n_per_class=4, classes=("throw", "kick", "hand_wav
     ev = Evaluation(logits=logits, predicted=logits.argmax(1).astype(np.int32))
     write_predictions(ev, ds, folder / "predictions.h5", model="m.pt", data="data.h5")
     metrics = {"accuracy": {"train": 0.9, "validation": 0.75, "test": 0.5},
-               "model": {"hidden_size": HIDDEN, "num_layers": 1, "cell": "lstm", "num_classes": len(classes)}}
+               "model": {"hidden_size": hidden_size, "num_layers": 1, "cell": "lstm", "num_classes": len(classes)}}
     (folder / "metrics.json").write_text(json.dumps(metrics))
     return ds
 
 
-def make_fake_saliency(data_path: Path, out: Path, seed=1, mode="local"):
+def make_fake_saliency(data_path: Path, out: Path, seed=1, mode="local", units=UNITS):
     """A saliency file written by the saliency stage's writer: class_map/pred_map (N,T,J),
     unit_maps (N,K,T,J), units (K,); zero beyond each length. The maps are random but distinct per
     map and seed, so switching targets or methods must change the drawn colours."""
@@ -71,8 +72,8 @@ def make_fake_saliency(data_path: Path, out: Path, seed=1, mode="local"):
     mask = (np.arange(T)[None, :] < ds.length[:, None])[..., None]
     maps = SaliencyMaps(class_map=(rng.random((n, T, J)) * mask).astype(np.float32),
                         pred_map=(rng.random((n, T, J)) * 2 * mask).astype(np.float32),
-                        unit_maps=(rng.random((n, len(UNITS), T, J)) * mask[:, None]).astype(np.float32),
-                        units=UNITS, predicted=ds.label.copy(), mode=mode)
+                        unit_maps=(rng.random((n, len(units), T, J)) * mask[:, None]).astype(np.float32),
+                        units=np.asarray(units), predicted=ds.label.copy(), mode=mode)
     write_saliency(out, maps, model="m.pt", data=str(data_path))
     return read_saliency(out)
 
@@ -83,7 +84,7 @@ def make_fake_faithfulness(out: Path, share: float, auc: float):
                                      "auc_random": 0.8}}, out, model="m.pt", data="data.h5")
 
 
-def make_fake_maximize(data_path: Path, out: Path, seed=2):
+def make_fake_maximize(data_path: Path, out: Path, seed=2, iterations=ITERATIONS):
     """A maximisation file written by the maximize stage's writer: one target per class and one
     hidden unit, each run the sequence drifting a bit more each iteration (the unconstrained run
     three times as far)."""
@@ -93,11 +94,11 @@ def make_fake_maximize(data_path: Path, out: Path, seed=2):
     targets.append((Target("unit", 7, name="favourite unit"), 0))
     idx = [r for _, r in targets]
     drift = rng.normal(size=(len(idx),) + ds.x.shape[1:]) * 0.02
-    zeros = np.zeros((len(idx), ITERATIONS + 1))
+    zeros = np.zeros((len(idx), iterations + 1))
 
     def run(factor):
-        snaps = np.stack([ds.x[idx] + factor * i * drift for i in range(ITERATIONS + 1)], 1).astype(np.float32)
-        return MaximizationResult(snapshots=snaps, response=np.tile(np.linspace(0, factor, ITERATIONS + 1), (len(idx), 1)),
+        snaps = np.stack([ds.x[idx] + factor * i * drift for i in range(iterations + 1)], 1).astype(np.float32)
+        return MaximizationResult(snapshots=snaps, response=np.tile(np.linspace(0, factor, iterations + 1), (len(idx), 1)),
                                   max_bone_error=zeros, max_angle_violation_deg=zeros, max_floor_violation=zeros,
                                   max_acceleration=zeros, start_violations=[[] for _ in idx])
     write_maximization(out, ds, [t for t, _ in targets], idx, run(1.0), run(3.0), None, model="m.pt",
@@ -105,7 +106,7 @@ def make_fake_maximize(data_path: Path, out: Path, seed=2):
     return targets
 
 
-def make_fake_hidden(data_path: Path, folder: Path, seed=3):
+def make_fake_hidden(data_path: Path, folder: Path, seed=3, hidden_size=HIDDEN, rel_units=(3, 7)):
     """activations.h5 (smooth waves per unit, so every unit has highly activated periods), the 2-D
     paths file (a distinct curve per sequence, NaN after length) and a periods file whose
     thresholds and periods are the periods module's own functions of those activations, with two
@@ -114,7 +115,7 @@ def make_fake_hidden(data_path: Path, folder: Path, seed=3):
     n, T, J = ds.x.shape[:3]
     rng = np.random.default_rng(seed)
     t = np.arange(T)[None, :, None]
-    phase = rng.uniform(0, 2 * np.pi, size=(n, 1, HIDDEN))
+    phase = rng.uniform(0, 2 * np.pi, size=(n, 1, hidden_size))
     valid = (np.arange(T)[None, :] < ds.length[:, None])
     hidden = (np.sin(0.5 * t + phase) * valid[..., None]).astype(np.float32)
     write_activations(folder / "activations.h5", ds, hidden, ds.label, layer=0, num_layers=1, cell="lstm")
@@ -127,17 +128,17 @@ def make_fake_hidden(data_path: Path, folder: Path, seed=3):
     write_paths(folder / "paths_2d.h5", codes, acts, model="m.pt", data=str(data_path))
     threshold = unit_thresholds(hidden, ds.length, 0.8)
     per = run_length_periods(activation_mask(hidden, ds.length, threshold), min_length=1)
-    R = 2
-    rel_units, rel_samples = np.array([3, 7]), np.array([0, n - 1])
+    R = len(rel_units)
+    rel_units, rel_samples = np.asarray(rel_units), np.linspace(0, n - 1, R).round().astype(int)
     mean = rng.normal(size=(R, T, J)).astype(np.float32) * valid[rel_samples][..., None]
-    relevance = {"unit": rel_units, "cluster": np.array([0, 1]), "period": np.array([0, 1]), "sample": rel_samples,
-                 "t": np.array([3, 4]), "start": np.array([1, 2]), "stop": np.array([5, 6]),
-                 "hidden": np.zeros((R, T, HIDDEN), np.float32), "relevance": mean, "mean": mean,
+    relevance = {"unit": rel_units, "cluster": np.arange(R) % 2, "period": np.arange(R), "sample": rel_samples,
+                 "t": 3 + np.arange(R) % 2, "start": 1 + np.arange(R) % 2, "stop": 5 + np.arange(R) % 2,
+                 "hidden": np.zeros((R, T, hidden_size), np.float32), "relevance": mean, "mean": mean,
                  "std": np.abs(mean) * 0.1, "std_frame": np.full((R, T), 0.25, np.float32),
                  "std_joint": np.zeros((R, J), np.float32), "output": np.ones(R), "absorbed_bias": np.zeros(R),
                  "absorbed_eps": np.zeros(R), "conservation_error": np.zeros(R)}
     P = len(per)
-    units = {k: np.zeros(HIDDEN) for k in ("n_periods", "n_clusters", "purity", "purity_one_cluster",
+    units = {k: np.zeros(hidden_size) for k in ("n_periods", "n_clusters", "purity", "purity_one_cluster",
                                            "purity_shuffled", "clarity")}
     clusters = {"unit": np.zeros(0, int)}
     an = PeriodAnalysis(threshold, per, np.zeros(P, int), np.ones(P), np.ones(P), units, clusters, relevance,
@@ -146,14 +147,18 @@ def make_fake_hidden(data_path: Path, folder: Path, seed=3):
     return {"hidden": hidden, "codes": codes, "threshold": threshold, "periods": per, "relevance": relevance}
 
 
-def write_all(folder: Path, n_per_class=4, T=20):
-    ds = make_inputs(folder, n_per_class=n_per_class, T=T)
-    sal = make_fake_saliency(folder / "data.h5", folder / "saliency.h5")
-    sal2 = make_fake_saliency(folder / "data.h5", folder / "saliency_tt.h5", seed=11, mode="through_time")
+def write_all(folder: Path, n_per_class=4, T=20, classes=("throw", "kick", "hand_waving"), units=UNITS,
+              iterations=ITERATIONS, hidden_size=HIDDEN, rel_units=(3, 7), repetitions=1):
+    """Every input of the page, through the stages' writers (two attribution methods); the
+    benchmark calls it with the default run's and the scale configuration's shapes."""
+    ds = make_inputs(folder, n_per_class=n_per_class, T=T, classes=classes, repetitions=repetitions,
+                     hidden_size=hidden_size)
+    sal = make_fake_saliency(folder / "data.h5", folder / "saliency.h5", units=units)
+    sal2 = make_fake_saliency(folder / "data.h5", folder / "saliency_tt.h5", seed=11, mode="through_time", units=units)
     make_fake_faithfulness(folder / "faith.json", 0.61, 0.31)
     make_fake_faithfulness(folder / "faith_tt.json", 0.42, 0.52)
-    targets = make_fake_maximize(folder / "data.h5", folder / "maximize.h5")
-    hid = make_fake_hidden(folder / "data.h5", folder)
+    targets = make_fake_maximize(folder / "data.h5", folder / "maximize.h5", iterations=iterations)
+    hid = make_fake_hidden(folder / "data.h5", folder, hidden_size=hidden_size, rel_units=rel_units)
     args = {"data": folder / "data.h5", "metrics": folder / "metrics.json", "predictions": folder / "predictions.h5",
             "saliency": {"local": folder / "saliency.h5", "through_time": folder / "saliency_tt.h5"},
             "faithfulness": {"local": folder / "faith.json", "through_time": folder / "faith_tt.json"},
@@ -243,8 +248,10 @@ def test_payload_carries_every_view(inputs):
     # the periods stage's explained sequences (0 and N-1) come along, said why
     rows = [s["index"] for s in payload["sequences"]]
     assert len(ds.x) - 1 in rows and 0 in rows
-    explained = [s for s in payload["sequences"] if s["why"].startswith("explained")]
-    assert [s["index"] for s in explained] == [r for r in (0, len(ds.x) - 1) if r not in rows[:len(rows) - len(explained)]]
+    extra = {s["index"]: s["why"] for s in payload["sequences"] if s["why"] not in ("confident", "misclassified")}
+    starts = {int(ds.sample_id.tolist().index(t.sample_id)) if hasattr(t, "sample_id") else r for t, r in inputs["targets"]}
+    assert set(extra) <= {0, len(ds.x) - 1} | starts and starts <= set(rows)
+    assert all(w in ("explained (periods stage)", "maximisation start") for w in extra.values())
     assert payload["selection"]["carried"] == len(rows) and str(len(ds.x)) in payload["selection"]["rule"]
     for i, s in enumerate(payload["sequences"]):
         r, L = s["index"], s["length"]
@@ -304,8 +311,9 @@ def test_page_is_self_contained(inputs, tmp_path):
 
 @pytest.mark.fast
 def test_page_size_is_bounded_as_the_dataset_grows(inputs, tmp_path):
-    """The same page for 60 and 600 sequences: the carried subset, and so the file, stay the same
-    size (within 10 %), while the inputs grow tenfold."""
+    """The same page for 60 and 600 sequences: the carried subset stays within its bound and the
+    file within 15 % (the maximisation starts may or may not be among the chosen sequences), while
+    the inputs grow tenfold."""
     pages = {}
     for n in (20, 200):
         got = write_all(tmp_path / str(n), n_per_class=n, T=20)
@@ -313,8 +321,9 @@ def test_page_size_is_bounded_as_the_dataset_grows(inputs, tmp_path):
         pages[n]["N"] = len(got["ds"].x)
     small, large = pages[20], pages[200]
     assert large["N"] == 10 * small["N"]
-    assert large["sequences"] == small["sequences"] == 3 * 3 + 2  # per class 3, plus the 2 explained
-    assert large["bytes"] < 1.1 * small["bytes"], (small["bytes"], large["bytes"])
+    # per class 3, plus at most the 2 explained and the 4 maximisation starts, whatever N
+    assert small["sequences"] <= 3 * 3 + 2 + 4 and large["sequences"] <= 3 * 3 + 2 + 4
+    assert large["bytes"] < 1.15 * small["bytes"], (small["bytes"], large["bytes"])
     fewer = viewer.write_viewer(tmp_path / "fewer.html", **inputs["args"], cfg=viewer.ViewerConfig(sequences_per_class=1))
     default = viewer.write_viewer(tmp_path / "default.html", **inputs["args"])
     assert fewer["sequences"] < default["sequences"] and fewer["bytes"] < default["bytes"]

@@ -308,21 +308,33 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
     }
     rows, why = select_sequences(ds, pred["predicted"], pred["probability"], cfg)
     per = read_periods(periods) if periods else None
-    extra: list[int] = []
-    if per is not None:  # the sequences the periods stage explained come along
-        rel_samples = [int(s) for s in np.asarray(per.relevance.get("sample", []))]
-        extra = [s for s in dict.fromkeys(rel_samples) if s not in set(rows.tolist())]
+    max_entries = read_maximization(maximize) if maximize else []
+    # the sequences the periods stage explained and the maximisation starts come along (bounded
+    # by the stages' own targets), so the map and the units panel link to them too
+    ids = {str(s): i for i, s in enumerate(ds.sample_id)}
+    extra: dict[int, str] = {}
+    if per is not None:
+        for s in np.asarray(per.relevance.get("sample", [])):
+            extra.setdefault(int(s), "explained (periods stage)")
+    for e in max_entries:
+        if str(e["sample_id"]) in ids:
+            extra.setdefault(ids[str(e["sample_id"])], "maximisation start")
+    have = set(rows.tolist())
+    extra = {r: w for r, w in extra.items() if r not in have}
     if extra:
-        rows = np.concatenate([rows, np.asarray(extra, np.int64)])
-        why = why + ["explained (periods stage)"] * len(extra)
+        rows = np.concatenate([rows, np.asarray(list(extra), np.int64)])
+        why = why + list(extra.values())
+    n_explained = sum(w.startswith("explained") for w in extra.values())
+    n_starts = len(extra) - n_explained
     seq_of = {int(r): i for i, r in enumerate(rows)}
     lengths = [int(ds.length[r]) for r in rows]
     payload["selection"] = {
         "per_class": cfg.sequences_per_class, "splits": list(cfg.splits), "carried": len(rows),
-        "of": len(ds.x), "explained": len(extra),
+        "of": len(ds.x), "explained": n_explained, "maximisation_starts": n_starts,
         "rule": (f"{len(rows)} of {len(ds.x)} sequences: per class up to {cfg.sequences_per_class} from the "
                  f"{' and '.join(cfg.splits)} split(s), the most confidently correct and the most confident "
-                 f"mistake" + (f", plus the {len(extra)} sequence(s) the periods stage explained" if extra else "")
+                 f"mistake" + (f", plus the {n_explained} sequence(s) the periods stage explained" if n_explained else "")
+                 + (f", plus {n_starts} other maximisation start(s)" if n_starts else "")
                  + "; the page holds this subset only, so its size does not grow with the dataset"),
     }
     for i, r in enumerate(rows):
@@ -364,9 +376,8 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
 
     # activation maximisation: every run variant the file holds, side by side
     if maximize:
-        ids = {str(s): i for i, s in enumerate(ds.sample_id)}
         variants: list[str] = []
-        for e in read_maximization(maximize):
+        for e in max_entries:
             r = ids.get(e["sample_id"])
             names = [v for v in e if isinstance(e[v], dict) and "snapshots" in e[v]]
             variants += [v for v in names if v not in variants]

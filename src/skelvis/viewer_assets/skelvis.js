@@ -519,7 +519,7 @@
       } } };
       var series = [{ label: "frame" }, { label: "h_t[" + u + "]", stroke: "#0072B2", width: 2 }];
       var dat = [xs, ys];
-      if (thr !== null) { series.push({ label: "threshold", stroke: "#555", dash: [5, 4], width: 1 }); dat.push(th); }
+      if (thr !== null) { series.push({ label: "threshold", stroke: "#555", dash: [5, 4], width: 1, points: { show: false } }); dat.push(th); }
       actPlot = new uPlot({ width: chartWidth(el), height: 190, plugins: [shade, cursorPlugin(function () { return Math.min(state.frame, L - 1); })],
         scales: { x: { time: false } }, axes: [{ label: "frame t" }, { label: "activation h_t[" + u + "]" }], series: series,
         title: "hidden unit " + u + " on " + P.sequences[seq].id + " (" + per.length + " highly activated period" + (per.length === 1 ? "" : "s") + ")" }, dat, el);
@@ -558,7 +558,7 @@
     var series = [{ label: "iteration" }], dat = [xs];
     names.forEach(function (v, k) { series.push({ label: v, stroke: QUAL[k % QUAL.length], width: 2, dash: k ? [6, 3] : undefined, points: { show: true } }); var y = r.runs[v].response.slice(); while (y.length < xs.length) y.push(null); dat.push(y); });
     respPlot = new uPlot({ width: chartWidth(el), height: 220, plugins: [cursorPlugin(function () { return state.iteration; })], scales: { x: { time: false } },
-      axes: [{ label: "iteration" }, { label: "response of " + targetName(r.target) }], series: series, title: "response of " + targetName(r.target) + " per iteration" }, dat, el);
+      axes: [{ label: "iteration", incrs: [1, 2, 5, 10, 20, 50, 100] }, { label: "response of " + targetName(r.target) }], series: series, title: "response of " + targetName(r.target) + " per iteration" }, dat, el);
     drawnInfo.response = names;
   }
   function redrawCharts() { [actPlot, relPlot, respPlot].forEach(function (u) { if (u) u.redraw(false); }); }
@@ -672,6 +672,8 @@
     BUF = buf;
     var T_PARSED = performance.now();
     header(); fillStatic();
+    // open on the first unit the periods stage explained (else the first listed)
+    if (HID) { var firstRel = HID.relevance.length ? HID.units.indexOf(HID.relevance[0].unit) : -1; if (firstRel >= 0) state.unit = firstRel; }
     var warn = readHash();
     if (state.mode === "sensitivity" && state.filter !== "all" && String(P.sequences[state.seq].label) !== state.filter) state.filter = "all";
     $("mode-" + state.mode).checked = true;
