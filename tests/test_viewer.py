@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.ndimage import uniform_filter1d
 
 from skelvis import viewer
 from skelvis.activations import write_activations
@@ -24,7 +25,13 @@ from skelvis.errors import ConfigError, DataFormatError
 from skelvis.evaluate import read_predictions
 from skelvis.faithfulness import write_faithfulness
 from skelvis.maximize import MaximizationResult, Target, write_maximization
-from skelvis.periods import PeriodAnalysis, activation_mask, run_length_periods, unit_thresholds, write_periods
+from skelvis.periods import (
+    PeriodAnalysis,
+    activation_mask,
+    run_length_periods,
+    unit_thresholds,
+    write_periods,
+)
 from skelvis.saliency import SaliencyMaps, read_saliency, write_saliency
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +69,7 @@ def make_inputs(folder: Path, n_per_class=4, classes=("throw", "kick", "hand_wav
     return ds
 
 
-def make_fake_saliency(data_path: Path, out: Path, seed=1, mode="local", units=UNITS):
+def make_fake_saliency(data_path: Path, out: Path, seed=1, mode="local", units=UNITS, smooth=0):
     """A saliency file written by the saliency stage's writer: class_map/pred_map (N,T,J),
     unit_maps (N,K,T,J), units (K,); zero beyond each length. The maps are random but distinct per
     map and seed, so switching targets or methods must change the drawn colours."""
@@ -70,9 +77,13 @@ def make_fake_saliency(data_path: Path, out: Path, seed=1, mode="local", units=U
     n, T, J = ds.x.shape[:3]
     rng = np.random.default_rng(seed)
     mask = (np.arange(T)[None, :] < ds.length[:, None])[..., None]
-    maps = SaliencyMaps(class_map=(rng.random((n, T, J)) * mask).astype(np.float32),
-                        pred_map=(rng.random((n, T, J)) * 2 * mask).astype(np.float32),
-                        unit_maps=(rng.random((n, len(units), T, J)) * mask[:, None]).astype(np.float32),
+
+    def field(*shape):  # white noise, or (smooth > 0, as real maps) a moving average over frames
+        a = rng.random(shape, dtype=np.float32)
+        return uniform_filter1d(a, smooth, axis=-2) if smooth else a
+    maps = SaliencyMaps(class_map=(field(n, T, J) * mask).astype(np.float32),
+                        pred_map=(field(n, T, J) * 2 * mask).astype(np.float32),
+                        unit_maps=(field(n, len(units), T, J) * mask[:, None]).astype(np.float32),
                         units=np.asarray(units), predicted=ds.label.copy(), mode=mode)
     write_saliency(out, maps, model="m.pt", data=str(data_path))
     return read_saliency(out)
@@ -148,13 +159,14 @@ def make_fake_hidden(data_path: Path, folder: Path, seed=3, hidden_size=HIDDEN, 
 
 
 def write_all(folder: Path, n_per_class=4, T=20, classes=("throw", "kick", "hand_waving"), units=UNITS,
-              iterations=ITERATIONS, hidden_size=HIDDEN, rel_units=(3, 7), repetitions=1):
+              iterations=ITERATIONS, hidden_size=HIDDEN, rel_units=(3, 7), repetitions=1, smooth=0):
     """Every input of the page, through the stages' writers (two attribution methods); the
     benchmark calls it with the default run's and the scale configuration's shapes."""
     ds = make_inputs(folder, n_per_class=n_per_class, T=T, classes=classes, repetitions=repetitions,
                      hidden_size=hidden_size)
-    sal = make_fake_saliency(folder / "data.h5", folder / "saliency.h5", units=units)
-    sal2 = make_fake_saliency(folder / "data.h5", folder / "saliency_tt.h5", seed=11, mode="through_time", units=units)
+    sal = make_fake_saliency(folder / "data.h5", folder / "saliency.h5", units=units, smooth=smooth)
+    sal2 = make_fake_saliency(folder / "data.h5", folder / "saliency_tt.h5", seed=11, mode="through_time", units=units,
+                              smooth=smooth)
     make_fake_faithfulness(folder / "faith.json", 0.61, 0.31)
     make_fake_faithfulness(folder / "faith_tt.json", 0.42, 0.52)
     targets = make_fake_maximize(folder / "data.h5", folder / "maximize.h5", iterations=iterations)
@@ -443,7 +455,6 @@ def test_browser_sensitivity_methods_compare_keyboard_png(browser, page_file):
     page = o.page
     try:
         d0 = o.drawn()
-        s0 = payload["sequences"][d0["seq"]]
         # what is drawn equals the method's map of the true class at frame 0
         expect = method_map(payload, blob, 0, d0["seq"])[0]
         np.testing.assert_allclose(d0["colors"], expect, atol=1e-9)

@@ -29,8 +29,9 @@ What the page shows:
 Data reduction (bounded whatever N): per class ``sequences_per_class`` sequences of the configured
 splits (the most confidently correct, and the most confident mistake), the sequences the periods
 stage explained, at most ``max_units`` hidden units besides those maximised or explained; positions
-quantised to int16 and maps to uint8 (value = q * step), maximisation iterations stored as int16
-offsets from their start, the whole block gzip-compressed.
+quantised to 14 bits (step max|x| / 8191, a fraction of a millimetre) and maps to uint8 (value =
+q * step), maximisation iterations as 12-bit offsets from their start, neighbouring frames (or
+iterations) stored as differences, int16 byte-shuffled, the whole block gzip-compressed.
 
 Inputs are read by the readers beside their writers (formats in docs/design.md). Everything
 besides data, metrics and predictions is optional: without it the page shows what exists and says
@@ -90,9 +91,9 @@ class _Blob:
     value = q * step (``dtype`` "i2": symmetric int16, step = max|a| / (2**(bits-1) - 1); "u1":
     uint8 of a non-negative array, step = max a / 255; "f4": float32, step 1).
 
-    int16 arrays are stored so that gzip finds their redundancy: ``"delta": true`` when q is
-    stored as its differences along axis 0 (frames, or iterations; the reader takes the cumulative
-    sum), and always byte-shuffled (every low byte, then every high byte)."""
+    Arrays are stored so that gzip finds their redundancy: ``"delta": axis`` when q is stored as its
+    differences along that axis (frames, or iterations; the reader takes the cumulative sum, modulo
+    256 for uint8), and int16 byte-shuffled (every low byte, then every high byte)."""
 
     def __init__(self, encoding: str = "quantized"):
         if encoding not in ("quantized", "float32"):
@@ -101,17 +102,21 @@ class _Blob:
         self.parts: list[bytes] = []
         self.size = 0
 
-    def add(self, a, kind: str, bits: int = 16, delta: bool = True) -> dict[str, Any]:
+    def add(self, a, kind: str, bits: int = 16, axis: int | None = 0) -> dict[str, Any]:
+        """Pack ``a``; ``axis``: the axis along which neighbours are alike (frames, iterations),
+        stored as differences (None: as is)."""
         q, dtype, step = _quantize(a, kind, self.encoding, bits)
         desc: dict[str, Any] = {"o": self.size, "dtype": dtype, "shape": list(q.shape), "step": step}
+        if axis is not None and dtype != "f4" and q.ndim and q.shape[axis] > 1:
+            d = np.diff(q.astype(np.int32), axis=axis, prepend=0)
+            if dtype == "u1":  # modulo 256: the reader's cumulative sum wraps back
+                q, desc["delta"] = (d % 256).astype("u1"), axis
+            elif np.abs(d).max() <= 32767:
+                q, desc["delta"] = d.astype("<i2"), axis
         if dtype == "i2":
-            if delta and q.ndim and q.shape[0] > 1:
-                d = np.diff(q.astype(np.int32), axis=0, prepend=0)
-                if np.abs(d).max() <= 32767:
-                    q, desc["delta"] = d.astype("<i2"), True
             raw = np.ascontiguousarray(q, "<i2").reshape(-1).view(np.uint8).reshape(-1, 2).T.tobytes()  # low, then high bytes
         else:
-            raw = q.tobytes()
+            raw = np.ascontiguousarray(q).tobytes()
         pad = (-len(raw)) % _ALIGN
         self.parts.append(raw + b"\0" * pad)
         self.size += len(raw) + pad
@@ -162,11 +167,13 @@ def decode_array(desc: dict[str, Any], blob: bytes | None = None) -> np.ndarray:
     if desc["dtype"] == "i2":
         b = np.frombuffer(blob, np.uint8, count=2 * n, offset=o).reshape(2, n)
         q = (b[0].astype(np.int32) | (b[1].astype(np.int32) << 8)).astype(np.uint16).view(np.int16).astype(np.int64)
-        q = q.reshape(desc["shape"])
-        if desc.get("delta"):
-            q = np.cumsum(q, axis=0)
     else:
-        q = np.frombuffer(blob, dtype=np.dtype(_DTYPES[desc["dtype"]]), count=n, offset=o).reshape(desc["shape"])
+        q = np.frombuffer(blob, dtype=np.dtype(_DTYPES[desc["dtype"]]), count=n, offset=o).astype(np.float64)
+    q = q.reshape(desc["shape"])
+    if desc.get("delta") is not None and desc.get("delta") is not False:
+        q = np.cumsum(q.astype(np.int64), axis=int(desc["delta"]))
+        if desc["dtype"] == "u1":
+            q = q % 256
     return q.astype(np.float64) * desc["step"]
 
 
@@ -344,7 +351,7 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
             "pred": int(pred["predicted"][r]), "split": SPLIT_NAMES[int(ds.split[r])], "why": why[i],
             "prob": round(float(pred["probability"][r, pred["predicted"][r]]), 4),
             "prob_true": round(float(pred["probability"][r, ds.label[r]]), 4), "length": L,
-            "pos": blob.add(ds.x[r, :L], "pos")})
+            "pos": blob.add(ds.x[r, :L], "pos", bits=14)})
 
     # attribution methods: one saliency file each (the file's mode names it)
     units: list[int] = []
@@ -360,7 +367,7 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
             entry = {"class_map": blob.add(sal["class_map"][i, :L], "map"),
                      "pred_map": blob.add(sal["pred_map"][i, :L], "map")}
             if k and int(r) in kept:
-                entry["unit_maps"] = blob.add(sal["unit_maps"][kept[int(r)], :k, :L], "map")
+                entry["unit_maps"] = blob.add(sal["unit_maps"][kept[int(r)], :k, :L], "map", axis=1)
             maps.append(entry)
         if k and len(kept) < len(rows):
             payload["notes"].append(f"Method {name}: hidden-unit maps are shown for the sequences "
@@ -390,7 +397,7 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
                 run = e[v]
                 snaps = np.asarray(run["snapshots"], np.float64)[:, :L]
                 # offsets from the start at 12 bits (step max|offset| / 2047: well under a millimetre)
-                out = {"start": blob.add(snaps[0], "pos"),
+                out = {"start": blob.add(snaps[0], "pos", bits=14),
                        "offsets": blob.add(snaps[1:] - snaps[:1], "signed", bits=12)}
                 for key in ("response", "max_bone_error", "max_angle_violation_deg"):
                     if key in run:

@@ -24,25 +24,32 @@
 
   // ------------------------------------------------------------------ data
   function inflate(b64) {
-    var bin = atob(b64), n = bin.length, bytes = new Uint8Array(n);
-    for (var i = 0; i < n; i++) bytes[i] = bin.charCodeAt(i);
+    var bytes;
+    if (typeof Uint8Array.fromBase64 === "function") bytes = Uint8Array.fromBase64(b64);  // native where offered
+    else { var bin = atob(b64), n = bin.length; bytes = new Uint8Array(n); for (var i = 0; i < n; i++) bytes[i] = bin.charCodeAt(i); }
     var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
     return new Response(stream).arrayBuffer();
   }
-  // int16: byte-shuffled (low bytes, then high bytes), optionally stored as differences along axis 0
+  // int16 byte-shuffled (low bytes, then high bytes); "delta": stored as differences along that axis
   function decode(d) {
     if (d._v) return d._v;
     var n = 1; d.shape.forEach(function (s) { n *= s; });
-    var out = new Float64Array(n), k;
+    var out = new Float64Array(n), q = new Int32Array(n), k;
     if (d.dtype === "i2") {
-      var b = new Uint8Array(BUF, d.o, 2 * n), q = new Int32Array(n);
+      var b = new Uint8Array(BUF, d.o, 2 * n);
       for (k = 0; k < n; k++) q[k] = ((b[n + k] << 24) >> 16) | b[k];
-      if (d.delta) { var stride = n / d.shape[0]; for (k = stride; k < n; k++) q[k] += q[k - stride]; }
-      for (k = 0; k < n; k++) out[k] = q[k] * d.step;
     } else {
       var a = d.dtype === "u1" ? new Uint8Array(BUF, d.o, n) : new Float32Array(BUF, d.o, n);
-      for (k = 0; k < n; k++) out[k] = a[k] * d.step;
+      if (d.dtype === "f4") { for (k = 0; k < n; k++) out[k] = a[k]; d._v = out; return out; }
+      for (k = 0; k < n; k++) q[k] = a[k];
     }
+    if (d.delta !== undefined && d.delta !== null && d.delta !== false) {
+      var ax = +d.delta, stride = 1, len = d.shape[ax];
+      for (var x = ax + 1; x < d.shape.length; x++) stride *= d.shape[x];
+      for (k = 0; k < n; k++) if (Math.floor(k / stride) % len) q[k] += q[k - stride];
+      if (d.dtype === "u1") for (k = 0; k < n; k++) q[k] &= 255;
+    }
+    for (k = 0; k < n; k++) out[k] = q[k] * d.step;
     d._v = out;
     return out;
   }
