@@ -436,6 +436,8 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
             "activation": [blob.add(act["hidden"][i, :lengths[i]], "signed") for i in range(len(rows))],
             "threshold": None, "periods": [], "relevance": []}
         if per is not None:
+            sp = per.config.get("splits")
+            hidden["periods_splits"] = [str(x) for x in sp] if isinstance(sp, (list, tuple)) else None
             th = np.asarray(per.threshold, np.float64)
             hidden["threshold"] = [round(float(th[u]), 6) if u < len(th) else None for u in units]
             p = per.periods

@@ -506,7 +506,7 @@
     if (!ent.length) rs.appendChild(option(-1, "(no relevance for this unit)"));
     ent.forEach(function (q) { var r = HID.relevance[q], s = P.sequences[r.seq]; rs.appendChild(option(q, "relevance: cluster " + r.cluster + ", " + s.id + ", period " + r.start + "-" + r.stop + " at t=" + r.t)); });
     if (ent.indexOf(state.rel) < 0) state.rel = -1;
-    rs.value = String(state.rel);
+    rs.value = String(state.rel >= 0 ? state.rel : (ent.length ? ent[0] : -1));
     // activation of unit u over the current sequence
     var el = $("activation-chart");
     if (actPlot) { actPlot.destroy(); actPlot = null; }
@@ -528,8 +528,9 @@
       var dat = [xs, ys];
       if (thr !== null) { series.push({ label: "threshold", stroke: "#555", dash: [5, 4], width: 1, points: { show: false } }); dat.push(th); }
       actPlot = new uPlot({ width: chartWidth(el), height: 190, plugins: [shade, cursorPlugin(function () { return Math.min(state.frame, L - 1); })],
-        scales: { x: { time: false } }, axes: [{ label: "frame t" }, { label: "activation h_t[" + u + "]" }], series: series,
-        title: "hidden unit " + u + " on " + P.sequences[seq].id + " (" + per.length + " highly activated period" + (per.length === 1 ? "" : "s") + ")" }, dat, el);
+        scales: { x: { time: false } }, axes: [{ label: "frame t", incrs: [1, 2, 5, 10, 20, 50, 100] }, { label: "activation h_t[" + u + "]" }], series: series,
+        title: "hidden unit " + u + " on " + P.sequences[seq].id + " (" + per.length + " highly activated period" + (per.length === 1 ? "" : "s") +
+          (HID.periods_splits && HID.periods_splits.indexOf(P.sequences[seq].split) < 0 ? "; its " + P.sequences[seq].split + " split is not among the periods stage's splits" : "") + ")" }, dat, el);
     }
     drawRelevance();
   }
@@ -545,7 +546,7 @@
     for (var t = 0; t < L; t++) { xs.push(t); lo.push(r.frame_total[t] - r.frame_std[t]); hi.push(r.frame_total[t] + r.frame_std[t]); }
     var onSeq = r.seq === curUnitSeq();
     relPlot = new uPlot({ width: chartWidth(el), height: 170, plugins: [cursorPlugin(function () { return onSeq ? Math.min(state.frame, L - 1) : r.t; })],
-      scales: { x: { time: false } }, axes: [{ label: "frame t" }, { label: "relevance (sum over joints)" }],
+      scales: { x: { time: false } }, axes: [{ label: "frame t", incrs: [1, 2, 5, 10, 20, 50, 100] }, { label: "relevance (sum over joints)" }],
       series: [{ label: "frame" }, { label: "mean", stroke: "#D55E00", width: 2 }, { label: "+1 sd", stroke: "rgba(213,94,0,0.3)" }, { label: "-1 sd", stroke: "rgba(213,94,0,0.3)" }],
       bands: [{ series: [2, 3], fill: "rgba(213,94,0,0.18)" }],
       title: "LRP relevance of unit " + r.unit + " at t=" + r.t + " on " + s.id + " (cluster " + r.cluster + ")" }, [xs, r.frame_total, hi, lo], el);
