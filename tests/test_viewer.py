@@ -206,6 +206,17 @@ def test_encode_roundtrip_error_within_half_step(kind):
 
 
 @pytest.mark.fast
+def test_vendored_javascript_is_the_pinned_release():
+    """The inlined uPlot is what tools/vendor_js.py fetched for the version and npm integrity that
+    viewer_assets/vendor.json pins (make setup runs it)."""
+    assets = ROOT / "src" / "skelvis" / "viewer_assets"
+    spec = json.loads((assets / "vendor.json").read_text())["packages"]["uplot"]
+    assert (assets / "vendor" / "uplot.stamp").read_text().split() == [f"uplot@{spec['version']}", spec["integrity"]]
+    js = (assets / "vendor" / "uPlot.iife.min.js").read_text()
+    assert f"(v{spec['version']})" in js.splitlines()[0] and "var uPlot" in js
+
+
+@pytest.mark.fast
 def test_float32_encoding_is_exact_to_float32():
     a = np.random.default_rng(1).normal(size=(4, 6))
     enc = viewer.encode_array(a, "pos", encoding="float32")
@@ -667,6 +678,15 @@ def test_browser_url_fragment_restores_the_view(browser, page_file):
         assert (d3["mode"], d3["seq"], d3["iteration"], d3["frame"]) == ("maximisation", r, 2, 4)
     finally:
         o3.close()
+    # a damaged or foreign link: the page opens on its defaults and says what it could not restore
+    o4 = Opened(browser, out, "#ds=other&target=x'%5D&frame=abc&seq=nope&method=magic")
+    try:
+        d4 = o4.drawn()
+        assert (d4["frame"], d4["target"]) == (0, "class:0")
+        for said in ("dataset other", "sequence nope", "method magic"):
+            assert said in d4["status"], said
+    finally:
+        o4.close()
 
 
 @pytest.mark.browser

@@ -591,7 +591,7 @@
     if (q.model && q.model !== H.model) warn.push("this link was made for model " + q.model);
     if (q.mode === "maximisation" && hasMax) state.mode = "maximisation"; else if (q.mode === "sensitivity" && hasSal) state.mode = "sensitivity";
     if (q.method) { var mi = P.methods.map(function (m) { return m.name; }).indexOf(q.method); if (mi >= 0) state.method = mi; else warn.push("method " + q.method + " is not in this page"); }
-    if (q.target && $("target").querySelector("option[value='" + q.target + "']")) state.target = q.target;
+    if (q.target && Array.prototype.some.call($("target").options, function (o) { return o.value === q.target; })) state.target = q.target;
     if (q.seq !== undefined) {
       if (state.mode === "maximisation") {
         var t = parseTarget(state.target);
@@ -599,11 +599,12 @@
       } else { var si = seqById(q.seq); if (si >= 0) state.seq = si; else warn.push("sequence " + q.seq + " is not in this page"); }
     }
     if (q.cmp !== undefined) { var ci = seqById(q.cmp); if (ci >= 0) state.cmp = ci; }
-    if (q.it !== undefined) state.iteration = parseInt(q.it, 10);
-    if (q.frame !== undefined) state.frame = parseInt(q.frame, 10);
+    function int(v) { var n = parseInt(v, 10); return isFinite(n) && n >= 0 ? n : null; }
+    if (int(q.it) !== null) state.iteration = int(q.it);
+    if (int(q.frame) !== null) state.frame = int(q.frame);
     if (q.cam) { var c = q.cam.split(",").map(Number); if (c.length === 3 && c.every(isFinite)) state.cam = { az: c[0], el: c[1], zoom: c[2] }; }
     if (HID && q.unit !== undefined) { var ui = HID.units.indexOf(parseInt(q.unit, 10)); if (ui >= 0) state.unit = ui; }
-    if (q.rel !== undefined) state.rel = parseInt(q.rel, 10);
+    if (int(q.rel) !== null) state.rel = int(q.rel);
     return warn;
   }
 
