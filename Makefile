@@ -7,9 +7,14 @@ export PYTHONUNBUFFERED := 1
 CORES ?= all
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast bench bench-scale lint format lock dag report notebooks system-deps clean
+.PHONY: setup vendor run test test-fast bench bench-scale lint format lock dag report notebooks system-deps clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed vendor
+
+# The page's JavaScript from npm, pinned by version and integrity in
+# src/skelvis/viewer_assets/vendor.json (tools/vendor_js.py; a no-op once fetched).
+vendor:
+	python3 tools/vendor_js.py
 
 # Exact versions from requirements.lock (see README, "Reproducible set-up"). torch first, by its
 # version alone, so that pip takes whichever build of 2.13.0 the machine offers (the CPU wheel where

@@ -1,14 +1,26 @@
-"""SkeletonVis page for the default run: size and time to first render in headless Chromium,
-quantised base64 arrays (the default) against JSON numbers rounded to 3 decimals, side by side.
+"""SkeletonVis page: file size and time to first render in headless Chromium (median of several
+loads) for the default run and for the scale configuration (config/ntu_scale.yaml's shapes).
+Goals (issue 20): under 4 MB and under 1.5 s for both.
 
-Inputs: the default run's results/synthetic/ (data.h5, model/lstm/metrics.json, predictions.h5,
-saliency/lstm.h5, maximize/lstm.h5) when present - pass another folder as the first argument.
-Files that are missing are replaced by stand-ins of the default run's shapes (800 sequences,
-10 classes, 64 frames; 20 saliency units; 13 maximisation targets x 12 iterations), and the
-result says which were stand-ins. Needs chromium and playwright (skips the timing otherwise).
+default: the default run's results/synthetic/ (data.h5, model/lstm/{metrics.json,predictions.h5},
+saliency/lstm.h5 and lstm_faithfulness.json, maximize/lstm.h5, activations/lstm.h5,
+autoencoder/lstm_2d_paths.h5, periods/lstm.h5) when they are all there (pass another folder with
+--results), else stand-ins of the default run's shapes (written by the stages' own writers, see
+tests/test_viewer.py::write_all; the result says which). scale: stand-ins of ntu_scale's shapes
+(10 classes, 75 frames, 150 hidden units, 12 maximisation iterations) with --scale-n sequences;
+saliency of 2 methods, maps smoothed over --smooth frames (real maps are smooth in time; 0 gives
+white noise, the incompressible worst case), with 8 units (ntu_scale computes 98, the page carries viewer.max_units = 8 of them, so the
+page is the same and the stand-in fits in memory). The page carries a bounded subset, so its size
+must not follow N (tests/test_viewer.py checks that at 60 and 600 sequences).
 
-    python benchmarks/bench_viewer.py [results/synthetic]
+First render: wall seconds from navigation to the page's ready flag (data inflated, every view
+drawn), one fresh browser context per load, and the page's own marks (script start, data parsed,
+first draw; ms since navigation start). Also the load average while measuring.
+
+    python benchmarks/bench_viewer.py [--results results/synthetic] [--loads 7] [--scale-n 2000]
 """
+import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -16,65 +28,43 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 from _util import write_result
 
 from skelvis import viewer
-from skelvis.datasets.store import read_dataset
-from skelvis.maximize import MaximizationResult, Target, write_maximization
-from skelvis.saliency import SaliencyMaps, write_saliency
+
+RESULT_FILES = {"data": "data.h5", "metrics": "model/lstm/metrics.json", "predictions": "model/lstm/predictions.h5",
+                "saliency": "saliency/lstm.h5", "faithfulness": "saliency/lstm_faithfulness.json",
+                "maximize": "maximize/lstm.h5", "activations": "activations/lstm.h5",
+                "paths": "autoencoder/lstm_2d_paths.h5", "quality": "autoencoder/lstm_2d_projection_quality.json",
+                "periods": "periods/lstm.h5"}
 
 
-def stand_ins(res: Path, tmp: Path) -> dict:
-    """Paths of the inputs; missing ones are generated in ``tmp`` with default-run shapes."""
-    from test_viewer import make_inputs
+def default_inputs(res: Path, tmp: Path):
+    files = {k: res / v for k, v in RESULT_FILES.items()}
+    if all(p.exists() for p in files.values()):
+        return files, "results"
+    from test_viewer import write_all
 
-    used = {}
-    data, metrics = res / "data.h5", res / "model" / "lstm" / "metrics.json"
-    pred = res / "model" / "lstm" / "predictions.h5"
-    if not (data.exists() and metrics.exists() and pred.exists()):
-        from skelvis.datasets import synthetic
-        make_inputs(tmp, n_per_class=40, classes=tuple(synthetic.CLASSES), T=60)
-        data, metrics, pred = tmp / "data.h5", tmp / "metrics.json", tmp / "predictions.h5"
-        used["data/metrics/predictions"] = "stand-in"
-    ds = read_dataset(data)
-    n, T, J = ds.x.shape[:3]
-    rng = np.random.default_rng(0)
-    sal = res / "saliency" / "lstm.h5"
-    if not sal.exists():
-        sal = tmp / "saliency.h5"
-        mask = (np.arange(T)[None, :] < ds.length[:, None])[..., None]
-        write_saliency(sal, SaliencyMaps(class_map=(rng.random((n, T, J)) * mask).astype(np.float32),
-                                         pred_map=(rng.random((n, T, J)) * mask).astype(np.float32),
-                                         unit_maps=(rng.random((n, 20, T, J)) * mask[:, None]).astype(np.float32),
-                                         units=np.arange(20), predicted=ds.label.copy()))
-        used["saliency"] = "stand-in (20 units)"
-    mx = res / "maximize" / "lstm.h5"
-    if not mx.exists():
-        mx = tmp / "maximize.h5"
-        targets = [Target("class", c, name=name) for c, name in enumerate(ds.classes)]
-        targets += [Target("unit", u) for u in (1, 2, 3)]
-        idx = [int(np.flatnonzero(ds.label == i % ds.num_classes)[0]) for i in range(len(targets))]
-        drift = rng.normal(size=(len(idx),) + ds.x.shape[1:]) * 0.01
-        zeros = np.zeros((len(idx), 13))
-
-        def run(k):
-            snaps = np.stack([ds.x[idx] + k * it * drift for it in range(13)], 1).astype(np.float32)
-            return MaximizationResult(snaps, np.tile(np.arange(13.0), (len(idx), 1)), zeros, zeros, zeros, zeros,
-                                      [[] for _ in idx])
-        write_maximization(mx, ds, targets, idx, run(1), run(3), None)
-        used["maximize"] = "stand-in (13 targets x 12 iterations)"
-    return {"data": data, "metrics": metrics, "predictions": pred, "saliency": sal, "maximize": mx, "used": used}
+    from skelvis.datasets import synthetic
+    got = write_all(tmp / "default", n_per_class=40, T=60, classes=tuple(synthetic.CLASSES), units=list(range(20)),
+                    iterations=12, hidden_size=100, rel_units=(3, 7, 11, 19), repetitions=2)
+    return got["args"], "stand-ins (default-run shapes)"
 
 
-def first_render_times(page: Path, repeat: int = 3) -> list:
-    """Per load (fresh browser profile each time): wall seconds from navigation to the first drawn
-    skeleton, and the page's own marks (seconds since navigation start): plotly.js parsed
-    (script_start), data parsed, first draw done."""
+def scale_inputs(n: int, tmp: Path, smooth: int = 9):
+    from test_viewer import write_all
+    classes = ("throw", "kick", "hand_waving", "clapping", "sit_down", "stand_up", "jump_up", "bow", "punch", "pick_up")
+    got = write_all(tmp / "scale", n_per_class=max(1, n // (len(classes) * 2)), T=75, classes=classes,
+                    units=list(range(8)), iterations=12, hidden_size=150, rel_units=(3, 7, 11, 19), repetitions=2,
+                    smooth=smooth)
+    return got["args"], (f"stand-ins (ntu_scale shapes, {len(got['ds'].x)} sequences, 2 methods, maps "
+                         + (f"smoothed over {smooth} frames)" if smooth else "white noise: the incompressible worst case)"))
+
+
+def first_render_times(page: Path, loads: int) -> list:
     chromium = shutil.which("chromium")
     try:
         from playwright.sync_api import sync_playwright
@@ -82,54 +72,64 @@ def first_render_times(page: Path, repeat: int = 3) -> list:
         return []
     if not chromium:
         return []
-    from test_viewer import CHROMIUM_ARGS
+    from test_viewer import CHROMIUM_ARGS, READY, wait_until
     out = []
     with sync_playwright() as pw:
-        for _ in range(repeat):
-            with tempfile.TemporaryDirectory() as prof:
-                ctx = pw.chromium.launch_persistent_context(prof, executable_path=chromium, headless=True,
-                                                            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1300})
-                ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file://") else r.abort())
-                p = ctx.new_page()
-                t0 = time.perf_counter()
-                p.goto(page.as_uri())
-                p.wait_for_function("window.skelvis && window.skelvis.ready && document.querySelector('#player .main-svg')")
-                wall = time.perf_counter() - t0
-                t = p.evaluate("skelvis.timing")
-                out.append({"wall_s": wall, **{k.replace("_ms", "_s"): v / 1000 for k, v in t.items()}})
-                ctx.close()
+        b = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        for _ in range(loads):
+            ctx = b.new_context(viewport={"width": 1400, "height": 1300})
+            ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file://") else r.abort())
+            p = ctx.new_page()
+            t0 = time.perf_counter()
+            p.goto(page.as_uri())
+            wait_until(p, READY, timeout=60, interval=0.005)
+            wall = time.perf_counter() - t0
+            t = p.evaluate("skelvis.timing")
+            out.append({"wall_s": round(wall, 3), **{k.replace("_ms", "_s"): round(v / 1000, 3) for k, v in t.items()}})
+            ctx.close()
+        b.close()
     return out
 
 
-def main(res: Path):
+def measure(name: str, inputs: dict, what: str, tmp: Path, loads: int) -> dict:
+    page = tmp / f"skelvis_{name}.html"
+    t0 = time.perf_counter()
+    s = viewer.write_viewer(page, cfg=viewer.ViewerConfig(), model_name="lstm", **inputs)
+    build = time.perf_counter() - t0
+    f32 = viewer.write_viewer(tmp / f"skelvis_{name}_f32.html", cfg=viewer.ViewerConfig(encoding="float32"),
+                              model_name="lstm", **inputs)
+    load0 = os.getloadavg()[0]
+    times = first_render_times(page, loads)
+    med = statistics.median(t["wall_s"] for t in times) if times else None
+    return {"inputs": what, "page_mb": round(s["bytes"] / 1e6, 3), "page_mb_float32": round(f32["bytes"] / 1e6, 3),
+            "data_block_mb": round(s["payload_bytes"] / 1e6, 3), "data_inflated_mb": round(s["blob_bytes"] / 1e6, 3),
+            "build_s": round(build, 2), "first_render_s_median": med,
+            "first_draw_mark_s_median": statistics.median(t["first_draw_s"] for t in times) if times else None,
+            "loads": times, "load_average_1min": [round(load0, 2), round(os.getloadavg()[0], 2)],
+            "sequences": s["sequences"], "units": s["units"], "methods": s["methods"], "maxruns": s["maxruns"]}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", type=Path, default=HERE.parent / "results" / "synthetic")
+    ap.add_argument("--loads", type=int, default=7)
+    ap.add_argument("--scale-n", type=int, default=2000)
+    ap.add_argument("--smooth", type=int, default=9,
+                    help="stand-in maps: moving average over this many frames, as real sensitivity maps vary "
+                         "smoothly (the default run's unit maps gzip to 40 %%); 0: white noise, the worst case")
+    a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        inp = stand_ins(res, tmp)
         rows = {}
-        for enc in ("quantized", "rounded"):
-            cfg = viewer.ViewerConfig(encoding=enc)
-            page = tmp / f"skelvis_{enc}.html"
-            t0 = time.perf_counter()
-            summary = viewer.write_viewer(page, inp["data"], inp["metrics"], inp["predictions"],
-                                          inp["saliency"], inp["maximize"], cfg=cfg, model_name="lstm")
-            build = time.perf_counter() - t0
-            times = first_render_times(page)
-            rows[enc] = {"page_mb": summary["bytes"] / 1e6, "data_mb": summary["payload_bytes"] / 1e6,
-                         "build_s": build,
-                         "first_render_s": statistics.median(t["wall_s"] for t in times) if times else None,
-                         "first_draw_mark_s": statistics.median(t["first_draw_s"] for t in times) if times else None,
-                         "first_render_all_s": times, "sequences": summary["sequences"],
-                         "units": summary["units"], "maxruns": summary["maxruns"]}
-    q, r = rows["quantized"], rows["rounded"]
-    summary = {"page_mb_quantized": round(q["page_mb"], 2), "page_mb_rounded": round(r["page_mb"], 2),
-               "data_mb_quantized": round(q["data_mb"], 3), "data_mb_rounded": round(r["data_mb"], 3),
-               "first_render_s_quantized": q["first_render_s"], "first_render_s_rounded": r["first_render_s"],
-               "data_size_ratio": round(r["data_mb"] / q["data_mb"], 2),
-               "render_ratio": (round(r["first_render_s"] / q["first_render_s"], 2)
-                                if q["first_render_s"] and r["first_render_s"] else None)}
-    write_result("viewer", summary, details=rows, inputs={k: str(v) for k, v in inp.items() if k != "used"},
-                 stand_ins=inp["used"])
+        inp, what = default_inputs(a.results, tmp)
+        rows["default"] = measure("default", inp, what, tmp, a.loads)
+        inp, what = scale_inputs(a.scale_n, tmp, a.smooth)
+        rows["scale"] = measure("scale", inp, what, tmp, a.loads)
+    summary = {f"{k}_{m}": r[m] for k, r in rows.items() for m in ("page_mb", "first_render_s_median")}
+    summary["goal"] = "page < 4 MB and first render < 1.5 s for both"
+    summary["met"] = all(r["page_mb"] < 4 and (r["first_render_s_median"] or 0) < 1.5 for r in rows.values())
+    write_result("viewer", summary, details=rows)
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE.parent / "results" / "synthetic")
+    main()

@@ -86,14 +86,26 @@ def write_activations(path, ds: Dataset, hidden: np.ndarray, predicted: np.ndarr
         f.attrs["classes"] = json.dumps(list(ds.classes))
 
 
-def read_activations(path, hidden: bool = True) -> dict[str, object]:
+def read_activations(path, hidden: bool = True, rows=None, units=None) -> dict[str, object]:
     """Read an activations file into a dict of arrays plus its attrs (``classes`` as a list).
 
-    ``hidden=False`` skips the large (N, T, H) array.
+    ``hidden=False`` skips the large (N, T, H) array; ``rows`` (sequence indices, any order) reads
+    ``hidden`` for those sequences only, (len(rows), T, H), and ``units`` (indices) only those
+    hidden units, (..., len(units)); the per-sequence vectors stay whole (N,).
     """
     with open_h5(path, rule="activations", what="activations file") as f:
         require(f, _FIELDS + ("sample_id",), path, "activations")
-        out: dict[str, object] = {k: f[k][...] for k in _FIELDS if hidden or k != "hidden"}
+        out: dict[str, object] = {k: f[k][...] for k in _FIELDS if k != "hidden"}
+        if hidden:
+            h = f["hidden"]
+            if rows is None:
+                out["hidden"] = h[...]
+            else:
+                r = np.asarray(rows, np.int64).reshape(-1)
+                uniq, inv = np.unique(r, return_inverse=True)  # h5py reads increasing indices
+                out["hidden"] = h[uniq][inv] if len(uniq) else h[0:0]
+            if units is not None:
+                out["hidden"] = out["hidden"][..., np.asarray(units, np.int64)]
         out["sample_id"] = decode_strings(f["sample_id"])
         attrs = decode_attrs(f.attrs)
     out["classes"] = json.loads(attrs.pop("classes", "[]"))

@@ -273,20 +273,19 @@ class ViewerConfig(StageConfig):
 
     stage: ClassVar[str] = "viewer"
     enabled: bool = True
-    sequences_per_class: int = 2
+    sequences_per_class: int = 3
     splits: tuple[str, ...] = ("validation", "test")
     max_units: int = 8
     title: str = "SkeletonVis"
     encoding: str = "quantized"
-    decimals: int = 3
 
     def __post_init__(self):
         if self.sequences_per_class < 1:
             raise ConfigError(f"config key 'viewer.sequences_per_class' must be >= 1, got {self.sequences_per_class}")
         if self.max_units < 0:
             raise ConfigError(f"config key 'viewer.max_units' must be >= 0, got {self.max_units}")
-        if self.encoding not in ("quantized", "rounded"):
-            raise ConfigError(f"config key 'viewer.encoding' must be 'quantized' or 'rounded', got {self.encoding!r}")
+        if self.encoding not in ("quantized", "float32"):
+            raise ConfigError(f"config key 'viewer.encoding' must be 'quantized' or 'float32', got {self.encoding!r}")
         bad = [s for s in self.splits if s not in SPLITS]
         if bad or not self.splits:
             raise ConfigError(f"config key 'viewer.splits' must name some of {list(SPLITS)}, got {list(self.splits)}")

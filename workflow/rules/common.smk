@@ -206,9 +206,26 @@ def viewer_inputs(wildcards):
         "metrics": f"results/{wildcards.dataset}/model/{wildcards.arch}/metrics.json",
         "predictions": f"results/{wildcards.dataset}/model/{wildcards.arch}/predictions.h5",
     }
-    for stage in ("saliency", "maximize"):
-        if stage_enabled(stage) and _rule_defined(stage):
-            inputs[stage] = f"results/{wildcards.dataset}/{stage}/{wildcards.arch}.h5"
+    run = f"results/{wildcards.dataset}"
+    optional = {
+        "saliency": ("saliency", f"{run}/saliency/{wildcards.arch}.h5"),
+        "faithfulness": (
+            "faithfulness",
+            f"{run}/saliency/{wildcards.arch}_faithfulness.json",
+        ),
+        "maximize": ("maximize", f"{run}/maximize/{wildcards.arch}.h5"),
+        "activations": ("activations", f"{run}/activations/{wildcards.arch}.h5"),
+        "paths": ("autoencoder", f"{run}/autoencoder/{wildcards.arch}_2d_paths.h5"),
+        "quality": (
+            "autoencoder",
+            f"{run}/autoencoder/{wildcards.arch}_2d_projection_quality.json",
+        ),
+        "periods": ("periods", f"{run}/periods/{wildcards.arch}.h5"),
+    }
+    for name, (rule, path) in optional.items():
+        stage = "saliency" if rule == "faithfulness" else rule
+        if stage_enabled(stage) and _rule_defined(rule):
+            inputs[name] = path
     return inputs
 
 
