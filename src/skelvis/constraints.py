@@ -7,8 +7,10 @@ A :class:`ConstraintSet` holds, per topology (built from ``Topology.angle_joints
 * **three-joint angle limits** (Eq. 11): the angle at joint B between the bones to A and C lies
   in ``[lo, hi]`` degrees: spine mid (between spine base and spine shoulder) [160, 180], spine
   shoulder (between the shoulders) [110, 180], spine base (between the hips) [100, 180], each
-  wrist (between elbow and hand) [90, 180].  The 20-joint layouts (Kinect v1, MSR Action3D) use
-  hip centre / spine / shoulder centre for spine base / spine mid / spine shoulder;
+  wrist (between elbow and hand) [90, 180] (the paper's limits, for Kinect v2).  The 20-joint
+  layouts (Kinect v1, MSR Action3D) use hip centre / spine / shoulder centre for spine base / spine
+  mid / spine shoulder, joints that sit elsewhere on the body, so they get limits derived from their
+  own geometry (:func:`layout_angle_limits`);
 * **a four-joint limit** (Eq. 12-13): the normal ``n = (r_hip - s_base) x (l_hip - s_base)`` of
   the plane through right hip, spine base and left hip makes an angle in [0, 90] degrees with
   ``s_mid - s_base`` (the trunk does not fold backwards through the hip plane);
@@ -45,6 +47,9 @@ from .topology import Topology
 
 __all__ = [
     "DEFAULT_ANGLE_LIMITS",
+    "LAYOUT_GEOMETRY",
+    "MIRRORED_LAYOUTS",
+    "REST_ANGLES_DEG",
     "AngleLimit",
     "ConstraintSet",
     "PlaneLimit",
@@ -61,6 +66,7 @@ __all__ = [
     "inequality_residuals",
     "jacobians",
     "joint_angles",
+    "layout_angle_limits",
     "limit_acceleration",
     "mean_bone_lengths",
     "plane_angles",
@@ -80,6 +86,50 @@ DEFAULT_ANGLE_LIMITS: tuple[tuple[str, str, str, str, float, float], ...] = (
 )
 
 
+#: Median angle (degrees) of each limit of :data:`DEFAULT_ANGLE_LIMITS` over real recordings: the
+#: layout's rest geometry.  ``kinect_v2``: the ten NTU RGB+D files of ``../shared/data`` (965 frames
+#: of the main actor); ``kinect_v1``: all 567 MSR Action3D files (22,365 non-empty frames).  The
+#: realdata test ``tests/test_constraints.py::test_rest_angles_are_the_real_medians`` recomputes them.
+REST_ANGLES_DEG: dict[str, dict[str, float]] = {
+    "kinect_v2": {"spine_mid": 178.1, "spine_shoulder": 148.2, "spine_base": 126.6,
+                  "left_wrist": 157.9, "right_wrist": 158.1},
+    "kinect_v1": {"spine_mid": 132.9, "spine_shoulder": 112.5, "spine_base": 111.4,
+                  "left_wrist": 158.1, "right_wrist": 159.7},
+}
+
+#: Topology -> the sensor skeleton whose rest geometry it has (both 20-joint orders are Kinect v1).
+LAYOUT_GEOMETRY: dict[str, str] = {"kinect_v2": "kinect_v2", "kinect_v1": "kinect_v1", "msr_action3d": "kinect_v1"}
+
+#: Layouts whose files are mirror images of the Kinect camera frame: in MSR Action3D the body's
+#: (left shoulder - right shoulder) x (spine up) points away from the camera (+z, median +0.31 m^2)
+#: where in the NTU files it points toward it (-z, median -0.22 m^2), so every cross product, and
+#: with it the hip-plane normal of Eq. 12, points the other way (plane angle median 171 deg there,
+#: 13 deg on NTU).  Their hip plane is taken as (left hip, base, right hip), the same normal in
+#: body terms.  Kinect SDK 1.x files in camera order (``kinect_v1``) are right-handed like v2's.
+MIRRORED_LAYOUTS: frozenset[str] = frozenset({"msr_action3d"})
+
+
+def layout_angle_limits(topology: Topology) -> dict[str, tuple[float, float]]:
+    """Lower/upper limits {name: (lo, hi)} in degrees of Eq. 11 for ``topology``'s geometry.
+
+    Kinect v2 keeps the paper's limits (:data:`DEFAULT_ANGLE_LIMITS`).  A 20-joint (Kinect v1)
+    layout names different body points (hip centre below the hips, a spine joint well behind the
+    line from hip centre to shoulder centre, a shoulder centre at the neck, above the shoulder
+    line), so the same posture gives other angles: upright, the spine angle is 133 deg, not 178.
+    Each limit keeps the paper's *allowance from rest*: ``lo = lo_v2 - (rest_v2 - rest_layout)``,
+    with the rest angles of :data:`REST_ANGLES_DEG`, rounded down to a whole degree (the upper
+    limit stays 180).  On MSR Action3D this gives spine 114, shoulder centre 74, hip centre 84,
+    wrists 90 and 91 deg, met by 97%, 100%, 93%, 100% and 100% of the real frames (NTU meets the
+    paper's: 91-100%).
+    """
+    layout = LAYOUT_GEOMETRY.get(topology.name, "kinect_v2")
+    if layout == "kinect_v2":
+        return {name: (lo, hi) for name, *_j, lo, hi in DEFAULT_ANGLE_LIMITS}
+    rest_v2, rest = REST_ANGLES_DEG["kinect_v2"], REST_ANGLES_DEG[layout]
+    return {name: (float(max(0.0, math.floor(lo - (rest_v2[name] - rest[name])))), hi)
+            for name, *_j, lo, hi in DEFAULT_ANGLE_LIMITS}
+
+
 @dataclass(frozen=True)
 class AngleLimit:
     """The angle at joint ``b`` between bones b->a and b->c lies in [lo_deg, hi_deg] (Eq. 11)."""
@@ -95,7 +145,8 @@ class AngleLimit:
 @dataclass(frozen=True)
 class PlaneLimit:
     """The normal of plane (right, base, left), n = (right-base) x (left-base), makes an angle in
-    [0, hi_deg] with base->toward (Eq. 12-13)."""
+    [0, hi_deg] with base->toward (Eq. 12-13).  ``right``/``left`` are the order of the cross
+    product: a mirrored layout (:data:`MIRRORED_LAYOUTS`) passes the left hip as ``right``."""
 
     name: str
     right: int
@@ -144,6 +195,7 @@ def constraint_set(topology: Topology, floor: bool = False,
                    plane: bool = True) -> ConstraintSet:
     """The constraint set of ``topology``; channel data (no bones) gets an empty set.
 
+    The angle limits are the layout's (:func:`layout_angle_limits`: the paper's for Kinect v2);
     angle_limits: optional overrides ``{name: [lo, hi]}`` for the names of
     :data:`DEFAULT_ANGLE_LIMITS`; floor: add the floor constraint on feet and ankles.
     """
@@ -155,12 +207,16 @@ def constraint_set(topology: Topology, floor: bool = False,
     if unknown:
         raise KeyError(f"unknown angle limit(s) {sorted(unknown)}; known: {[n for n, *_ in DEFAULT_ANGLE_LIMITS]}")
     angles = []
-    for name, a, b, c, lo, hi in DEFAULT_ANGLE_LIMITS:
-        lo, hi = overrides.get(name, (lo, hi))
+    layout = layout_angle_limits(topology)
+    for name, a, b, c, _lo, _hi in DEFAULT_ANGLE_LIMITS:
+        lo, hi = overrides.get(name, layout[name])
         if not 0.0 <= lo < hi <= 180.0:
             raise ValueError(f"angle limit {name}: need 0 <= lo < hi <= 180, got [{lo}, {hi}]")
         angles.append(AngleLimit(name, aj[a], aj[b], aj[c], float(lo), float(hi)))
-    planes = [PlaneLimit("hip_plane", aj["right_hip"], aj["spine_base"], aj["left_hip"], aj["spine_mid"])] if plane else []
+    right, left = aj["right_hip"], aj["left_hip"]
+    if topology.name in MIRRORED_LAYOUTS:
+        right, left = left, right
+    planes = [PlaneLimit("hip_plane", right, aj["spine_base"], left, aj["spine_mid"])] if plane else []
     floor_joints = tuple(aj[k] for k in ("left_foot", "right_foot", "left_ankle", "right_ankle")) if floor else ()
     return ConstraintSet(topology=topology, bones=np.asarray(topology.bones, int).reshape(-1, 2),
                          angles=angles, planes=planes, floor_joints=floor_joints)
