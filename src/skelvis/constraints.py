@@ -16,7 +16,11 @@ A :class:`ConstraintSet` holds, per topology (built from ``Topology.angle_joints
   ``s_mid - s_base`` (the trunk does not fold backwards through the hip plane);
 * optional, beyond the paper: a **floor** (feet and ankles not below the lowest foot/ankle height
   of the input, along the body-frame y axis) and a bound on joint **acceleration** between frames
-  (see :func:`project_sequence`).
+  (see :func:`project_sequence`);
+* the ``plausible`` set (:data:`CONSTRAINT_SETS`, the paper's future work): the floor, **support**
+  (in every frame the lowest foot/ankle is within ``support_tolerance * ell`` of the floor,
+  ``ell`` the trunk length: ``g = floor + tol * ell - min_k y_k >= 0``) and **volume** (capsules
+  around the limbs do not interpenetrate, :mod:`skelvis.volume`), plus the acceleration bound.
 
 Inequalities are written ``g(x) >= 0`` in radians (``theta - lo >= 0``),
 smooth wherever the bones have non-zero length and the angle is not 0 or 180 degrees.
@@ -43,9 +47,11 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
+from . import volume as V
 from .topology import Topology
 
 __all__ = [
+    "CONSTRAINT_SETS",
     "DEFAULT_ANGLE_LIMITS",
     "LAYOUT_GEOMETRY",
     "MIRRORED_LAYOUTS",
@@ -64,6 +70,7 @@ __all__ = [
     "equality_residuals",
     "floor_height",
     "inequality_residuals",
+    "interpenetration",
     "jacobians",
     "joint_angles",
     "layout_angle_limits",
@@ -74,6 +81,8 @@ __all__ = [
     "project_sequence",
     "project_slsqp",
     "row_joints",
+    "support_violation",
+    "trunk_length",
 ]
 
 #: (name, joint A, joint B (vertex), joint C, lo, hi) in degrees, on angle_joints names (Eq. 11).
@@ -156,9 +165,20 @@ class PlaneLimit:
     hi_deg: float = 90.0
 
 
+#: Named constraint sets: keyword arguments of :func:`constraint_set`.  ``paper``: Eq. 9-13 as the
+#: paper has them (the default, Figs. 2 and 5); ``plausible``: also the floor, support and volume
+#: constraints (the maximisation adds the exact acceleration bound across frames).
+CONSTRAINT_SETS: dict[str, dict[str, bool]] = {
+    "paper": {},
+    "plausible": {"floor": True, "support": True, "volume": True},
+}
+
+
 @dataclass
 class ConstraintSet:
-    """The constraint set C of one topology. ``floor_joints`` is empty unless the floor is on."""
+    """The constraint set C of one topology. ``floor_joints`` is empty unless the floor is on,
+    ``support_joints`` unless the support constraint is, ``capsules``/``capsule_pairs`` unless the
+    volume constraint is.  ``trunk`` are the rows of ``bones`` whose summed length is ``ell``."""
 
     topology: Topology
     bones: np.ndarray                      # (nb, 2) int
@@ -166,10 +186,16 @@ class ConstraintSet:
     planes: list[PlaneLimit] = field(default_factory=list)
     floor_joints: tuple[int, ...] = ()
     up_axis: int = 1
+    support_joints: tuple[int, ...] = ()
+    support_tolerance: float = 0.2
+    capsules: tuple[V.Capsule, ...] = ()
+    capsule_pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), int))
+    trunk: tuple[int, ...] = ()
 
     @property
     def num_inequalities(self) -> int:
-        """Rows of :func:`inequality_residuals`: angle lower, angle upper (<180 only), plane, floor."""
+        """Rows of :func:`inequality_residuals`: angle lower, angle upper (<180 only), plane, floor,
+        support, volume (one per capsule pair)."""
         return len(self.inequality_names())
 
     def inequality_names(self) -> list[str]:
@@ -183,7 +209,31 @@ class ConstraintSet:
             names.append(f"{pl.name} <= {pl.hi_deg:g} deg")
         for j in self.floor_joints:
             names.append(f"floor {self.topology.joints[j]}")
+        if self.support_joints:
+            names.append(f"support (a foot within {self.support_tolerance:g} trunk lengths of the floor)")
+        for i, j in self.capsule_pairs:
+            names.append(f"volume {self.capsules[i].name} | {self.capsules[j].name}")
         return names
+
+    def inequality_kinds(self) -> np.ndarray:
+        """(ni,) str: 'angle' (three-joint and plane rows, radians), 'floor', 'support', 'volume'
+        (coordinate units)."""
+        n_ang = len(self.angles) + sum(al.hi_deg < 180.0 for al in self.angles) + len(self.planes)
+        return np.array(["angle"] * n_ang + ["floor"] * len(self.floor_joints)
+                        + ["support"] * bool(self.support_joints) + ["volume"] * len(self.capsule_pairs), dtype=object)
+
+    def with_pairs(self, keep) -> ConstraintSet:
+        """The same set with only the capsule pairs ``keep`` (indices into ``capsule_pairs``): the
+        active set of the volume constraint.  Cached per subset."""
+        keep = tuple(int(k) for k in keep)
+        cache = self.__dict__.setdefault("_cache", {})
+        key = ("pairs", keep)
+        if key not in cache:
+            sub = ConstraintSet(self.topology, self.bones, self.angles, self.planes, self.floor_joints,
+                                self.up_axis, self.support_joints, self.support_tolerance, self.capsules,
+                                self.capsule_pairs[list(keep)].reshape(-1, 2), self.trunk)
+            cache[key] = sub
+        return cache[key]
 
     @property
     def is_empty(self) -> bool:
@@ -192,12 +242,15 @@ class ConstraintSet:
 
 def constraint_set(topology: Topology, floor: bool = False,
                    angle_limits: dict[str, Sequence[float]] | None = None,
-                   plane: bool = True) -> ConstraintSet:
+                   plane: bool = True, support: bool = False, volume: bool = False,
+                   support_tolerance: float = 0.2) -> ConstraintSet:
     """The constraint set of ``topology``; channel data (no bones) gets an empty set.
 
     The angle limits are the layout's (:func:`layout_angle_limits`: the paper's for Kinect v2);
     angle_limits: optional overrides ``{name: [lo, hi]}`` for the names of
-    :data:`DEFAULT_ANGLE_LIMITS`; floor: add the floor constraint on feet and ankles.
+    :data:`DEFAULT_ANGLE_LIMITS`; floor: add the floor constraint on feet and ankles; support:
+    at least one of them within ``support_tolerance`` trunk lengths of the floor in every frame;
+    volume: the capsules of :mod:`skelvis.volume` may not interpenetrate.
     """
     if not topology.is_skeleton:
         return ConstraintSet(topology=topology, bones=np.zeros((0, 2), int))
@@ -218,8 +271,17 @@ def constraint_set(topology: Topology, floor: bool = False,
         right, left = left, right
     planes = [PlaneLimit("hip_plane", right, aj["spine_base"], left, aj["spine_mid"])] if plane else []
     floor_joints = tuple(aj[k] for k in ("left_foot", "right_foot", "left_ankle", "right_ankle")) if floor else ()
-    return ConstraintSet(topology=topology, bones=np.asarray(topology.bones, int).reshape(-1, 2),
-                         angles=angles, planes=planes, floor_joints=floor_joints)
+    if support_tolerance < 0:
+        raise ValueError(f"support_tolerance must be >= 0, got {support_tolerance}")
+    bones = np.asarray(topology.bones, int).reshape(-1, 2)
+    b, m, t = V.trunk_joints(topology)
+    trunk = tuple(int(np.flatnonzero((np.sort(bones, 1) == sorted(e)).all(1))[0]) for e in ((b, m), (m, t)))
+    feet = tuple(aj[k] for k in ("left_foot", "right_foot", "left_ankle", "right_ankle"))
+    caps = V.capsules(topology) if volume else ()
+    return ConstraintSet(topology=topology, bones=bones, angles=angles, planes=planes, floor_joints=floor_joints,
+                         support_joints=feet if support else (), support_tolerance=float(support_tolerance),
+                         capsules=caps, capsule_pairs=V.capsule_pairs(topology, caps) if volume
+                         else np.zeros((0, 2), int), trunk=trunk)
 
 
 # ----------------------------------------------------------------------------------- geometry
@@ -301,6 +363,66 @@ def floor_height(seq, cs: ConstraintSet, length: int | None = None) -> float:
     return float(seq[:n, joints, cs.up_axis].min())
 
 
+def trunk_length(x, cs: ConstraintSet, target_length=None):
+    """``ell`` (...,): the summed length of the trunk bones (spine base -> mid -> shoulder), from
+    ``target_length`` (..., nb) when given, else from the poses x (..., J, 3)."""
+    t = list(cs.trunk)
+    if target_length is not None:
+        return target_length[..., t].sum(-1)
+    return bone_lengths(x, cs.bones[t]).sum(-1)
+
+
+def _capsule_terms(x, cs: ConstraintSet, target_length, jac: bool):
+    """Volume rows g = dist - (r_i + r_j) ell (..., P) and their blocks (..., P, 4, 3)."""
+    xp = _xp(x)
+    idx = np.array([(cs.capsules[i].a, cs.capsules[i].b, cs.capsules[j].a, cs.capsules[j].b)
+                    for i, j in cs.capsule_pairs]).reshape(-1, 4)
+    rad = np.array([cs.capsules[i].radius + cs.capsules[j].radius for i, j in cs.capsule_pairs])
+    rad = rad if xp is np else torch.tensor(rad, dtype=x.dtype, device=x.device)
+    ell = trunk_length(x, cs, target_length)
+    out = V.segment_distance(x[..., idx[:, 0], :], x[..., idx[:, 1], :], x[..., idx[:, 2], :],
+                             x[..., idx[:, 3], :], grad=jac)
+    dist, grads = out if jac else (out, None)
+    g = dist - rad * ell[..., None]
+    return g, (xp.stack(list(grads), -2) if jac else None)
+
+
+def _support_terms(x, cs: ConstraintSet, floor_y, target_length, jac: bool):
+    """Support row g = floor + tol * ell - min_k y_k (..., 1) and its block (..., 1, 4, 3): the
+    gradient sits on the lowest foot/ankle joint."""
+    xp = _xp(x)
+    if floor_y is None:
+        raise ValueError("the constraint set has a support constraint: pass floor_y")
+    fj = list(cs.support_joints)
+    h = x[..., fj, cs.up_axis]                                     # (..., 4)
+    low = h.min(-1) if xp is np else h.amin(-1)
+    fy = floor_y
+    g = fy + cs.support_tolerance * trunk_length(x, cs, target_length) - low
+    if not jac:
+        return g[..., None], None
+    arg = h.argmin(-1)
+    onehot = (np.arange(len(fj)) == arg[..., None]) if xp is np else (
+        torch.arange(len(fj), device=x.device) == arg[..., None])
+    e = np.eye(3)[cs.up_axis]
+    e = e if xp is np else torch.tensor(e, dtype=x.dtype, device=x.device)
+    blk = -(onehot[..., None] * e)                                 # (..., 4, 3)
+    return g[..., None], blk[..., None, :, :] * 1.0
+
+
+def support_violation(x, cs: ConstraintSet, floor_y, target_length=None):
+    """How far the lowest foot/ankle is above ``floor + tol * ell`` (...,), 0 when supported."""
+    g = _support_terms(x, cs, floor_y, target_length, False)[0][..., 0]
+    return g.clip(max=0) * -1 if _xp(x) is torch else np.clip(-g, 0, None)
+
+
+def interpenetration(x, cs: ConstraintSet, target_length=None):
+    """Deepest interpenetration of two capsules (...,) in coordinate units (0 when none)."""
+    if not len(cs.capsule_pairs):
+        return x[..., 0, 0] * 0
+    g = _capsule_terms(x, cs, target_length, False)[0]
+    return (-g).clip(min=0).amax(-1) if _xp(x) is torch else np.clip(-g, 0, None).max(-1)
+
+
 def bone_length_error(x, cs: ConstraintSet, target_length):
     """Relative bone-length error |len/L - 1| (..., nb)."""
     return abs(bone_lengths(x, cs.bones) / target_length - 1.0)
@@ -308,7 +430,8 @@ def bone_length_error(x, cs: ConstraintSet, target_length):
 
 def angle_violation_deg(x, cs: ConstraintSet, floor_y=None):
     """Violation per inequality (..., ni), in degrees for angles and the plane (0 where met);
-    the floor rows are in coordinate units (how far below the floor)."""
+    the floor rows are in coordinate units (how far below the floor), so are the support row (how
+    far the lowest foot floats above the tolerance) and the volume rows (interpenetration depth)."""
     xp = _xp(x)
     parts = []
     if cs.angles:
@@ -331,6 +454,13 @@ def angle_violation_deg(x, cs: ConstraintSet, floor_y=None):
             raise ValueError("the constraint set has a floor: pass floor_y")
         fy = floor_y[..., None] if hasattr(floor_y, "shape") and np.ndim(floor_y) else floor_y
         d = fy - x[..., list(cs.floor_joints), cs.up_axis]
+        parts.append(d.clip(min=0) if xp is torch else np.clip(d, 0, None))
+    if cs.support_joints:
+        fy = floor_y if floor_y is not None else None
+        d = -_support_terms(x, cs, fy, None, False)[0]
+        parts.append(d.clip(min=0) if xp is torch else np.clip(d, 0, None))
+    if len(cs.capsule_pairs):
+        d = -_capsule_terms(x, cs, None, False)[0]
         parts.append(d.clip(min=0) if xp is torch else np.clip(d, 0, None))
     if not parts:
         return x[..., :0, 0]
@@ -366,6 +496,9 @@ def row_joints(cs: ConstraintSet) -> tuple[np.ndarray, np.ndarray]:
     rows += [(al.a, al.b, al.c) for al in cs.angles if al.hi_deg < 180.0]
     rows += [(p.right, p.base, p.left, p.toward) for p in cs.planes]
     rows += [(j,) for j in cs.floor_joints]
+    if cs.support_joints:
+        rows.append(tuple(cs.support_joints))
+    rows += [(cs.capsules[i].a, cs.capsules[i].b, cs.capsules[j].a, cs.capsules[j].b) for i, j in cs.capsule_pairs]
     idx = np.zeros((len(rows), 4), int)
     used = np.zeros((len(rows), 4), bool)
     for k, r in enumerate(rows):
@@ -402,8 +535,10 @@ def constraint_blocks(x, cs: ConstraintSet, target_length=None, floor_y=None, ma
 
     h (bones): |x_b - x_a| / L - 1 (Eq. 9-10). g >= 0 (inequalities, in the order of
     :meth:`ConstraintSet.inequality_names`), angles in radians: theta - (lo + m), (hi - m) - theta,
-    plane (hi - m) - phi (Eq. 12-13), floor height - floor_y.  ``m`` is an inner margin (degrees)
-    the projection aims for.  ``bones=False`` leaves out the bone rows.
+    plane (hi - m) - phi (Eq. 12-13), floor height - floor_y, support floor_y + tol * ell - lowest
+    foot height, volume dist - (r_i + r_j) ell (:mod:`skelvis.volume`; ``ell`` from
+    ``target_length`` when given, else from x).  ``m`` is an inner margin (degrees) the projection
+    aims for.  ``bones=False`` leaves out the bone rows.
     """
     xp = _xp(x)
     batch = x.shape[:-2]
@@ -471,6 +606,16 @@ def constraint_blocks(x, cs: ConstraintSet, target_length=None, floor_y=None, ma
             e = const(np.eye(3)[cs.up_axis])
             one = x[..., fj, :] * 0 + e
             blocks.append(stack([one]))
+    if cs.support_joints:
+        g, blk = _support_terms(x, cs, floor_y, target_length, jac)
+        rows.append(g)
+        if jac:
+            blocks.append(blk)
+    if len(cs.capsule_pairs):
+        g, blk = _capsule_terms(x, cs, target_length, jac)
+        rows.append(g)
+        if jac:
+            blocks.append(blk)
     cat = (lambda a, d: np.concatenate(a, d)) if xp is np else (lambda a, d: torch.cat(a, d))
     if not rows:
         c = x[..., :0, 0]
@@ -520,6 +665,8 @@ class ProjectionResult:
     floor_violation: torch.Tensor   # (B,) how far below the floor (0 without floor)
     iterations: int
     converged: bool
+    support_violation: torch.Tensor | None = None   # (B,) lowest foot above floor + tolerance
+    interpenetration: torch.Tensor | None = None    # (B,) deepest capsule interpenetration
 
 
 def _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active_ineq, alpha):
@@ -555,7 +702,7 @@ def _restore(y, zf, cs, Lt, fy, en, margin_deg, max_iter, tol):
     (quadratic convergence near C; every frame moves as little as the linearisation allows)."""
     keep = torch.zeros_like(en)
     for _ in range(max_iter):
-        g_now = inequality_residuals(y, cs, fy, margin_deg)
+        g_now = constraint_blocks(y, cs, Lt, fy, margin_deg, jac=False, bones=False)[0]
         active = en & ((g_now < 0) | keep)
         delta, lam, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active, 0.0)
         keep = active & (lam < 0)
@@ -571,17 +718,56 @@ def _feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg):
     if len(cs.bones):
         ok &= bone_length_error(y, cs, Lt).amax(-1) <= bone_tol
     if cs.num_inequalities:
-        g = inequality_residuals(y, cs, fy, 0.0)
-        tol = torch.full_like(g, -math.radians(angle_tol_deg))
-        if cs.floor_joints:
-            tol[..., -len(cs.floor_joints):] = -1e-9
+        g = constraint_blocks(y, cs, Lt, fy, 0.0, jac=False, bones=False)[0]
+        tol = torch.as_tensor(np.where(cs.inequality_kinds() == "angle", -math.radians(angle_tol_deg), -1e-9),
+                              dtype=g.dtype, device=g.device)
         ok &= ~((g < tol) & en).any(-1)
     return ok
 
 
 def project(target, cs: ConstraintSet, target_length, floor_y=None, enabled=None, x_init=None,
             max_iter: int = 30, refine_iter: int = 3, tol: float = 1e-9, margin_deg: float = 0.01,
-            bone_tol: float = 1e-6, angle_tol_deg: float = 1e-3) -> ProjectionResult:
+            bone_tol: float = 1e-6, angle_tol_deg: float = 1e-3, pair_slack: float = 0.25) -> ProjectionResult:
+    """Closest poses to ``target`` (B, J, 3) satisfying C, all frames at once (Eq. 14); see
+    :func:`_project_active`.  With the volume constraint, only the capsule pairs closer than
+    ``(r_i + r_j + pair_slack) * ell`` in the target or the start of some frame enter the system (the
+    active set); a pair left out that ends interpenetrating joins it and the projection is redone
+    from its result (at most three times)."""
+    if not len(cs.capsule_pairs):
+        return _project_active(target, cs, target_length, floor_y, enabled, x_init, max_iter, refine_iter, tol,
+                               margin_deg, bone_tol, angle_tol_deg)
+    z = torch.as_tensor(target).to(torch.float64)
+    B = z.shape[0]
+    Lt = torch.as_tensor(target_length, dtype=torch.float64, device=z.device).expand(B, -1)
+    kinds = cs.inequality_kinds()
+    fixed = np.flatnonzero(kinds != "volume")
+    vol = np.flatnonzero(kinds == "volume")
+    en = (torch.ones(B, len(kinds), dtype=torch.bool, device=z.device) if enabled is None
+          else torch.as_tensor(enabled, dtype=torch.bool, device=z.device).expand(B, len(kinds)))
+    ell = trunk_length(z, cs, Lt)[:, None]
+    cand = torch.zeros(len(vol), dtype=torch.bool, device=z.device)
+    x = z if x_init is None else torch.as_tensor(x_init).to(z)
+    for pose in {id(z): z, id(x): x}.values():
+        g = _capsule_terms(pose, cs, Lt, False)[0]
+        cand |= ((g < pair_slack * ell) & en[:, vol]).any(0)
+    res = None
+    for _ in range(4):
+        keep = torch.nonzero(cand).flatten().cpu().numpy()
+        sub = cs.with_pairs(keep)
+        res = _project_active(z, sub, Lt, floor_y, en[:, np.concatenate([fixed, vol[keep]])], x_init,
+                              max_iter, refine_iter, tol, margin_deg, bone_tol, angle_tol_deg)
+        g = _capsule_terms(res.x, cs, Lt, False)[0]
+        new = ((g < 0) & en[:, vol]).any(0) & ~cand
+        if not bool(new.any()):
+            break
+        cand |= new
+        x_init = res.x
+    return res
+
+
+def _project_active(target, cs: ConstraintSet, target_length, floor_y=None, enabled=None, x_init=None,
+                    max_iter: int = 30, refine_iter: int = 3, tol: float = 1e-9, margin_deg: float = 0.01,
+                    bone_tol: float = 1e-6, angle_tol_deg: float = 1e-3) -> ProjectionResult:
     """Closest poses to ``target`` (B, J, 3) satisfying C, all frames at once (Eq. 14).
 
     target_length: (B, nb) bone lengths per frame (usually the sequence mean repeated);
@@ -609,9 +795,11 @@ def project(target, cs: ConstraintSet, target_length, floor_y=None, enabled=None
     if nb or ni:
         y = _restore(y, zf, cs, Lt, fy, en, margin_deg, max_iter, tol)
         step = torch.ones(B, dtype=z.dtype, device=dev)
+        near_tol = torch.as_tensor(np.where(cs.inequality_kinds() == "angle", math.radians(1e-3), 1e-6),
+                                   dtype=z.dtype, device=dev)
         for it in range(1, refine_iter + 1):
-            g = inequality_residuals(y, cs, fy, margin_deg)
-            near = en & (g < math.radians(1e-3) if not cs.floor_joints else en & (g < 1e-6))
+            g = constraint_blocks(y, cs, Lt, fy, margin_deg, jac=False, bones=False)[0]
+            near = en & (g < near_tol)
             delta, lam, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, near, 1.0)
             near = near & (lam <= 0)
             delta, _, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, near, 1.0)
@@ -624,14 +812,18 @@ def project(target, cs: ConstraintSet, target_length, floor_y=None, enabled=None
             y = torch.where(better[:, None, None], trial, y)
             step = torch.where(better, (step * 2).clamp(max=1.0), step / 2)
     berr = (bone_length_error(y, cs, Lt).amax(-1) if nb else torch.zeros(B, dtype=z.dtype, device=dev))
-    viol = angle_violation_deg(y, cs, fy)
-    nang = ni - len(cs.floor_joints)
+    viol = angle_violation_deg(y, cs, fy) * en
+    kinds = cs.inequality_kinds()
     zero = torch.zeros(B, dtype=z.dtype, device=dev)
-    va = (viol[..., :nang] * en[..., :nang]).amax(-1) if nang else zero
-    vf = (viol[..., nang:] * en[..., nang:]).amax(-1) if cs.floor_joints else zero
+
+    def worst(kind):
+        cols = np.flatnonzero(kinds == kind)
+        return viol[..., cols].amax(-1) if len(cols) else zero
+
     converged = bool(_feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg).all()) if (nb or ni) else True
-    return ProjectionResult(x=y, bone_error=berr, angle_violation=va, floor_violation=vf,
-                            iterations=it, converged=converged)
+    return ProjectionResult(x=y, bone_error=berr, angle_violation=worst("angle"), floor_violation=worst("floor"),
+                            iterations=it, converged=converged, support_violation=worst("support"),
+                            interpenetration=worst("volume"))
 
 
 def acceleration(seq):
