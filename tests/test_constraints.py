@@ -228,7 +228,9 @@ def test_acceleration_limit_and_sequence_projection(synthetic_poses):
     z = seq + 0.1 * torch.randn(seq.shape, generator=gen, dtype=torch.float64)
     free = C.project_sequence(z, cs, L)
     bounded = C.project_sequence(z, cs, L, max_acceleration=0.05)
-    assert float(C.acceleration(bounded.x).max()) < 0.6 * float(C.acceleration(free.x).max())
+    assert float(C.acceleration(free.x).max()) > 0.2
+    # the bound is a constraint across frames, met exactly (not approximately)
+    assert float(C.acceleration(bounded.x).max()) <= 0.05 + 1e-9 and bounded.converged
     assert float(C.bone_length_error(bounded.x, cs, L).max()) <= BONE_TOL
     assert float(C.angle_violation_deg(bounded.x, cs).max()) <= ANGLE_TOL
     # padding after length stays zero

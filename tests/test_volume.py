@@ -227,3 +227,51 @@ def test_infeasible_volume_start_is_reported_per_frame(synthetic_poses):
     lines = C.describe_violations(seq, cs, tol_deg=1e-6)
     assert len(lines) == 1 and lines[0].startswith("frame 1:") and "left_forearm | right_forearm" in lines[0]
     assert math.isfinite(float(C.interpenetration(seq, cs).max()))
+
+
+def _plausible_sequence_case(x, topo, scale, seed, bound_share=0.5):
+    """Perturb a sequence x (T, J, 3) and project it under the whole plausible set (per-frame rows
+    and the acceleration bound across frames); returns what the tolerances are checked on."""
+    cs = C.constraint_set(topo, **C.CONSTRAINT_SETS["plausible"])
+    T = len(x)
+    L = torch.as_tensor(C.mean_bone_lengths(x, None, cs.bones))
+    fy = torch.tensor(C.floor_height(x, cs), dtype=torch.float64).expand(T)
+    ell = float(C.trunk_length(torch.as_tensor(x), cs, L))
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.as_tensor(x) + scale * ell * torch.randn(x.shape, generator=gen, dtype=torch.float64)
+    bound = bound_share * float(C.acceleration(torch.as_tensor(x)).max()) + 0.05 * ell
+    assert float(C.acceleration(z).max()) > 2 * bound        # the bound is really active
+    res = C.project_sequence(z, cs, L, floor_y=fy, max_acceleration=bound)
+    return res, cs, L, fy, ell, bound
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scale=st.floats(0.05, 0.5), seed=st.integers(0, 2**31 - 1))
+def test_plausible_sequence_meets_every_bound_on_synthetic_motion(synthetic_poses, scale, seed):
+    """Random large perturbations of a synthetic motion end with bone error <= 1e-4, angle
+    violation <= 0.1 deg, interpenetration <= 1 mm, a foot within tolerance of the floor in every
+    frame and every joint's acceleration within the bound."""
+    res, cs, L, fy, ell, bound = _plausible_sequence_case(synthetic_poses[:16], KINECT_V2, scale, seed)
+    metre = ell / 0.5
+    assert res.converged
+    assert float(C.bone_length_error(res.x, cs, L).max()) <= BONE_TOL
+    assert float(res.angle_violation.max()) <= ANGLE_TOL
+    assert float(C.interpenetration(res.x, cs, L).max()) <= DEPTH_TOL_M * metre
+    assert float(C.support_violation(res.x, cs, fy, L).max()) <= 1e-9
+    assert float(C.acceleration(res.x).max()) <= bound + 1e-9
+
+
+@settings(max_examples=3, deadline=None)
+@given(scale=st.floats(0.05, 0.5), seed=st.integers(0, 2**31 - 1))
+def test_plausible_sequence_meets_every_bound_on_real_msr_motion(shared_data, scale, seed):
+    from skelvis.datasets.msr_action3d import read_msr_file
+    from skelvis.normalize import normalize
+    raw = read_msr_file(shared_data / "msr_action3d" / "a14_s02_e01_skeleton3D.txt").astype(np.float64)[:16]
+    x = normalize(raw[None], np.array([len(raw)]), MSR_ACTION3D, "ntu")[0][0].astype(np.float64)
+    res, cs, L, fy, ell, bound = _plausible_sequence_case(x, MSR_ACTION3D, scale, seed)
+    assert res.converged
+    assert float(C.bone_length_error(res.x, cs, L).max()) <= BONE_TOL
+    assert float(res.angle_violation.max()) <= ANGLE_TOL
+    assert float(C.interpenetration(res.x, cs, L).max()) <= DEPTH_TOL_M * ell / 0.5
+    assert float(C.support_violation(res.x, cs, fy, L).max()) <= 1e-9
+    assert float(C.acceleration(res.x).max()) <= bound + 1e-9
