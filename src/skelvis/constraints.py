@@ -965,7 +965,7 @@ def _bound_acceleration(res, cs, target_length, fy, en, bound, max_iter, tol, ma
     for _ in range(max_iter):
         g = constraint_blocks(y, cs, Lt, fy, margin_deg, jac=False, bones=False)[0]
         active = en & ((g < 0) | keep_f)
-        t, j, ca, u, act = _acceleration_rows(y, inner, keep_a)
+        t, j, ca, u, _act = _acceleration_rows(y, inner, keep_a)
         delta, lam_f, lam_a = _sequence_step(y, cs, Lt, fy, margin_deg, active, t, j, ca, u)
         keep_f = active & (lam_f < 0)
         keep_a = torch.zeros_like(keep_a)
