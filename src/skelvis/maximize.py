@@ -620,7 +620,8 @@ def compare_variants(model: RecurrentClassifier, ds, cfg: MaximizeConfig = Maxim
     device = resolve_device(cfg.device)
     topo = get_topology(ds.topology)
     if not topo.is_skeleton:
-        raise ValueError(f"topology {topo.name} has no bones: there is nothing to compare on channel data")
+        log.info("topology %s has no bones: no constraints to compare, the table stays empty", topo.name)
+        return [], {}, [], []
     model = model.to(device).eval()
     chosen = select_targets(model, ds, list(cfg.classes) or None, cfg.hidden_units, cfg.hidden_layer, cfg.split,
                             tuple(cfg.second_sequence_classes), device)

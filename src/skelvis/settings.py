@@ -174,7 +174,7 @@ class MaximizeConfig(StageConfig):
     max_acceleration: float = 0
     refine_iterations: int = 3
     comparison: bool = True
-    penalty_weights: tuple[float, ...] = (1.0, 10.0, 100.0)
+    penalty_weights: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0)
     seed: int = 0
     device: str = "auto"
 
