@@ -498,7 +498,8 @@ def write_maximization(path, ds, targets, idx, con: MaximizationResult, unc: Max
     """``maximize/{arch}.h5``: one group per target (``000_class_throw`` ...) with ``snapshots``
     (I+1, T, J, C) float32 in the un-normalised body frame (times the sample's ``scale``),
     ``response``, ``max_bone_error``, ``max_angle_violation_deg`` (I+1,), ``max_floor_violation``,
-    ``max_acceleration``, ``start_violations`` (lines), and the same under ``unconstrained/``;
+    ``max_acceleration``, ``max_support_violation``, ``max_interpenetration``, ``start_violations``
+    (lines), and the same under ``unconstrained/``;
     attrs ``target``, ``target_kind``, ``target_index``, ``sample_id``, ``sample_index``, ``label``,
     ``length``, ``model``, ``data``.  Root attrs: ``model``, ``data``, ``topology``, ``classes``,
     ``constraints`` (the inequality names, or none), ``params`` (JSON: the settings used)."""
@@ -521,6 +522,9 @@ def write_maximization(path, ds, targets, idx, con: MaximizationResult, unc: Max
                 grp["max_angle_violation_deg"] = res.max_angle_violation_deg[n]
                 grp["max_floor_violation"] = res.max_floor_violation[n] * scale
                 grp["max_acceleration"] = res.max_acceleration[n] * scale
+                if res.max_support_violation is not None:  # in the un-normalised frame, as the floor
+                    grp["max_support_violation"] = res.max_support_violation[n] * scale
+                    grp["max_interpenetration"] = res.max_interpenetration[n] * scale
                 grp.create_dataset("start_violations", data=np.asarray(res.start_violations[n], dtype=object),
                                    dtype=h5py.string_dtype())
             g.attrs.update({"target": t.label, "target_kind": t.kind, "target_index": t.index,
