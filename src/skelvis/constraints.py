@@ -15,14 +15,15 @@ A :class:`ConstraintSet` holds, per topology (built from ``Topology.angle_joints
   the plane through right hip, spine base and left hip makes an angle in [0, 90] degrees with
   ``s_mid - s_base`` (the trunk does not fold backwards through the hip plane);
 * optional, beyond the paper: a **floor** (feet and ankles not below the lowest foot/ankle height
-  of the input, along the body-frame y axis) and a bound on joint **acceleration** between frames
-  (see :func:`project_sequence`);
+  of the input, along the body-frame y axis) and a bound on joint **acceleration** between frames,
+  met exactly as a constraint across neighbouring frames (see :func:`project_sequence`);
 * the ``plausible`` set (:data:`CONSTRAINT_SETS`, the paper's future work): the floor, **support**
   (in every frame the lowest foot/ankle is within ``support_tolerance * ell`` of the floor,
   ``ell`` the trunk length: ``g = floor + tol * ell - min_k y_k >= 0``) and **volume** (capsules
   around the limbs do not interpenetrate, :mod:`skelvis.volume`), plus the acceleration bound.
 
-Inequalities are written ``g(x) >= 0`` in radians (``theta - lo >= 0``),
+Inequalities are written ``g(x) >= 0``, angles in radians (``theta - lo >= 0``), floor, support
+and volume rows in coordinate units,
 smooth wherever the bones have non-zero length and the angle is not 0 or 180 degrees.
 Jacobians are analytic.  All functions take an array namespace: numpy arrays or torch tensors with
 any leading batch shape ``(..., J, 3)``.
@@ -74,7 +75,6 @@ __all__ = [
     "jacobians",
     "joint_angles",
     "layout_angle_limits",
-    "limit_acceleration",
     "mean_bone_lengths",
     "plane_angles",
     "project",
@@ -656,15 +656,16 @@ class ProjectionResult:
     interpenetration: torch.Tensor | None = None    # (B,) deepest capsule interpenetration
 
 
-def _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active_ineq, alpha):
+def _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active_ineq, alpha, cb=None):
     """One linearised step, on Jacobian blocks: minimise |y + delta - alpha z - (1-alpha) y|
-    subject to the linearised equalities and the rows of ``active_ineq``.
+    subject to the linearised equalities and the rows of ``active_ineq``.  ``cb``: the residuals
+    and blocks of :func:`constraint_blocks` at y, when the caller has them.
     Returns (delta (B, J, 3), lambda of the inequality rows, residuals c)."""
     B, J, _ = y.shape
     nb = len(cs.bones)
     idx, _ = row_joints(cs)
     m = len(idx)
-    c, blk = constraint_blocks(y, cs, Lt, fy, margin_deg)
+    c, blk = constraint_blocks(y, cs, Lt, fy, margin_deg) if cb is None else cb
     a = torch.cat([torch.ones(B, nb, dtype=y.dtype, device=y.device), active_ineq.to(y.dtype)], -1)
     blk = blk * a[..., None, None]
     c = c * a
@@ -688,9 +689,9 @@ def _restore(y, zf, cs, Lt, fy, en, margin_deg, max_iter, tol):
     (quadratic convergence near C; every frame moves as little as the linearisation allows)."""
     keep = torch.zeros_like(en)
     for _ in range(max_iter):
-        g_now = constraint_blocks(y, cs, Lt, fy, margin_deg, jac=False, bones=False)[0]
-        active = en & ((g_now < 0) | keep)
-        delta, lam, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active, 0.0)
+        cb = constraint_blocks(y, cs, Lt, fy, margin_deg)
+        active = en & ((cb[0][:, len(cs.bones):] < 0) | keep)
+        delta, lam, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active, 0.0, cb)
         keep = active & (lam < 0)
         y = y + delta
         if delta.numel() == 0 or delta.abs().max().item() < tol:
@@ -784,11 +785,11 @@ def _project_active(target, cs: ConstraintSet, target_length, floor_y=None, enab
         near_tol = torch.as_tensor(np.where(cs.inequality_kinds() == "angle", math.radians(1e-3), 1e-6),
                                    dtype=z.dtype, device=dev)
         for it in range(1, refine_iter + 1):
-            g = constraint_blocks(y, cs, Lt, fy, margin_deg, jac=False, bones=False)[0]
-            near = en & (g < near_tol)
-            delta, lam, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, near, 1.0)
+            cb = constraint_blocks(y, cs, Lt, fy, margin_deg)
+            near = en & (cb[0][:, len(cs.bones):] < near_tol)
+            delta, lam, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, near, 1.0, cb)
             near = near & (lam <= 0)
-            delta, _, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, near, 1.0)
+            delta, _, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, near, 1.0, cb)
             if delta.abs().max().item() < 1e-9:
                 break
             trial = _restore(y + step[:, None, None] * delta, zf, cs, Lt, fy, en, margin_deg, max_iter, tol)
@@ -815,27 +816,6 @@ def _project_active(target, cs: ConstraintSet, target_length, floor_y=None, enab
 def acceleration(seq):
     """Per-joint acceleration magnitude (T-2, J) of a sequence (T, J, 3) (second differences)."""
     return _norm(seq[2:] - 2 * seq[1:-1] + seq[:-2])
-
-
-def limit_acceleration(seq: torch.Tensor, max_acc: float, sweeps: int = 20) -> torch.Tensor:
-    """Move joints so that every second difference has norm <= ``max_acc`` (approximately, by
-    alternating projections onto each frame triple's constraint; seq (T, J, 3))."""
-    y = seq.clone()
-    if len(y) < 3:
-        return y
-    w = torch.tensor([1.0, -2.0, 1.0], dtype=y.dtype, device=y.device)
-    for _ in range(sweeps):
-        acc = y[2:] - 2 * y[1:-1] + y[:-2]
-        n = _norm(acc)
-        excess = (1.0 - max_acc / n.clamp(min=1e-12)).clamp(min=0)[..., None] * acc  # (T-2, J, 3)
-        if excess.abs().max() < 1e-12:
-            break
-        corr = torch.zeros_like(y)
-        # minimum-norm correction of each triple, Jacobi-averaged (each frame is in <= 3 triples)
-        for k in range(3):
-            corr[k:len(y) - 2 + k] -= w[k] * excess / 6.0 / 3.0 * 2.0
-        y = y + corr
-    return y
 
 
 _ACC_W = (1.0, -2.0, 1.0)
