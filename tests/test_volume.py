@@ -224,7 +224,7 @@ def test_infeasible_volume_start_is_reported_per_frame(synthetic_poses):
     L = torch.as_tensor(C.bone_lengths(synthetic_poses[0], cs.bones))[None]
     start = C.project(torch.as_tensor(synthetic_poses[:1]), cs, L).x
     seq = torch.cat([start, _crossed_forearms(start), start]).numpy()
-    lines = C.describe_violations(seq, cs, tol_deg=1e-6)
+    lines = C.describe_violations(seq, cs)
     assert len(lines) == 1 and lines[0].startswith("frame 1:") and "left_forearm | right_forearm" in lines[0]
     assert math.isfinite(float(C.interpenetration(seq, cs).max()))
 

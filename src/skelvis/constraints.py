@@ -83,6 +83,7 @@ __all__ = [
     "row_joints",
     "support_violation",
     "trunk_length",
+    "violation_tolerances",
 ]
 
 #: (name, joint A, joint B (vertex), joint C, lo, hi) in degrees, on angle_joints names (Eq. 11).
@@ -467,13 +468,24 @@ def angle_violation_deg(x, cs: ConstraintSet, floor_y=None):
     return xp.concatenate(parts, -1) if xp is np else torch.cat(parts, -1)
 
 
-def describe_violations(x: np.ndarray, cs: ConstraintSet, floor_y=None, tol_deg: float = 0.1) -> list[str]:
-    """One line per frame of ``x`` (T, J, 3) that breaks an inequality by more than ``tol_deg``."""
+def violation_tolerances(cs: ConstraintSet, tol_deg: float = 0.1, tol_length: float = 1e-3) -> np.ndarray:
+    """(ni,) how far each inequality may be broken before a frame counts as breaking it: ``tol_deg``
+    degrees for angle and plane rows, ``tol_length`` coordinate units (1e-3 spine lengths, about
+    half a millimetre, in normalised data) for the floor, support and volume rows."""
+    return np.where(cs.inequality_kinds() == "angle", tol_deg, tol_length).astype(float)
+
+
+def describe_violations(x: np.ndarray, cs: ConstraintSet, floor_y=None, tol_deg: float = 0.1,
+                        tol_length: float = 1e-3) -> list[str]:
+    """One line per frame of ``x`` (T, J, 3) that breaks an inequality by more than its tolerance
+    (:func:`violation_tolerances`); angles in degrees, the other rows in coordinate units."""
     viol = np.asarray(angle_violation_deg(np.asarray(x, np.float64), cs, floor_y))
+    tol = violation_tolerances(cs, tol_deg, tol_length)
     names = cs.inequality_names()
     lines = []
-    for t in np.flatnonzero((viol > tol_deg).any(-1)):
-        bad = [f"{names[k]} by {viol[t, k]:.2f}" for k in np.flatnonzero(viol[t] > tol_deg)]
+    for t in np.flatnonzero((viol > tol).any(-1)):
+        bad = [f"{names[k]} by {viol[t, k]:.2f}" if cs.inequality_kinds()[k] == "angle"
+               else f"{names[k]} by {viol[t, k]:.3g}" for k in np.flatnonzero(viol[t] > tol)]
         lines.append(f"frame {t}: " + ", ".join(bad))
     return lines
 

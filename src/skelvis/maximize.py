@@ -198,9 +198,10 @@ class MaximizationResult:
 
 
 def infeasible_frames(seq: np.ndarray, cs: C.ConstraintSet, floor_y=None, tol_deg: float = 0.1) -> np.ndarray:
-    """(T, ni) bool: inequalities that frame t of ``seq`` (T, J, 3) already breaks by > tol_deg."""
+    """(T, ni) bool: inequalities that frame t of ``seq`` (T, J, 3) already breaks by more than
+    their tolerance (``tol_deg`` for angles, :func:`skelvis.constraints.violation_tolerances`)."""
     viol = np.asarray(C.angle_violation_deg(np.asarray(seq, np.float64), cs, floor_y))
-    return viol > tol_deg
+    return viol > C.violation_tolerances(cs, tol_deg)
 
 
 def _project_batch(x, length, cs, L, fy, en, max_acceleration, proj_kw):
