@@ -208,3 +208,25 @@ def test_penalty_variant_has_no_projection(poses):
     # a heavier penalty lowers the bone error it penalises
     _p, heavy, *_ = _plausible_runs(poses, weights=(100.0, 100.0))
     assert heavy.max_bone_error[:, -1].max() < pen.max_bone_error[:, -1].max()
+
+
+@pytest.mark.fast
+def test_comparison_table_and_runs_round_trip(tmp_path, poses):
+    from types import SimpleNamespace
+    x, length = poses
+    m = _model("lstm", 1, seed=2)
+    plaus = C.constraint_set(KINECT_V2, **C.CONSTRAINT_SETS["plausible"])
+    run = M.activation_maximization(m, x[:2], length[:2], M.Target("class", 1), plaus, iterations=1, step=0.05,
+                                    gradient="through_time", max_acceleration="start")
+    ds = SimpleNamespace(scale=np.array([2.0, 3.0]), sample_id=np.array(["a", "b"]), length=length[:2],
+                         topology="kinect_v2")
+    rows = [{"variant": "plausible", "weight": None, "response_gain": 0.5, "bone_error_rate": 0.0, "angle_rate": 0.0,
+             "acceleration_rate": 0.0, "interpenetration_rate": 0.0, "floating_rate": 0.0, "below_floor_rate": 0.0,
+             "seconds": 1.0, "frames": int(length[:2].sum())}]
+    M.write_comparison(tmp_path / "lstm_comparison.csv", rows, {"plausible": run}, ds, [M.Target("class", 1)] * 2,
+                       [0, 1])
+    table = M.read_comparison(tmp_path / "lstm_comparison.csv")
+    assert list(table.columns) == list(M.COMPARISON_COLUMNS) and table["variant"].tolist() == ["plausible"]
+    back = M.read_comparison_runs(tmp_path / "lstm_comparison.h5")
+    np.testing.assert_allclose(back["plausible"]["snapshots"][1], run.snapshots[1] * 3.0, rtol=1e-6)
+    assert back["attrs"]["sample_id"] == ["a", "b"] and back["attrs"]["targets"] == ["class 1", "class 1"]
