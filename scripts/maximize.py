@@ -1,6 +1,5 @@
 """Rule maximize: model + data -> maximize/{arch}.h5 (thin adapter; logic in skelvis.maximize)."""
 import numpy as np
-
 from skelvis.datasets.store import read_dataset
 from skelvis.maximize import run_maximization, write_maximization
 from skelvis.models import load_model
