@@ -151,6 +151,10 @@ def test_valid_pose_with_zero_update_is_unchanged_under_every_set(synthetic_pose
     assert valid.converged
     again = C.project(valid.x, cs, L.expand(T, -1), **kw)
     torch.testing.assert_close(again.x, valid.x, atol=1e-12, rtol=0)
+    if name == "plausible":  # with the acceleration bound across frames (the sequence's own peak)
+        bound = float(C.acceleration(valid.x).max())
+        seq_again = C.project_sequence(valid.x, cs, L, max_acceleration=bound, **kw)
+        torch.testing.assert_close(seq_again.x, valid.x, atol=1e-12, rtol=0)
 
 
 @pytest.mark.fast

@@ -849,14 +849,15 @@ def _frame_system(y, cs, Lt, fy, margin_deg, active):
     return c * a, D.reshape(T, m, J * 3) * a[..., None], a
 
 
-def _acceleration_rows(y, bound, keep):
+def _acceleration_rows(y, bound, inner, keep):
     """Active acceleration rows: (t, j) with t the middle frame (1..T-2) where |a_tj| exceeds the
-    bound or the row was kept (KKT), their residuals bound - |a| (K,) and unit directions (K, 3)."""
+    bound or the row was kept (KKT), their residuals inner - |a| (K,) toward the inner bound and
+    their unit directions (K, 3)."""
     acc = y[2:] - 2 * y[1:-1] + y[:-2]                                          # (T-2, J, 3)
     na = _norm(acc)
     act = (na > bound) | keep
     t, j = torch.nonzero(act, as_tuple=True)
-    return t + 1, j, bound - na[t, j], acc[t, j] / na[t, j, None], act
+    return t + 1, j, inner - na[t, j], acc[t, j] / na[t, j, None], act
 
 
 def _sequence_step(y, cs, Lt, fy, margin_deg, active, t, j, ca, u):
@@ -928,7 +929,8 @@ def _bound_acceleration(res, cs, target_length, fy, en, bound, max_iter, tol, ma
     Lt = torch.as_tensor(target_length, dtype=torch.float64, device=y.device).expand(T, -1)
     ni = cs.num_inequalities
     en = torch.ones(T, ni, dtype=torch.bool, device=y.device) if en is None else en.expand(T, ni)
-    inner = bound * (1 - 1e-6)
+    inner = bound * (1 - 1e-6)   # targeted, so that converged rows meet the bound strictly
+    outer = bound * (1 + 1e-12)  # a row counts as broken above this (rounding of a bound met exactly)
     keep_f = torch.zeros(T, ni, dtype=torch.bool, device=y.device)
     keep_a = torch.zeros(T - 2, y.shape[1], dtype=torch.bool, device=y.device)
     # volume: the capsule pairs near contact anywhere in the sequence form the active set
@@ -941,9 +943,12 @@ def _bound_acceleration(res, cs, target_length, fy, en, bound, max_iter, tol, ma
         cs = cs.with_pairs(np.flatnonzero(near.cpu().numpy()))
         en, keep_f = en[:, keep_cols], keep_f[:, keep_cols]
     for _ in range(max_iter):
+        if (float(acceleration(y).max()) <= outer and not keep_a.any()
+                and bool(_feasible(y, cs, Lt, fy, en, 1e-9, 1e-6).all())):
+            break  # every bound holds: a feasible sequence is returned unchanged
         g = constraint_blocks(y, cs, Lt, fy, margin_deg, jac=False, bones=False)[0]
         active = en & ((g < 0) | keep_f)
-        t, j, ca, u, _act = _acceleration_rows(y, inner, keep_a)
+        t, j, ca, u, _act = _acceleration_rows(y, outer, inner, keep_a)
         delta, lam_f, lam_a = _sequence_step(y, cs, Lt, fy, margin_deg, active, t, j, ca, u)
         keep_f = active & (lam_f < 0)
         keep_a = torch.zeros_like(keep_a)
