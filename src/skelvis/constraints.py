@@ -923,49 +923,60 @@ def project_sequence(seq, cs: ConstraintSet, target_length, length: int | None =
     return res
 
 
-def _bound_acceleration(res, cs, target_length, fy, en, bound, max_iter, tol, margin_deg):
+def _bound_acceleration(res, cs_full, target_length, fy, en_full, bound, max_iter, tol, margin_deg):
+    """The acceleration bound across frames on top of a per-frame projection ``res`` (see
+    :func:`project_sequence`).  Volume rows: the capsule pairs near contact anywhere in the sequence
+    form the active set; a pair left out that ends interpenetrating joins it (at most 3 rounds)."""
     y = res.x.clone()
     T = len(y)
     Lt = torch.as_tensor(target_length, dtype=torch.float64, device=y.device).expand(T, -1)
-    ni = cs.num_inequalities
-    en = torch.ones(T, ni, dtype=torch.bool, device=y.device) if en is None else en.expand(T, ni)
+    ni = cs_full.num_inequalities
+    en_full = torch.ones(T, ni, dtype=torch.bool, device=y.device) if en_full is None else en_full.expand(T, ni)
     inner = bound * (1 - 1e-6)   # targeted, so that converged rows meet the bound strictly
     outer = bound * (1 + 1e-12)  # a row counts as broken above this (rounding of a bound met exactly)
-    keep_f = torch.zeros(T, ni, dtype=torch.bool, device=y.device)
-    keep_a = torch.zeros(T - 2, y.shape[1], dtype=torch.bool, device=y.device)
-    # volume: the capsule pairs near contact anywhere in the sequence form the active set
-    if len(cs.capsule_pairs):
-        g = _capsule_terms(y, cs, Lt, False)[0]
-        near = (g < 0.25 * trunk_length(y, cs, Lt)[:, None]).any(0)
-        kinds = cs.inequality_kinds()
-        keep_cols = np.concatenate([np.flatnonzero(kinds != "volume"),
-                                    np.flatnonzero(kinds == "volume")[near.cpu().numpy()]])
-        cs = cs.with_pairs(np.flatnonzero(near.cpu().numpy()))
-        en, keep_f = en[:, keep_cols], keep_f[:, keep_cols]
-    for _ in range(max_iter):
-        if (float(acceleration(y).max()) <= outer and not keep_a.any()
-                and bool(_feasible(y, cs, Lt, fy, en, 1e-9, 1e-6).all())):
-            break  # every bound holds: a feasible sequence is returned unchanged
-        g = constraint_blocks(y, cs, Lt, fy, margin_deg, jac=False, bones=False)[0]
-        active = en & ((g < 0) | keep_f)
-        t, j, ca, u, _act = _acceleration_rows(y, outer, inner, keep_a)
-        delta, lam_f, lam_a = _sequence_step(y, cs, Lt, fy, margin_deg, active, t, j, ca, u)
-        keep_f = active & (lam_f < 0)
-        keep_a = torch.zeros_like(keep_a)
-        keep_a[t - 1, j] = lam_a < 0
-        y = y + delta
-        if float(delta.abs().max()) < tol:
+    kinds_full = cs_full.inequality_kinds()
+    vol = np.flatnonzero(kinds_full == "volume")
+    near = np.zeros(len(vol), bool)
+    if len(vol):
+        g = _capsule_terms(y, cs_full, Lt, False)[0]
+        near = ((g < 0.25 * trunk_length(y, cs_full, Lt)[:, None]) & en_full[:, vol]).any(0).cpu().numpy()
+    for _round in range(3):
+        cs, en = cs_full, en_full
+        if len(vol):
+            cs = cs_full.with_pairs(np.flatnonzero(near))
+            en = en_full[:, np.concatenate([np.flatnonzero(kinds_full != "volume"), vol[near]])]
+        keep_f = torch.zeros(en.shape, dtype=torch.bool, device=y.device)
+        keep_a = torch.zeros(T - 2, y.shape[1], dtype=torch.bool, device=y.device)
+        for _ in range(max_iter):
+            if (float(acceleration(y).max()) <= outer and not keep_a.any()
+                    and bool(_feasible(y, cs, Lt, fy, en, 1e-9, 1e-6).all())):
+                break  # every bound holds: a feasible sequence is returned unchanged
+            g = constraint_blocks(y, cs, Lt, fy, margin_deg, jac=False, bones=False)[0]
+            active = en & ((g < 0) | keep_f)
+            t, j, ca, u, _act = _acceleration_rows(y, outer, inner, keep_a)
+            delta, lam_f, lam_a = _sequence_step(y, cs, Lt, fy, margin_deg, active, t, j, ca, u)
+            keep_f = active & (lam_f < 0)
+            keep_a = torch.zeros_like(keep_a)
+            keep_a[t - 1, j] = lam_a < 0
+            y = y + delta
+            if float(delta.abs().max()) < tol:
+                break
+        if not len(vol):
             break
-    berr = bone_length_error(y, cs, Lt).amax(-1)
-    viol = angle_violation_deg(y, cs, fy) * en
-    kinds = cs.inequality_kinds()
+        g = _capsule_terms(y, cs_full, Lt, False)[0]
+        new = ((g < 0) & en_full[:, vol]).any(0).cpu().numpy() & ~near
+        if not new.any():
+            break
+        near |= new
+    berr = bone_length_error(y, cs_full, Lt).amax(-1)
+    viol = angle_violation_deg(y, cs_full, fy) * en_full
 
     def worst(kind):
-        cols = np.flatnonzero(kinds == kind)
+        cols = np.flatnonzero(kinds_full == kind)
         return viol[..., cols].amax(-1) if len(cols) else torch.zeros(T, dtype=y.dtype, device=y.device)
 
     acc_ok = float(acceleration(y).max()) <= bound + 1e-9
-    ok = bool(_feasible(y, cs, Lt, fy, en, 1e-6, 1e-3).all()) and acc_ok
+    ok = bool(_feasible(y, cs_full, Lt, fy, en_full, 1e-6, 1e-3).all()) and acc_ok
     return ProjectionResult(x=y, bone_error=berr, angle_violation=worst("angle"), floor_violation=worst("floor"),
                             iterations=res.iterations, converged=ok, support_violation=worst("support"),
                             interpenetration=worst("volume"))
