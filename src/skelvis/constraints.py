@@ -668,6 +668,16 @@ class ProjectionResult:
     interpenetration: torch.Tensor | None = None    # (B,) deepest capsule interpenetration
 
 
+def _dense_jacobian(blk, idx, J: int):
+    """Dense Jacobian (B, m, 3J) from blocks (B, m, 4, 3) on joints ``idx`` (m, 4): one
+    ``index_add_`` over the flattened (row, joint) axis (unused slots hold zero blocks)."""
+    B, m = blk.shape[:2]
+    flat = torch.as_tensor((np.arange(m)[:, None] * J + idx).reshape(-1), device=blk.device)
+    D = torch.zeros(B, m * J, 3, dtype=blk.dtype, device=blk.device)
+    D.index_add_(1, flat, blk.reshape(B, m * 4, 3))
+    return D.reshape(B, m, 3 * J)
+
+
 def _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active_ineq, alpha, cb=None):
     """One linearised step, on Jacobian blocks: minimise |y + delta - alpha z - (1-alpha) y|
     subject to the linearised equalities and the rows of ``active_ineq``.  ``cb``: the residuals
@@ -676,7 +686,6 @@ def _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active_ineq, alpha, cb=Non
     B, J, _ = y.shape
     nb = len(cs.bones)
     idx, _ = row_joints(cs)
-    m = len(idx)
     c, blk = constraint_blocks(y, cs, Lt, fy, margin_deg) if cb is None else cb
     a = torch.cat([torch.ones(B, nb, dtype=y.dtype, device=y.device), active_ineq.to(y.dtype)], -1)
     blk = blk * a[..., None, None]
@@ -684,11 +693,7 @@ def _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active_ineq, alpha, cb=Non
     r = alpha * (y - zf.reshape(B, J, 3))
     # dense Jacobian (B, m, 3J) from the blocks: J J^T and J^T lambda are then two batched matrix
     # products (faster than gathering the block pairs once the volume rows make m large)
-    D = torch.zeros(B, m, J, 3, dtype=y.dtype, device=y.device)
-    ar = torch.arange(m, device=y.device)
-    for s_ in range(4):
-        D[:, ar, torch.as_tensor(idx[:, s_], device=y.device)] += blk[:, :, s_, :]
-    D = D.reshape(B, m, 3 * J)
+    D = _dense_jacobian(blk, idx, J)
     Ar = (D @ r.reshape(B, 3 * J, 1))[..., 0]                                  # (B, m)
     M = D @ D.transpose(1, 2) + torch.diag_embed(1.0 - a + 1e-12)
     lam = torch.linalg.solve(M, (c - Ar)[..., None])[..., 0]
@@ -698,16 +703,25 @@ def _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active_ineq, alpha, cb=Non
 
 def _restore(y, zf, cs, Lt, fy, en, margin_deg, max_iter, tol):
     """Feasibility restoration: minimum-norm Gauss-Newton steps on the violated constraints
-    (quadratic convergence near C; every frame moves as little as the linearisation allows)."""
+    (quadratic convergence near C; every frame moves as little as the linearisation allows).
+    A frame leaves the batch once its own step is below ``tol``, so a few slow frames do not
+    keep the whole batch iterating."""
+    y = y.clone()
+    nb = len(cs.bones)
     keep = torch.zeros_like(en)
+    todo = torch.arange(len(y), device=y.device)
     for _ in range(max_iter):
-        cb = constraint_blocks(y, cs, Lt, fy, margin_deg)
-        active = en & ((cb[0][:, len(cs.bones):] < 0) | keep)
-        delta, lam, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active, 0.0, cb)
-        keep = active & (lam < 0)
-        y = y + delta
-        if delta.numel() == 0 or delta.abs().max().item() < tol:
+        if len(todo) == 0:
             break
+        ys, Ls, fs = y[todo], Lt[todo], None if fy is None else fy[todo]
+        cb = constraint_blocks(ys, cs, Ls, fs, margin_deg)
+        active = en[todo] & ((cb[0][:, nb:] < 0) | keep[todo])
+        delta, lam, _ = _newton_system(ys, zf[todo], cs, Ls, fs, en[todo], margin_deg, active, 0.0, cb)
+        keep[todo] = active & (lam < 0)
+        y[todo] = ys + delta
+        if delta.numel() == 0:
+            break
+        todo = todo[delta.flatten(1).abs().amax(1) >= tol]
     return y
 
 
@@ -839,14 +853,9 @@ def _frame_system(y, cs, Lt, fy, margin_deg, active):
     T, J, _ = y.shape
     nb = len(cs.bones)
     idx, _ = row_joints(cs)
-    m = len(idx)
     c, blk = constraint_blocks(y, cs, Lt, fy, margin_deg)
     a = torch.cat([torch.ones(T, nb, dtype=y.dtype, device=y.device), active.to(y.dtype)], -1)
-    D = torch.zeros(T, m, J, 3, dtype=y.dtype, device=y.device)
-    ar = torch.arange(m, device=y.device)
-    for s_ in range(4):
-        D[:, ar, torch.as_tensor(idx[:, s_], device=y.device)] += blk[:, :, s_, :]
-    return c * a, D.reshape(T, m, J * 3) * a[..., None], a
+    return c * a, _dense_jacobian(blk, idx, J) * a[..., None], a
 
 
 def _acceleration_rows(y, bound, inner, keep):
