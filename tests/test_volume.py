@@ -199,6 +199,7 @@ def test_plausible_projection_meets_tolerances_on_large_perturbations(synthetic_
     assert float(res.support_violation.max()) <= 1e-9 and float(res.floor_violation.max()) <= 1e-9
 
 
+@pytest.mark.realdata
 @settings(max_examples=4, deadline=None)
 @given(scale=st.floats(0.05, 0.5), seed=st.integers(0, 2**31 - 1))
 def test_plausible_projection_on_real_msr_poses(shared_data, scale, seed):
@@ -265,6 +266,7 @@ def test_plausible_sequence_meets_every_bound_on_synthetic_motion(synthetic_pose
     assert float(C.acceleration(res.x).max()) <= bound + 1e-9
 
 
+@pytest.mark.realdata
 @settings(max_examples=3, deadline=None)
 @given(scale=st.floats(0.05, 0.5), seed=st.integers(0, 2**31 - 1))
 def test_plausible_sequence_meets_every_bound_on_real_msr_motion(shared_data, scale, seed):
