@@ -814,8 +814,9 @@ def _project_active(target, cs: ConstraintSet, target_length, floor_y=None, enab
             cb = constraint_blocks(y, cs, Lt, fy, margin_deg)
             near = en & (cb[0][:, len(cs.bones):] < near_tol)
             delta, lam, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, near, 1.0, cb)
-            near = near & (lam <= 0)
-            delta, _, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, near, 1.0, cb)
+            release = near & (lam > 0)
+            if bool(release.any()):  # same system again without the rows whose multiplier has the wrong sign
+                delta, _, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, near & ~release, 1.0, cb)
             if delta.abs().max().item() < 1e-9:
                 break
             trial = _restore(y + step[:, None, None] * delta, zf, cs, Lt, fy, en, margin_deg, max_iter, tol)
