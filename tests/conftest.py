@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("SKELVIS_SHARED_DATA", ROOT.parent / "shared" / "data"))  # a worktree elsewhere sets it
 VENV_BIN = Path(sys.executable).parent
 
 # keep tests light on the 2-core machine

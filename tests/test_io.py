@@ -28,6 +28,8 @@ READERS = [
     (autoencoder.read_quality, "autoencoder", "json"),
     (evaluate.read_confusion, "evaluate", "csv"),
     (evaluate.read_history, "train", "csv"),
+    (maximize.read_comparison, "maximize_comparison", "csv"),
+    (maximize.read_comparison_runs, "maximize_comparison", "h5"),
 ]
 IDS = [r[0].__module__.split(".")[-1] + "." + r[0].__name__ for r in READERS]
 

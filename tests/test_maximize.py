@@ -158,3 +158,75 @@ def test_maximize_rule_writes_the_contract(tiny_run):
     figs = tiny_run / "results" / "tiny" / "figures" / "lstm"
     for name in ("03_fig2_constraints.png", "03_fig5_iterations.png", "03_curves.png", "03_animation.gif"):
         assert (figs / name).stat().st_size > 1000
+
+
+# ----------------------------------------------- plausible set and the penalty variant (issue 19)
+
+def _plausible_runs(poses, weights=(1.0, 1.0), iterations=6, step=0.15):
+    x, length = poses
+    m = _model("lstm", 1, seed=2)
+    plaus = C.constraint_set(KINECT_V2, **C.CONSTRAINT_SETS["plausible"])
+    kw = {"iterations": iterations, "step": step, "gradient": "through_time"}
+    target = M.Target("class", 1)
+    proj = M.activation_maximization(m, x[:2], length[:2], target, plaus, max_acceleration="start", **kw)
+    pen = M.activation_maximization(m, x[:2], length[:2], target, plaus, max_acceleration="start",
+                                    penalty_weights=weights, **kw)
+    L = np.stack([C.mean_bone_lengths(x[n], int(length[n]), plaus.bones) for n in range(2)])
+    ref = (L, pen.floor_y, pen.acceleration_bound)
+    return proj, pen, plaus, ref, length[:2]
+
+
+@pytest.mark.fast
+def test_plausible_projection_keeps_every_constraint_through_the_climb(poses):
+    proj, _pen, plaus, ref, length = _plausible_runs(poses)
+    assert np.all(proj.response[:, -1] > proj.response[:, 0])
+    assert proj.max_bone_error.max() <= 1e-4 and proj.max_angle_violation_deg.max() <= 0.1
+    assert proj.max_support_violation.max() <= 1e-9 and proj.max_interpenetration.max() <= 1e-9
+    assert proj.max_floor_violation.max() <= 1e-9
+    assert np.all(proj.max_acceleration[:, 1:] <= proj.acceleration_bound[:, None] + 1e-9)
+    rates = M.violation_rates(proj.snapshots[:, -1], length, plaus, *ref)
+    assert all(v == 0 for k, v in rates.items() if k.endswith("_rate")), rates
+
+
+@pytest.mark.fast
+def test_penalty_variant_has_no_projection(poses):
+    """Soft penalties (SMART-like) leave violations that the projected variant does not; without
+    weights the penalty variant is the unconstrained climb step for step."""
+    proj, pen, plaus, ref, length = _plausible_runs(poses)
+    rp = M.violation_rates(proj.snapshots[:, -1], length, plaus, *ref)
+    rq = M.violation_rates(pen.snapshots[:, -1], length, plaus, *ref)
+    assert rq["angle_rate"] + rq["bone_error_rate"] + rq["acceleration_rate"] > 0, rq
+    assert rp["angle_rate"] == rp["bone_error_rate"] == rp["acceleration_rate"] == 0, rp
+    assert pen.start_violations == proj.start_violations          # both report the same start
+    np.testing.assert_allclose(pen.snapshots[:, 0], poses[0][:2])  # ... but the penalty start is not repaired
+    x, _ = poses
+    zero = M.activation_maximization(_model("lstm", 1, seed=2), x[:2], length, M.Target("class", 1), plaus,
+                                     iterations=2, step=0.15, gradient="through_time", penalty_weights=(0.0, 0.0))
+    free = M.activation_maximization(_model("lstm", 1, seed=2), x[:2], length, M.Target("class", 1), None,
+                                     iterations=2, step=0.15, gradient="through_time")
+    np.testing.assert_allclose(zero.snapshots, free.snapshots, atol=1e-12)
+    # a heavier penalty lowers the bone error it penalises
+    _p, heavy, *_ = _plausible_runs(poses, weights=(100.0, 100.0))
+    assert heavy.max_bone_error[:, -1].max() < pen.max_bone_error[:, -1].max()
+
+
+@pytest.mark.fast
+def test_comparison_table_and_runs_round_trip(tmp_path, poses):
+    from types import SimpleNamespace
+    x, length = poses
+    m = _model("lstm", 1, seed=2)
+    plaus = C.constraint_set(KINECT_V2, **C.CONSTRAINT_SETS["plausible"])
+    run = M.activation_maximization(m, x[:2], length[:2], M.Target("class", 1), plaus, iterations=1, step=0.05,
+                                    gradient="through_time", max_acceleration="start")
+    ds = SimpleNamespace(scale=np.array([2.0, 3.0]), sample_id=np.array(["a", "b"]), length=length[:2],
+                         topology="kinect_v2")
+    rows = [{"variant": "plausible", "weight": None, "response_gain": 0.5, "bone_error_rate": 0.0, "angle_rate": 0.0,
+             "acceleration_rate": 0.0, "interpenetration_rate": 0.0, "floating_rate": 0.0, "below_floor_rate": 0.0,
+             "seconds": 1.0, "frames": int(length[:2].sum())}]
+    M.write_comparison(tmp_path / "lstm_comparison.csv", rows, {"plausible": run}, ds, [M.Target("class", 1)] * 2,
+                       [0, 1])
+    table = M.read_comparison(tmp_path / "lstm_comparison.csv")
+    assert list(table.columns) == list(M.COMPARISON_COLUMNS) and table["variant"].tolist() == ["plausible"]
+    back = M.read_comparison_runs(tmp_path / "lstm_comparison.h5")
+    np.testing.assert_allclose(back["plausible"]["snapshots"][1], run.snapshots[1] * 3.0, rtol=1e-6)
+    assert back["attrs"]["sample_id"] == ["a", "b"] and back["attrs"]["targets"] == ["class 1", "class 1"]

@@ -34,7 +34,8 @@ def _rows(schema, prefix=""):
             typ = "list of " + " \\| ".join(map(str, sub["items"]["enum"]))
         elif typ == "array":
             typ = f"list of {sub.get('items', {}).get('type', 'any')}"
-        default = json.dumps(sub["default"]) if "default" in sub else "(required)"
+        default = (json.dumps(sub["default"]) if "default" in sub
+                   else "(required)" if key in schema.get("required", ()) else "(unset)")
         yield path, typ, default, " ".join(str(sub.get("description", "")).split())
 
 

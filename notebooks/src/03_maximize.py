@@ -25,12 +25,15 @@ data = "results/synthetic/data.h5"
 maximize = "results/synthetic/maximize/lstm.h5"
 figures = "results/synthetic/figures/lstm"
 fig5_class = "throw"
+comparison = "results/synthetic/maximize/lstm_comparison.csv"
 
 # %%
+from pathlib import Path
+
 import pandas as pd
 
 from skelvis.datasets.store import read_dataset
-from skelvis.maximize import read_maximization_file
+from skelvis.maximize import read_comparison, read_comparison_runs, read_maximization_file
 from skelvis.plots import maximize as mp
 from skelvis.plots import save_figure
 from skelvis.topology import get_topology
@@ -55,6 +58,14 @@ for e in entries:
 pd.DataFrame(rows).round(4)
 
 # %% [markdown]
+# ## Repairs of the starts
+# Start frames that already break a constraint are projected onto it before the climb
+# (`infeasible_start: repair`); how many frames each start needed, and which limits they broke.
+
+# %%
+mp.repair_summary(entries)
+
+# %% [markdown]
 # ## Fig. 2: one iteration without and with constraints (same frame)
 
 # %%
@@ -69,6 +80,27 @@ save_figure(mp.constraints_figure(first, topo, note=why), figures, "03_fig2_cons
 # %%
 pair = mp.pick_entries(entries, fig5_class, 2)
 save_figure(mp.iterations_figure(pair, topo, note=why), figures, "03_fig5_iterations")
+
+# %% [markdown]
+# ## Fig. 5 under the paper's and the plausible constraint set
+# The paper notes that the converged *throw* floats in mid-air. The `plausible` set adds the
+# floor, support (a foot on the floor), volume (no interpenetration of body capsules) and an exact
+# acceleration bound. Left the paper's set, right the plausible set, at the frame where the
+# paper's result floats highest; then the head-to-head with soft penalties (SMART-like) and no
+# constraints (`maximize_comparison`: response gain, share of frames breaking each constraint).
+
+# %%
+if comparison and Path(comparison).with_suffix(".h5").exists() and topo.is_skeleton:
+    runs = read_comparison_runs(Path(comparison).with_suffix(".h5"))
+    labels = runs["attrs"]["targets"]
+    k = next((i for i, t in enumerate(labels) if t == shown), 0)
+    save_figure(mp.plausible_figure(runs, topo, k), figures, "03_fig5_paper_vs_plausible")
+    display_table = read_comparison(comparison)
+else:
+    display_table = pd.DataFrame()
+    save_figure(mp.no_comparison_figure("maximize.comparison is off, or channel data has no anatomy"),
+                figures, "03_fig5_paper_vs_plausible")
+display_table.round(4)
 
 # %% [markdown]
 # ## Response and constraint violation per iteration

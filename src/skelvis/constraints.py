@@ -7,16 +7,23 @@ A :class:`ConstraintSet` holds, per topology (built from ``Topology.angle_joints
 * **three-joint angle limits** (Eq. 11): the angle at joint B between the bones to A and C lies
   in ``[lo, hi]`` degrees: spine mid (between spine base and spine shoulder) [160, 180], spine
   shoulder (between the shoulders) [110, 180], spine base (between the hips) [100, 180], each
-  wrist (between elbow and hand) [90, 180].  The 20-joint layouts (Kinect v1, MSR Action3D) use
-  hip centre / spine / shoulder centre for spine base / spine mid / spine shoulder;
+  wrist (between elbow and hand) [90, 180] (the paper's limits, for Kinect v2).  The 20-joint
+  layouts (Kinect v1, MSR Action3D) use hip centre / spine / shoulder centre for spine base / spine
+  mid / spine shoulder, joints that sit elsewhere on the body, so they get limits derived from their
+  own geometry (:func:`layout_angle_limits`);
 * **a four-joint limit** (Eq. 12-13): the normal ``n = (r_hip - s_base) x (l_hip - s_base)`` of
   the plane through right hip, spine base and left hip makes an angle in [0, 90] degrees with
   ``s_mid - s_base`` (the trunk does not fold backwards through the hip plane);
 * optional, beyond the paper: a **floor** (feet and ankles not below the lowest foot/ankle height
-  of the input, along the body-frame y axis) and a bound on joint **acceleration** between frames
-  (see :func:`project_sequence`).
+  of the input, along the body-frame y axis) and a bound on joint **acceleration** between frames,
+  met exactly as a constraint across neighbouring frames (see :func:`project_sequence`);
+* the ``plausible`` set (:data:`CONSTRAINT_SETS`, the paper's future work): the floor, **support**
+  (in every frame the lowest foot/ankle is within ``support_tolerance * ell`` of the floor,
+  ``ell`` the trunk length: ``g = floor + tol * ell - min_k y_k >= 0``) and **volume** (capsules
+  around the limbs do not interpenetrate, :mod:`skelvis.volume`), plus the acceleration bound.
 
-Inequalities are written ``g(x) >= 0`` in radians (``theta - lo >= 0``),
+Inequalities are written ``g(x) >= 0``, angles in radians (``theta - lo >= 0``), floor, support
+and volume rows in coordinate units,
 smooth wherever the bones have non-zero length and the angle is not 0 or 180 degrees.
 Jacobians are analytic.  All functions take an array namespace: numpy arrays or torch tensors with
 any leading batch shape ``(..., J, 3)``.
@@ -41,10 +48,15 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
+from . import volume as V
 from .topology import Topology
 
 __all__ = [
+    "CONSTRAINT_SETS",
     "DEFAULT_ANGLE_LIMITS",
+    "LAYOUT_GEOMETRY",
+    "MIRRORED_LAYOUTS",
+    "REST_ANGLES_DEG",
     "AngleLimit",
     "ConstraintSet",
     "PlaneLimit",
@@ -59,15 +71,19 @@ __all__ = [
     "equality_residuals",
     "floor_height",
     "inequality_residuals",
+    "interpenetration",
     "jacobians",
     "joint_angles",
-    "limit_acceleration",
+    "layout_angle_limits",
     "mean_bone_lengths",
     "plane_angles",
     "project",
     "project_sequence",
     "project_slsqp",
     "row_joints",
+    "support_violation",
+    "trunk_length",
+    "violation_tolerances",
 ]
 
 #: (name, joint A, joint B (vertex), joint C, lo, hi) in degrees, on angle_joints names (Eq. 11).
@@ -78,6 +94,50 @@ DEFAULT_ANGLE_LIMITS: tuple[tuple[str, str, str, str, float, float], ...] = (
     ("left_wrist", "left_elbow", "left_wrist", "left_hand", 90.0, 180.0),
     ("right_wrist", "right_elbow", "right_wrist", "right_hand", 90.0, 180.0),
 )
+
+
+#: Median angle (degrees) of each limit of :data:`DEFAULT_ANGLE_LIMITS` over real recordings: the
+#: layout's rest geometry.  ``kinect_v2``: the ten NTU RGB+D files of ``../shared/data`` (965 frames
+#: of the main actor); ``kinect_v1``: all 567 MSR Action3D files (22,365 non-empty frames).  The
+#: realdata test ``tests/test_constraints.py::test_rest_angles_are_the_real_medians`` recomputes them.
+REST_ANGLES_DEG: dict[str, dict[str, float]] = {
+    "kinect_v2": {"spine_mid": 178.1, "spine_shoulder": 148.2, "spine_base": 126.6,
+                  "left_wrist": 157.9, "right_wrist": 158.1},
+    "kinect_v1": {"spine_mid": 132.9, "spine_shoulder": 112.5, "spine_base": 111.4,
+                  "left_wrist": 158.1, "right_wrist": 159.7},
+}
+
+#: Topology -> the sensor skeleton whose rest geometry it has (both 20-joint orders are Kinect v1).
+LAYOUT_GEOMETRY: dict[str, str] = {"kinect_v2": "kinect_v2", "kinect_v1": "kinect_v1", "msr_action3d": "kinect_v1"}
+
+#: Layouts whose files are mirror images of the Kinect camera frame: in MSR Action3D the body's
+#: (left shoulder - right shoulder) x (spine up) points away from the camera (+z, median +0.31 m^2)
+#: where in the NTU files it points toward it (-z, median -0.22 m^2), so every cross product, and
+#: with it the hip-plane normal of Eq. 12, points the other way (plane angle median 171 deg there,
+#: 13 deg on NTU).  Their hip plane is taken as (left hip, base, right hip), the same normal in
+#: body terms.  Kinect SDK 1.x files in camera order (``kinect_v1``) are right-handed like v2's.
+MIRRORED_LAYOUTS: frozenset[str] = frozenset({"msr_action3d"})
+
+
+def layout_angle_limits(topology: Topology) -> dict[str, tuple[float, float]]:
+    """Lower/upper limits {name: (lo, hi)} in degrees of Eq. 11 for ``topology``'s geometry.
+
+    Kinect v2 keeps the paper's limits (:data:`DEFAULT_ANGLE_LIMITS`).  A 20-joint (Kinect v1)
+    layout names different body points (hip centre below the hips, a spine joint well behind the
+    line from hip centre to shoulder centre, a shoulder centre at the neck, above the shoulder
+    line), so the same posture gives other angles: upright, the spine angle is 133 deg, not 178.
+    Each limit keeps the paper's *allowance from rest*: ``lo = lo_v2 - (rest_v2 - rest_layout)``,
+    with the rest angles of :data:`REST_ANGLES_DEG`, rounded down to a whole degree (the upper
+    limit stays 180).  On MSR Action3D this gives spine 114, shoulder centre 74, hip centre 84,
+    wrists 90 and 91 deg, met by 97%, 100%, 93%, 100% and 100% of the real frames (NTU meets the
+    paper's: 91-100%).
+    """
+    layout = LAYOUT_GEOMETRY.get(topology.name, "kinect_v2")
+    if layout == "kinect_v2":
+        return {name: (lo, hi) for name, *_j, lo, hi in DEFAULT_ANGLE_LIMITS}
+    rest_v2, rest = REST_ANGLES_DEG["kinect_v2"], REST_ANGLES_DEG[layout]
+    return {name: (float(max(0.0, math.floor(lo - (rest_v2[name] - rest[name])))), hi)
+            for name, *_j, lo, hi in DEFAULT_ANGLE_LIMITS}
 
 
 @dataclass(frozen=True)
@@ -95,7 +155,8 @@ class AngleLimit:
 @dataclass(frozen=True)
 class PlaneLimit:
     """The normal of plane (right, base, left), n = (right-base) x (left-base), makes an angle in
-    [0, hi_deg] with base->toward (Eq. 12-13)."""
+    [0, hi_deg] with base->toward (Eq. 12-13).  ``right``/``left`` are the order of the cross
+    product: a mirrored layout (:data:`MIRRORED_LAYOUTS`) passes the left hip as ``right``."""
 
     name: str
     right: int
@@ -105,9 +166,20 @@ class PlaneLimit:
     hi_deg: float = 90.0
 
 
+#: Named constraint sets: keyword arguments of :func:`constraint_set`.  ``paper``: Eq. 9-13 as the
+#: paper has them (the default, Figs. 2 and 5); ``plausible``: also the floor, support and volume
+#: constraints (the maximisation adds the exact acceleration bound across frames).
+CONSTRAINT_SETS: dict[str, dict[str, bool]] = {
+    "paper": {},
+    "plausible": {"floor": True, "support": True, "volume": True},
+}
+
+
 @dataclass
 class ConstraintSet:
-    """The constraint set C of one topology. ``floor_joints`` is empty unless the floor is on."""
+    """The constraint set C of one topology. ``floor_joints`` is empty unless the floor is on,
+    ``support_joints`` unless the support constraint is, ``capsules``/``capsule_pairs`` unless the
+    volume constraint is.  ``trunk`` are the rows of ``bones`` whose summed length is ``ell``."""
 
     topology: Topology
     bones: np.ndarray                      # (nb, 2) int
@@ -115,10 +187,16 @@ class ConstraintSet:
     planes: list[PlaneLimit] = field(default_factory=list)
     floor_joints: tuple[int, ...] = ()
     up_axis: int = 1
+    support_joints: tuple[int, ...] = ()
+    support_tolerance: float = 0.2
+    capsules: tuple[V.Capsule, ...] = ()
+    capsule_pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), int))
+    trunk: tuple[int, ...] = ()
 
     @property
     def num_inequalities(self) -> int:
-        """Rows of :func:`inequality_residuals`: angle lower, angle upper (<180 only), plane, floor."""
+        """Rows of :func:`inequality_residuals`: angle lower, angle upper (<180 only), plane, floor,
+        support, volume (one per capsule pair)."""
         return len(self.inequality_names())
 
     def inequality_names(self) -> list[str]:
@@ -132,7 +210,31 @@ class ConstraintSet:
             names.append(f"{pl.name} <= {pl.hi_deg:g} deg")
         for j in self.floor_joints:
             names.append(f"floor {self.topology.joints[j]}")
+        if self.support_joints:
+            names.append(f"support (a foot within {self.support_tolerance:g} trunk lengths of the floor)")
+        for i, j in self.capsule_pairs:
+            names.append(f"volume {self.capsules[i].name} | {self.capsules[j].name}")
         return names
+
+    def inequality_kinds(self) -> np.ndarray:
+        """(ni,) str: 'angle' (three-joint and plane rows, radians), 'floor', 'support', 'volume'
+        (coordinate units)."""
+        n_ang = len(self.angles) + sum(al.hi_deg < 180.0 for al in self.angles) + len(self.planes)
+        return np.array(["angle"] * n_ang + ["floor"] * len(self.floor_joints)
+                        + ["support"] * bool(self.support_joints) + ["volume"] * len(self.capsule_pairs), dtype=object)
+
+    def with_pairs(self, keep) -> ConstraintSet:
+        """The same set with only the capsule pairs ``keep`` (indices into ``capsule_pairs``): the
+        active set of the volume constraint.  Cached per subset."""
+        keep = tuple(int(k) for k in keep)
+        cache = self.__dict__.setdefault("_cache", {})
+        key = ("pairs", keep)
+        if key not in cache:
+            sub = ConstraintSet(self.topology, self.bones, self.angles, self.planes, self.floor_joints,
+                                self.up_axis, self.support_joints, self.support_tolerance, self.capsules,
+                                self.capsule_pairs[list(keep)].reshape(-1, 2), self.trunk)
+            cache[key] = sub
+        return cache[key]
 
     @property
     def is_empty(self) -> bool:
@@ -141,11 +243,15 @@ class ConstraintSet:
 
 def constraint_set(topology: Topology, floor: bool = False,
                    angle_limits: dict[str, Sequence[float]] | None = None,
-                   plane: bool = True) -> ConstraintSet:
+                   plane: bool = True, support: bool = False, volume: bool = False,
+                   support_tolerance: float = 0.2) -> ConstraintSet:
     """The constraint set of ``topology``; channel data (no bones) gets an empty set.
 
+    The angle limits are the layout's (:func:`layout_angle_limits`: the paper's for Kinect v2);
     angle_limits: optional overrides ``{name: [lo, hi]}`` for the names of
-    :data:`DEFAULT_ANGLE_LIMITS`; floor: add the floor constraint on feet and ankles.
+    :data:`DEFAULT_ANGLE_LIMITS`; floor: add the floor constraint on feet and ankles; support:
+    at least one of them within ``support_tolerance`` trunk lengths of the floor in every frame;
+    volume: the capsules of :mod:`skelvis.volume` may not interpenetrate.
     """
     if not topology.is_skeleton:
         return ConstraintSet(topology=topology, bones=np.zeros((0, 2), int))
@@ -155,15 +261,28 @@ def constraint_set(topology: Topology, floor: bool = False,
     if unknown:
         raise KeyError(f"unknown angle limit(s) {sorted(unknown)}; known: {[n for n, *_ in DEFAULT_ANGLE_LIMITS]}")
     angles = []
-    for name, a, b, c, lo, hi in DEFAULT_ANGLE_LIMITS:
-        lo, hi = overrides.get(name, (lo, hi))
+    layout = layout_angle_limits(topology)
+    for name, a, b, c, _lo, _hi in DEFAULT_ANGLE_LIMITS:
+        lo, hi = overrides.get(name, layout[name])
         if not 0.0 <= lo < hi <= 180.0:
             raise ValueError(f"angle limit {name}: need 0 <= lo < hi <= 180, got [{lo}, {hi}]")
         angles.append(AngleLimit(name, aj[a], aj[b], aj[c], float(lo), float(hi)))
-    planes = [PlaneLimit("hip_plane", aj["right_hip"], aj["spine_base"], aj["left_hip"], aj["spine_mid"])] if plane else []
+    right, left = aj["right_hip"], aj["left_hip"]
+    if topology.name in MIRRORED_LAYOUTS:
+        right, left = left, right
+    planes = [PlaneLimit("hip_plane", right, aj["spine_base"], left, aj["spine_mid"])] if plane else []
     floor_joints = tuple(aj[k] for k in ("left_foot", "right_foot", "left_ankle", "right_ankle")) if floor else ()
-    return ConstraintSet(topology=topology, bones=np.asarray(topology.bones, int).reshape(-1, 2),
-                         angles=angles, planes=planes, floor_joints=floor_joints)
+    if support_tolerance < 0:
+        raise ValueError(f"support_tolerance must be >= 0, got {support_tolerance}")
+    bones = np.asarray(topology.bones, int).reshape(-1, 2)
+    b, m, t = V.trunk_joints(topology)
+    trunk = tuple(int(np.flatnonzero((np.sort(bones, 1) == sorted(e)).all(1))[0]) for e in ((b, m), (m, t)))
+    feet = tuple(aj[k] for k in ("left_foot", "right_foot", "left_ankle", "right_ankle"))
+    caps = V.capsules(topology) if volume else ()
+    return ConstraintSet(topology=topology, bones=bones, angles=angles, planes=planes, floor_joints=floor_joints,
+                         support_joints=feet if support else (), support_tolerance=float(support_tolerance),
+                         capsules=caps, capsule_pairs=V.capsule_pairs(topology, caps) if volume
+                         else np.zeros((0, 2), int), trunk=trunk)
 
 
 # ----------------------------------------------------------------------------------- geometry
@@ -245,6 +364,66 @@ def floor_height(seq, cs: ConstraintSet, length: int | None = None) -> float:
     return float(seq[:n, joints, cs.up_axis].min())
 
 
+def trunk_length(x, cs: ConstraintSet, target_length=None):
+    """``ell`` (...,): the summed length of the trunk bones (spine base -> mid -> shoulder), from
+    ``target_length`` (..., nb) when given, else from the poses x (..., J, 3)."""
+    t = list(cs.trunk)
+    if target_length is not None:
+        return target_length[..., t].sum(-1)
+    return bone_lengths(x, cs.bones[t]).sum(-1)
+
+
+def _capsule_terms(x, cs: ConstraintSet, target_length, jac: bool):
+    """Volume rows g = dist - (r_i + r_j) ell (..., P) and their blocks (..., P, 4, 3)."""
+    xp = _xp(x)
+    idx = np.array([(cs.capsules[i].a, cs.capsules[i].b, cs.capsules[j].a, cs.capsules[j].b)
+                    for i, j in cs.capsule_pairs]).reshape(-1, 4)
+    rad = np.array([cs.capsules[i].radius + cs.capsules[j].radius for i, j in cs.capsule_pairs])
+    rad = rad if xp is np else torch.tensor(rad, dtype=x.dtype, device=x.device)
+    ell = trunk_length(x, cs, target_length)
+    out = V.segment_distance(x[..., idx[:, 0], :], x[..., idx[:, 1], :], x[..., idx[:, 2], :],
+                             x[..., idx[:, 3], :], grad=jac)
+    dist, grads = out if jac else (out, None)
+    g = dist - rad * ell[..., None]
+    return g, (xp.stack(list(grads), -2) if jac else None)
+
+
+def _support_terms(x, cs: ConstraintSet, floor_y, target_length, jac: bool):
+    """Support row g = floor + tol * ell - min_k y_k (..., 1) and its block (..., 1, 4, 3): the
+    gradient sits on the lowest foot/ankle joint."""
+    xp = _xp(x)
+    if floor_y is None:
+        raise ValueError("the constraint set has a support constraint: pass floor_y")
+    fj = list(cs.support_joints)
+    h = x[..., fj, cs.up_axis]                                     # (..., 4)
+    low = h.min(-1) if xp is np else h.amin(-1)
+    fy = floor_y
+    g = fy + cs.support_tolerance * trunk_length(x, cs, target_length) - low
+    if not jac:
+        return g[..., None], None
+    arg = h.argmin(-1)
+    onehot = (np.arange(len(fj)) == arg[..., None]) if xp is np else (
+        torch.arange(len(fj), device=x.device) == arg[..., None])
+    e = np.eye(3)[cs.up_axis]
+    e = e if xp is np else torch.tensor(e, dtype=x.dtype, device=x.device)
+    blk = -(onehot[..., None] * e)                                 # (..., 4, 3)
+    return g[..., None], blk[..., None, :, :] * 1.0
+
+
+def support_violation(x, cs: ConstraintSet, floor_y, target_length=None):
+    """How far the lowest foot/ankle is above ``floor + tol * ell`` (...,), 0 when supported."""
+    g = _support_terms(x, cs, floor_y, target_length, False)[0][..., 0]
+    return g.clip(max=0) * -1 if _xp(x) is torch else np.clip(-g, 0, None)
+
+
+def interpenetration(x, cs: ConstraintSet, target_length=None):
+    """Deepest interpenetration of two capsules (...,) in coordinate units (0 when none)."""
+    if not len(cs.capsule_pairs):
+        return x[..., 0, 0] * 0
+    g = _capsule_terms(x, cs, target_length, False)[0]
+    return (-g).clip(min=0).amax(-1) if _xp(x) is torch else np.clip(-g, 0, None).max(-1)
+
+
 def bone_length_error(x, cs: ConstraintSet, target_length):
     """Relative bone-length error |len/L - 1| (..., nb)."""
     return abs(bone_lengths(x, cs.bones) / target_length - 1.0)
@@ -252,7 +431,8 @@ def bone_length_error(x, cs: ConstraintSet, target_length):
 
 def angle_violation_deg(x, cs: ConstraintSet, floor_y=None):
     """Violation per inequality (..., ni), in degrees for angles and the plane (0 where met);
-    the floor rows are in coordinate units (how far below the floor)."""
+    the floor rows are in coordinate units (how far below the floor), so are the support row (how
+    far the lowest foot floats above the tolerance) and the volume rows (interpenetration depth)."""
     xp = _xp(x)
     parts = []
     if cs.angles:
@@ -276,18 +456,36 @@ def angle_violation_deg(x, cs: ConstraintSet, floor_y=None):
         fy = floor_y[..., None] if hasattr(floor_y, "shape") and np.ndim(floor_y) else floor_y
         d = fy - x[..., list(cs.floor_joints), cs.up_axis]
         parts.append(d.clip(min=0) if xp is torch else np.clip(d, 0, None))
+    if cs.support_joints:
+        fy = floor_y if floor_y is not None else None
+        d = -_support_terms(x, cs, fy, None, False)[0]
+        parts.append(d.clip(min=0) if xp is torch else np.clip(d, 0, None))
+    if len(cs.capsule_pairs):
+        d = -_capsule_terms(x, cs, None, False)[0]
+        parts.append(d.clip(min=0) if xp is torch else np.clip(d, 0, None))
     if not parts:
         return x[..., :0, 0]
     return xp.concatenate(parts, -1) if xp is np else torch.cat(parts, -1)
 
 
-def describe_violations(x: np.ndarray, cs: ConstraintSet, floor_y=None, tol_deg: float = 0.1) -> list[str]:
-    """One line per frame of ``x`` (T, J, 3) that breaks an inequality by more than ``tol_deg``."""
+def violation_tolerances(cs: ConstraintSet, tol_deg: float = 0.1, tol_length: float = 1e-3) -> np.ndarray:
+    """(ni,) how far each inequality may be broken before a frame counts as breaking it: ``tol_deg``
+    degrees for angle and plane rows, ``tol_length`` coordinate units (1e-3 spine lengths, about
+    half a millimetre, in normalised data) for the floor, support and volume rows."""
+    return np.where(cs.inequality_kinds() == "angle", tol_deg, tol_length).astype(float)
+
+
+def describe_violations(x: np.ndarray, cs: ConstraintSet, floor_y=None, tol_deg: float = 0.1,
+                        tol_length: float = 1e-3) -> list[str]:
+    """One line per frame of ``x`` (T, J, 3) that breaks an inequality by more than its tolerance
+    (:func:`violation_tolerances`); angles in degrees, the other rows in coordinate units."""
     viol = np.asarray(angle_violation_deg(np.asarray(x, np.float64), cs, floor_y))
+    tol = violation_tolerances(cs, tol_deg, tol_length)
     names = cs.inequality_names()
     lines = []
-    for t in np.flatnonzero((viol > tol_deg).any(-1)):
-        bad = [f"{names[k]} by {viol[t, k]:.2f}" for k in np.flatnonzero(viol[t] > tol_deg)]
+    for t in np.flatnonzero((viol > tol).any(-1)):
+        bad = [f"{names[k]} by {viol[t, k]:.2f}" if cs.inequality_kinds()[k] == "angle"
+               else f"{names[k]} by {viol[t, k]:.3g}" for k in np.flatnonzero(viol[t] > tol)]
         lines.append(f"frame {t}: " + ", ".join(bad))
     return lines
 
@@ -310,6 +508,9 @@ def row_joints(cs: ConstraintSet) -> tuple[np.ndarray, np.ndarray]:
     rows += [(al.a, al.b, al.c) for al in cs.angles if al.hi_deg < 180.0]
     rows += [(p.right, p.base, p.left, p.toward) for p in cs.planes]
     rows += [(j,) for j in cs.floor_joints]
+    if cs.support_joints:
+        rows.append(tuple(cs.support_joints))
+    rows += [(cs.capsules[i].a, cs.capsules[i].b, cs.capsules[j].a, cs.capsules[j].b) for i, j in cs.capsule_pairs]
     idx = np.zeros((len(rows), 4), int)
     used = np.zeros((len(rows), 4), bool)
     for k, r in enumerate(rows):
@@ -317,19 +518,6 @@ def row_joints(cs: ConstraintSet) -> tuple[np.ndarray, np.ndarray]:
         used[k, :len(r)] = True
     cache[key] = (idx, used)
     return idx, used
-
-
-def _pairs(cs: ConstraintSet):
-    """(I, SI, JR, SJ) for every pair of row slots that refer to the same joint: the nonzeros of
-    J J^T are sums of block dot products over these pairs."""
-    cache = cs.__dict__.setdefault("_cache", {})
-    if "_pairs" not in cache:
-        idx, used = row_joints(cs)
-        m = len(idx)
-        out = [(i, si, j, sj) for i in range(m) for si in range(4) if used[i, si]
-               for j in range(m) for sj in range(4) if used[j, sj] and idx[i, si] == idx[j, sj]]
-        cache["_pairs"] = np.array(out, int).reshape(-1, 4)
-    return cache["_pairs"]
 
 
 def _acos_terms(c):
@@ -346,8 +534,10 @@ def constraint_blocks(x, cs: ConstraintSet, target_length=None, floor_y=None, ma
 
     h (bones): |x_b - x_a| / L - 1 (Eq. 9-10). g >= 0 (inequalities, in the order of
     :meth:`ConstraintSet.inequality_names`), angles in radians: theta - (lo + m), (hi - m) - theta,
-    plane (hi - m) - phi (Eq. 12-13), floor height - floor_y.  ``m`` is an inner margin (degrees)
-    the projection aims for.  ``bones=False`` leaves out the bone rows.
+    plane (hi - m) - phi (Eq. 12-13), floor height - floor_y, support floor_y + tol * ell - lowest
+    foot height, volume dist - (r_i + r_j) ell (:mod:`skelvis.volume`; ``ell`` from
+    ``target_length`` when given, else from x).  ``m`` is an inner margin (degrees) the projection
+    aims for.  ``bones=False`` leaves out the bone rows.
     """
     xp = _xp(x)
     batch = x.shape[:-2]
@@ -415,6 +605,16 @@ def constraint_blocks(x, cs: ConstraintSet, target_length=None, floor_y=None, ma
             e = const(np.eye(3)[cs.up_axis])
             one = x[..., fj, :] * 0 + e
             blocks.append(stack([one]))
+    if cs.support_joints:
+        g, blk = _support_terms(x, cs, floor_y, target_length, jac)
+        rows.append(g)
+        if jac:
+            blocks.append(blk)
+    if len(cs.capsule_pairs):
+        g, blk = _capsule_terms(x, cs, target_length, jac)
+        rows.append(g)
+        if jac:
+            blocks.append(blk)
     cat = (lambda a, d: np.concatenate(a, d)) if xp is np else (lambda a, d: torch.cat(a, d))
     if not rows:
         c = x[..., :0, 0]
@@ -464,48 +664,64 @@ class ProjectionResult:
     floor_violation: torch.Tensor   # (B,) how far below the floor (0 without floor)
     iterations: int
     converged: bool
+    support_violation: torch.Tensor | None = None   # (B,) lowest foot above floor + tolerance
+    interpenetration: torch.Tensor | None = None    # (B,) deepest capsule interpenetration
 
 
-def _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active_ineq, alpha):
+def _dense_jacobian(blk, idx, J: int):
+    """Dense Jacobian (B, m, 3J) from blocks (B, m, 4, 3) on joints ``idx`` (m, 4): one
+    ``index_add_`` over the flattened (row, joint) axis (unused slots hold zero blocks)."""
+    B, m = blk.shape[:2]
+    flat = torch.as_tensor((np.arange(m)[:, None] * J + idx).reshape(-1), device=blk.device)
+    D = torch.zeros(B, m * J, 3, dtype=blk.dtype, device=blk.device)
+    D.index_add_(1, flat, blk.reshape(B, m * 4, 3))
+    return D.reshape(B, m, 3 * J)
+
+
+def _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active_ineq, alpha, cb=None):
     """One linearised step, on Jacobian blocks: minimise |y + delta - alpha z - (1-alpha) y|
-    subject to the linearised equalities and the rows of ``active_ineq``.
+    subject to the linearised equalities and the rows of ``active_ineq``.  ``cb``: the residuals
+    and blocks of :func:`constraint_blocks` at y, when the caller has them.
     Returns (delta (B, J, 3), lambda of the inequality rows, residuals c)."""
     B, J, _ = y.shape
     nb = len(cs.bones)
     idx, _ = row_joints(cs)
-    m = len(idx)
-    pairs = _pairs(cs)
-    c, blk = constraint_blocks(y, cs, Lt, fy, margin_deg)
+    c, blk = constraint_blocks(y, cs, Lt, fy, margin_deg) if cb is None else cb
     a = torch.cat([torch.ones(B, nb, dtype=y.dtype, device=y.device), active_ineq.to(y.dtype)], -1)
     blk = blk * a[..., None, None]
     c = c * a
     r = alpha * (y - zf.reshape(B, J, 3))
-    Ar = (blk * r[:, idx]).sum((-1, -2))                                       # (B, m)
-    prod = (blk[:, pairs[:, 0], pairs[:, 1]] * blk[:, pairs[:, 2], pairs[:, 3]]).sum(-1)  # (B, Q)
-    M = torch.zeros(B, m * m, dtype=y.dtype, device=y.device)
-    M.index_add_(1, torch.as_tensor(pairs[:, 0] * m + pairs[:, 2], device=y.device), prod)
-    M = M.reshape(B, m, m)
-    M = M + torch.diag_embed(1.0 - a + 1e-12)
+    # dense Jacobian (B, m, 3J) from the blocks: J J^T and J^T lambda are then two batched matrix
+    # products (faster than gathering the block pairs once the volume rows make m large)
+    D = _dense_jacobian(blk, idx, J)
+    Ar = (D @ r.reshape(B, 3 * J, 1))[..., 0]                                  # (B, m)
+    M = D @ D.transpose(1, 2) + torch.diag_embed(1.0 - a + 1e-12)
     lam = torch.linalg.solve(M, (c - Ar)[..., None])[..., 0]
-    ATl = torch.zeros(B, J, 3, dtype=y.dtype, device=y.device)
-    ATl.index_add_(1, torch.as_tensor(idx.reshape(-1), device=y.device),
-                   (blk * lam[..., None, None]).reshape(B, m * 4, 3))
-    delta = -r - ATl
+    delta = -r - (D.transpose(1, 2) @ lam[..., None]).reshape(B, J, 3)
     return delta, lam[..., nb:], c
 
 
 def _restore(y, zf, cs, Lt, fy, en, margin_deg, max_iter, tol):
     """Feasibility restoration: minimum-norm Gauss-Newton steps on the violated constraints
-    (quadratic convergence near C; every frame moves as little as the linearisation allows)."""
+    (quadratic convergence near C; every frame moves as little as the linearisation allows).
+    A frame leaves the batch once its own step is below ``tol``, so a few slow frames do not
+    keep the whole batch iterating."""
+    y = y.clone()
+    nb = len(cs.bones)
     keep = torch.zeros_like(en)
+    todo = torch.arange(len(y), device=y.device)
     for _ in range(max_iter):
-        g_now = inequality_residuals(y, cs, fy, margin_deg)
-        active = en & ((g_now < 0) | keep)
-        delta, lam, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active, 0.0)
-        keep = active & (lam < 0)
-        y = y + delta
-        if delta.numel() == 0 or delta.abs().max().item() < tol:
+        if len(todo) == 0:
             break
+        ys, Ls, fs = y[todo], Lt[todo], None if fy is None else fy[todo]
+        cb = constraint_blocks(ys, cs, Ls, fs, margin_deg)
+        active = en[todo] & ((cb[0][:, nb:] < 0) | keep[todo])
+        delta, lam, _ = _newton_system(ys, zf[todo], cs, Ls, fs, en[todo], margin_deg, active, 0.0, cb)
+        keep[todo] = active & (lam < 0)
+        y[todo] = ys + delta
+        if delta.numel() == 0:
+            break
+        todo = todo[delta.flatten(1).abs().amax(1) >= tol]
     return y
 
 
@@ -515,17 +731,56 @@ def _feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg):
     if len(cs.bones):
         ok &= bone_length_error(y, cs, Lt).amax(-1) <= bone_tol
     if cs.num_inequalities:
-        g = inequality_residuals(y, cs, fy, 0.0)
-        tol = torch.full_like(g, -math.radians(angle_tol_deg))
-        if cs.floor_joints:
-            tol[..., -len(cs.floor_joints):] = -1e-9
+        g = constraint_blocks(y, cs, Lt, fy, 0.0, jac=False, bones=False)[0]
+        tol = torch.as_tensor(np.where(cs.inequality_kinds() == "angle", -math.radians(angle_tol_deg), -1e-9),
+                              dtype=g.dtype, device=g.device)
         ok &= ~((g < tol) & en).any(-1)
     return ok
 
 
 def project(target, cs: ConstraintSet, target_length, floor_y=None, enabled=None, x_init=None,
             max_iter: int = 30, refine_iter: int = 3, tol: float = 1e-9, margin_deg: float = 0.01,
-            bone_tol: float = 1e-6, angle_tol_deg: float = 1e-3) -> ProjectionResult:
+            bone_tol: float = 1e-6, angle_tol_deg: float = 1e-3, pair_slack: float = 0.25) -> ProjectionResult:
+    """Closest poses to ``target`` (B, J, 3) satisfying C, all frames at once (Eq. 14); see
+    :func:`_project_active`.  With the volume constraint, only the capsule pairs closer than
+    ``(r_i + r_j + pair_slack) * ell`` in the target or the start of some frame enter the system (the
+    active set); a pair left out that ends interpenetrating joins it and the projection is redone
+    from its result (at most three times)."""
+    if not len(cs.capsule_pairs):
+        return _project_active(target, cs, target_length, floor_y, enabled, x_init, max_iter, refine_iter, tol,
+                               margin_deg, bone_tol, angle_tol_deg)
+    z = torch.as_tensor(target).to(torch.float64)
+    B = z.shape[0]
+    Lt = torch.as_tensor(target_length, dtype=torch.float64, device=z.device).expand(B, -1)
+    kinds = cs.inequality_kinds()
+    fixed = np.flatnonzero(kinds != "volume")
+    vol = np.flatnonzero(kinds == "volume")
+    en = (torch.ones(B, len(kinds), dtype=torch.bool, device=z.device) if enabled is None
+          else torch.as_tensor(enabled, dtype=torch.bool, device=z.device).expand(B, len(kinds)))
+    ell = trunk_length(z, cs, Lt)[:, None]
+    cand = torch.zeros(len(vol), dtype=torch.bool, device=z.device)
+    x = z if x_init is None else torch.as_tensor(x_init).to(z)
+    for pose in {id(z): z, id(x): x}.values():
+        g = _capsule_terms(pose, cs, Lt, False)[0]
+        cand |= ((g < pair_slack * ell) & en[:, vol]).any(0)
+    res = None
+    for _ in range(4):
+        keep = torch.nonzero(cand).flatten().cpu().numpy()
+        sub = cs.with_pairs(keep)
+        res = _project_active(z, sub, Lt, floor_y, en[:, np.concatenate([fixed, vol[keep]])], x_init,
+                              max_iter, refine_iter, tol, margin_deg, bone_tol, angle_tol_deg)
+        g = _capsule_terms(res.x, cs, Lt, False)[0]
+        new = ((g < 0) & en[:, vol]).any(0) & ~cand
+        if not bool(new.any()):
+            break
+        cand |= new
+        x_init = res.x
+    return res
+
+
+def _project_active(target, cs: ConstraintSet, target_length, floor_y=None, enabled=None, x_init=None,
+                    max_iter: int = 30, refine_iter: int = 3, tol: float = 1e-9, margin_deg: float = 0.01,
+                    bone_tol: float = 1e-6, angle_tol_deg: float = 1e-3) -> ProjectionResult:
     """Closest poses to ``target`` (B, J, 3) satisfying C, all frames at once (Eq. 14).
 
     target_length: (B, nb) bone lengths per frame (usually the sequence mean repeated);
@@ -553,12 +808,15 @@ def project(target, cs: ConstraintSet, target_length, floor_y=None, enabled=None
     if nb or ni:
         y = _restore(y, zf, cs, Lt, fy, en, margin_deg, max_iter, tol)
         step = torch.ones(B, dtype=z.dtype, device=dev)
+        near_tol = torch.as_tensor(np.where(cs.inequality_kinds() == "angle", math.radians(1e-3), 1e-6),
+                                   dtype=z.dtype, device=dev)
         for it in range(1, refine_iter + 1):
-            g = inequality_residuals(y, cs, fy, margin_deg)
-            near = en & (g < math.radians(1e-3) if not cs.floor_joints else en & (g < 1e-6))
-            delta, lam, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, near, 1.0)
-            near = near & (lam <= 0)
-            delta, _, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, near, 1.0)
+            cb = constraint_blocks(y, cs, Lt, fy, margin_deg)
+            near = en & (cb[0][:, len(cs.bones):] < near_tol)
+            delta, lam, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, near, 1.0, cb)
+            release = near & (lam > 0)
+            if bool(release.any()):  # same system again without the rows whose multiplier has the wrong sign
+                delta, _, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, near & ~release, 1.0, cb)
             if delta.abs().max().item() < 1e-9:
                 break
             trial = _restore(y + step[:, None, None] * delta, zf, cs, Lt, fy, en, margin_deg, max_iter, tol)
@@ -568,14 +826,18 @@ def project(target, cs: ConstraintSet, target_length, floor_y=None, enabled=None
             y = torch.where(better[:, None, None], trial, y)
             step = torch.where(better, (step * 2).clamp(max=1.0), step / 2)
     berr = (bone_length_error(y, cs, Lt).amax(-1) if nb else torch.zeros(B, dtype=z.dtype, device=dev))
-    viol = angle_violation_deg(y, cs, fy)
-    nang = ni - len(cs.floor_joints)
+    viol = angle_violation_deg(y, cs, fy) * en
+    kinds = cs.inequality_kinds()
     zero = torch.zeros(B, dtype=z.dtype, device=dev)
-    va = (viol[..., :nang] * en[..., :nang]).amax(-1) if nang else zero
-    vf = (viol[..., nang:] * en[..., nang:]).amax(-1) if cs.floor_joints else zero
+
+    def worst(kind):
+        cols = np.flatnonzero(kinds == kind)
+        return viol[..., cols].amax(-1) if len(cols) else zero
+
     converged = bool(_feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg).all()) if (nb or ni) else True
-    return ProjectionResult(x=y, bone_error=berr, angle_violation=va, floor_violation=vf,
-                            iterations=it, converged=converged)
+    return ProjectionResult(x=y, bone_error=berr, angle_violation=worst("angle"), floor_violation=worst("floor"),
+                            iterations=it, converged=converged, support_violation=worst("support"),
+                            interpenetration=worst("volume"))
 
 
 def acceleration(seq):
@@ -583,51 +845,151 @@ def acceleration(seq):
     return _norm(seq[2:] - 2 * seq[1:-1] + seq[:-2])
 
 
-def limit_acceleration(seq: torch.Tensor, max_acc: float, sweeps: int = 20) -> torch.Tensor:
-    """Move joints so that every second difference has norm <= ``max_acc`` (approximately, by
-    alternating projections onto each frame triple's constraint; seq (T, J, 3))."""
-    y = seq.clone()
-    if len(y) < 3:
-        return y
-    w = torch.tensor([1.0, -2.0, 1.0], dtype=y.dtype, device=y.device)
-    for _ in range(sweeps):
-        acc = y[2:] - 2 * y[1:-1] + y[:-2]
-        n = _norm(acc)
-        excess = (1.0 - max_acc / n.clamp(min=1e-12)).clamp(min=0)[..., None] * acc  # (T-2, J, 3)
-        if excess.abs().max() < 1e-12:
-            break
-        corr = torch.zeros_like(y)
-        # minimum-norm correction of each triple, Jacobi-averaged (each frame is in <= 3 triples)
-        for k in range(3):
-            corr[k:len(y) - 2 + k] -= w[k] * excess / 6.0 / 3.0 * 2.0
-        y = y + corr
-    return y
+_ACC_W = (1.0, -2.0, 1.0)
+
+
+def _frame_system(y, cs, Lt, fy, margin_deg, active):
+    """Per-frame rows, dense: residuals c (T, m) and Jacobian (T, m, 3J), inactive inequality rows
+    zeroed, and a (T, m) in {0, 1} (1 on bone rows and active inequalities)."""
+    T, J, _ = y.shape
+    nb = len(cs.bones)
+    idx, _ = row_joints(cs)
+    c, blk = constraint_blocks(y, cs, Lt, fy, margin_deg)
+    a = torch.cat([torch.ones(T, nb, dtype=y.dtype, device=y.device), active.to(y.dtype)], -1)
+    return c * a, _dense_jacobian(blk, idx, J) * a[..., None], a
+
+
+def _acceleration_rows(y, bound, inner, keep):
+    """Active acceleration rows: (t, j) with t the middle frame (1..T-2) where |a_tj| exceeds the
+    bound or the row was kept (KKT), their residuals inner - |a| (K,) toward the inner bound and
+    their unit directions (K, 3)."""
+    acc = y[2:] - 2 * y[1:-1] + y[:-2]                                          # (T-2, J, 3)
+    na = _norm(acc)
+    act = (na > bound) | keep
+    t, j = torch.nonzero(act, as_tuple=True)
+    return t + 1, j, inner - na[t, j], acc[t, j] / na[t, j, None], act
+
+
+def _sequence_step(y, cs, Lt, fy, margin_deg, active, t, j, ca, u):
+    """Minimum-norm Gauss-Newton step for the per-frame rows and the acceleration rows together.
+
+    The per-frame block M_ff = J_f J_f^T is block diagonal (one m x m block per frame); the K
+    acceleration rows couple three frames each.  Solved by the Schur complement
+    S = M_aa - M_af M_ff^{-1} M_fa (K x K), so the cost is T small solves plus one K x K solve.
+    Returns (delta (T, J, 3), multipliers of the per-frame inequality rows (T, ni), of the
+    acceleration rows (K,))."""
+    T, J, _ = y.shape
+    nb = len(cs.bones)
+    cf, Jf, a = _frame_system(y, cs, Lt, fy, margin_deg, active)
+    Mff = Jf @ Jf.transpose(1, 2) + torch.diag_embed(1.0 - a + 1e-12)
+    K = len(t)
+    if K == 0:
+        lam = torch.linalg.solve(Mff, cf[..., None])[..., 0]
+        delta = -(Jf.transpose(1, 2) @ lam[..., None])[..., 0].reshape(T, J, 3)
+        return delta, lam[:, nb:], lam.new_zeros(0)
+    Ja = y.new_zeros(K, T, J, 3)
+    ar = torch.arange(K, device=y.device)
+    for d, w in zip((-1, 0, 1), _ACC_W):
+        Ja[ar, t + d, j] = -w * u
+    Ja = Ja.reshape(K, T, J * 3)
+    Mfa = torch.einsum("tmd,ktd->tmk", Jf, Ja)                                 # (T, m, K)
+    Maa = Ja.reshape(K, -1) @ Ja.reshape(K, -1).T
+    X = torch.linalg.solve(Mff, torch.cat([Mfa, cf[..., None]], -1))           # (T, m, K + 1)
+    Xa, xb = X[..., :K], X[..., K]
+    S = Maa - torch.einsum("tmk,tml->kl", Mfa, Xa)
+    lam_a = torch.linalg.solve(S + 1e-12 * torch.eye(K, dtype=y.dtype, device=y.device),
+                               ca - torch.einsum("tmk,tm->k", Mfa, xb))
+    lam_f = xb - torch.einsum("tmk,k->tm", Xa, lam_a)
+    delta = -((Jf.transpose(1, 2) @ lam_f[..., None])[..., 0] + torch.einsum("ktd,k->td", Ja, lam_a))
+    return delta.reshape(T, J, 3), lam_f[:, nb:], lam_a
 
 
 def project_sequence(seq, cs: ConstraintSet, target_length, length: int | None = None,
                      floor_y=None, enabled=None, max_acceleration: float | None = None,
-                     rounds: int = 4, **kw) -> ProjectionResult:
+                     max_iter: int = 60, tol: float = 1e-9, **kw) -> ProjectionResult:
     """Project the valid frames of one sequence (T, J, 3); padding stays zero.
 
-    With ``max_acceleration`` (beyond the paper) the per-frame projection alternates with
-    :func:`limit_acceleration` for ``rounds`` rounds and always ends with the per-frame projection,
-    so bone lengths and angle limits hold exactly and the acceleration bound holds approximately
-    (its achieved maximum is what :func:`acceleration` reports).
+    Without ``max_acceleration``: :func:`project` on every frame at once (Eq. 14).  With it
+    (beyond the paper; part of the ``plausible`` set), the bound ``|x_{t-1} - 2 x_t + x_{t+1}| <= A``
+    on every joint and frame triple is a constraint of the same projection, across neighbouring
+    frames: starting from the per-frame projection, minimum-norm Gauss-Newton steps on the
+    per-frame rows and the active acceleration rows together (:func:`_sequence_step`, an active
+    set with the KKT sign as in :func:`project`) until every constraint holds (bone error, angle
+    limits, floor, support, volume and acceleration to ``tol``).  The bound is met exactly
+    (targeted with a relative inner margin of 1e-6), not approximately.
     """
     seq = torch.as_tensor(seq).to(torch.float64)
     T = len(seq) if length is None else int(length)
     out = seq.clone()
     out[T:] = 0.0
-    en = None if enabled is None else torch.as_tensor(enabled)[:T]
+    en = None if enabled is None else torch.as_tensor(enabled, dtype=torch.bool)[:T]
     fy = None if floor_y is None else torch.as_tensor(floor_y, dtype=torch.float64).expand(T)
     res = project(seq[:T], cs, target_length, floor_y=fy, enabled=en, **kw)
     if max_acceleration is not None and T >= 3:
-        for _ in range(rounds):
-            smooth = limit_acceleration(res.x, max_acceleration)
-            res = project(smooth, cs, target_length, floor_y=fy, enabled=en, x_init=smooth, **kw)
+        res = _bound_acceleration(res, cs, target_length, fy, en, float(max_acceleration), max_iter, tol,
+                                  kw.get("margin_deg", 0.01))
     out[:T] = res.x
     res.x = out
     return res
+
+
+def _bound_acceleration(res, cs_full, target_length, fy, en_full, bound, max_iter, tol, margin_deg):
+    """The acceleration bound across frames on top of a per-frame projection ``res`` (see
+    :func:`project_sequence`).  Volume rows: the capsule pairs near contact anywhere in the sequence
+    form the active set; a pair left out that ends interpenetrating joins it (at most 3 rounds)."""
+    y = res.x.clone()
+    T = len(y)
+    Lt = torch.as_tensor(target_length, dtype=torch.float64, device=y.device).expand(T, -1)
+    ni = cs_full.num_inequalities
+    en_full = torch.ones(T, ni, dtype=torch.bool, device=y.device) if en_full is None else en_full.expand(T, ni)
+    inner = bound * (1 - 1e-6)   # targeted, so that converged rows meet the bound strictly
+    outer = bound * (1 + 1e-12)  # a row counts as broken above this (rounding of a bound met exactly)
+    kinds_full = cs_full.inequality_kinds()
+    vol = np.flatnonzero(kinds_full == "volume")
+    near = np.zeros(len(vol), bool)
+    if len(vol):
+        g = _capsule_terms(y, cs_full, Lt, False)[0]
+        near = ((g < 0.25 * trunk_length(y, cs_full, Lt)[:, None]) & en_full[:, vol]).any(0).cpu().numpy()
+    for _round in range(3):
+        cs, en = cs_full, en_full
+        if len(vol):
+            cs = cs_full.with_pairs(np.flatnonzero(near))
+            en = en_full[:, np.concatenate([np.flatnonzero(kinds_full != "volume"), vol[near]])]
+        keep_f = torch.zeros(en.shape, dtype=torch.bool, device=y.device)
+        keep_a = torch.zeros(T - 2, y.shape[1], dtype=torch.bool, device=y.device)
+        for _ in range(max_iter):
+            if (float(acceleration(y).max()) <= outer and not keep_a.any()
+                    and bool(_feasible(y, cs, Lt, fy, en, 1e-9, 1e-6).all())):
+                break  # every bound holds: a feasible sequence is returned unchanged
+            g = constraint_blocks(y, cs, Lt, fy, margin_deg, jac=False, bones=False)[0]
+            active = en & ((g < 0) | keep_f)
+            t, j, ca, u, _act = _acceleration_rows(y, outer, inner, keep_a)
+            delta, lam_f, lam_a = _sequence_step(y, cs, Lt, fy, margin_deg, active, t, j, ca, u)
+            keep_f = active & (lam_f < 0)
+            keep_a = torch.zeros_like(keep_a)
+            keep_a[t - 1, j] = lam_a < 0
+            y = y + delta
+            if float(delta.abs().max()) < tol:
+                break
+        if not len(vol):
+            break
+        g = _capsule_terms(y, cs_full, Lt, False)[0]
+        new = ((g < 0) & en_full[:, vol]).any(0).cpu().numpy() & ~near
+        if not new.any():
+            break
+        near |= new
+    berr = bone_length_error(y, cs_full, Lt).amax(-1)
+    viol = angle_violation_deg(y, cs_full, fy) * en_full
+
+    def worst(kind):
+        cols = np.flatnonzero(kinds_full == kind)
+        return viol[..., cols].amax(-1) if len(cols) else torch.zeros(T, dtype=y.dtype, device=y.device)
+
+    acc_ok = float(acceleration(y).max()) <= bound + 1e-9
+    ok = bool(_feasible(y, cs_full, Lt, fy, en_full, 1e-6, 1e-3).all()) and acc_ok
+    return ProjectionResult(x=y, bone_error=berr, angle_violation=worst("angle"), floor_violation=worst("floor"),
+                            iterations=res.iterations, converged=ok, support_violation=worst("support"),
+                            interpenetration=worst("volume"))
 
 
 def project_slsqp(target: np.ndarray, cs: ConstraintSet, target_length: np.ndarray, floor_y=None,

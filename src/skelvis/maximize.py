@@ -31,34 +31,46 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
+import pandas as pd
 import torch
 
 from . import constraints as C
 from . import rnn as R
 from .case_study import find_class
 from .datasets.store import SPLIT_NAMES
-from .io import atomic_path, decode_attrs, open_h5, require
+from .errors import DataFormatError
+from .io import atomic_path, decode_attrs, open_h5, require, rerun_fix
 from .models import RecurrentClassifier, predict, resolve_device, to_tensors
 from .settings import MaximizeConfig
 from .topology import get_topology
 
 __all__ = [
+    "COMPARISON_COLUMNS",
     "MaximizationResult",
     "Target",
     "activation_maximization",
+    "compare_variants",
+    "constraint_set_for",
     "infeasible_frames",
     "local_hidden",
+    "penalty",
+    "read_comparison",
+    "read_comparison_runs",
     "read_maximization",
     "read_maximization_file",
     "response",
     "run_maximization",
     "select_targets",
     "target_gradient",
+    "violation_rates",
+    "write_comparison",
     "write_maximization",
 ]
 
@@ -166,7 +178,10 @@ def target_gradient(model: RecurrentClassifier, x: torch.Tensor, length: torch.T
 class MaximizationResult:
     """Per sequence n: snapshots after every iteration (N, I+1, T, J, C), normalised coordinates;
     per-iteration response, max relative bone error, max angle violation (degrees), max floor
-    violation and max joint acceleration (N, I+1); start violations (one line per bad frame)."""
+    violation and max joint acceleration (N, I+1); start violations (one line per bad frame);
+    with the support / volume constraint also the max height of the lowest foot above
+    floor + tolerance and the deepest capsule interpenetration (N, I+1); the floor height (N,) and
+    the acceleration bound (N,) used (NaN when off)."""
 
     snapshots: np.ndarray
     response: np.ndarray
@@ -176,22 +191,33 @@ class MaximizationResult:
     max_acceleration: np.ndarray
     start_violations: list[list[str]]
     enabled: np.ndarray | None = None
+    max_support_violation: np.ndarray | None = None
+    max_interpenetration: np.ndarray | None = None
+    floor_y: np.ndarray | None = None
+    acceleration_bound: np.ndarray | None = None
 
 
 def infeasible_frames(seq: np.ndarray, cs: C.ConstraintSet, floor_y=None, tol_deg: float = 0.1) -> np.ndarray:
-    """(T, ni) bool: inequalities that frame t of ``seq`` (T, J, 3) already breaks by > tol_deg."""
+    """(T, ni) bool: inequalities that frame t of ``seq`` (T, J, 3) already breaks by more than
+    their tolerance (``tol_deg`` for angles, :func:`skelvis.constraints.violation_tolerances`)."""
     viol = np.asarray(C.angle_violation_deg(np.asarray(seq, np.float64), cs, floor_y))
-    return viol > tol_deg
+    return viol > C.violation_tolerances(cs, tol_deg)
 
 
 def _project_batch(x, length, cs, L, fy, en, max_acceleration, proj_kw):
-    """Project the valid frames of all sequences x (N, T, J, 3) in one batched call."""
+    """Project the valid frames of all sequences x (N, T, J, 3): one batched call over every frame,
+    or, with an acceleration bound per sequence (N,), one exact :func:`C.project_sequence` each
+    (the bound couples neighbouring frames)."""
     N, T = x.shape[:2]
     valid = _valid(length, T, x.device, torch.bool)                    # (N, T)
     if max_acceleration is not None:
-        x = x.clone()
+        out = torch.zeros_like(x)
         for n in range(N):
-            x[n, :int(length[n])] = C.limit_acceleration(x[n, :int(length[n])], max_acceleration)
+            Tn = int(length[n])
+            res = C.project_sequence(x[n, :Tn], cs, L[n], floor_y=None if fy is None else fy[n],
+                                     enabled=en[n, :Tn], max_acceleration=float(max_acceleration[n]), **proj_kw)
+            out[n, :Tn] = res.x
+        return out
     Lf = L[:, None, :].expand(N, T, -1)[valid]
     fyf = None if fy is None else fy[:, None].expand(N, T)[valid]
     res = C.project(x[valid], cs, Lf, floor_y=fyf, enabled=en[valid], **proj_kw)
@@ -200,21 +226,41 @@ def _project_batch(x, length, cs, L, fy, en, max_acceleration, proj_kw):
     return out
 
 
+_KINDS = ("angle", "floor", "support", "volume")
+
+
 def _measure(x, length, cs, L, fy, en):
-    """(N, 3): max bone error, max angle violation (enabled limits), max floor violation."""
+    """(N, 5): max bone error, max angle violation (enabled limits), max floor violation, max
+    support violation, deepest interpenetration."""
     N, T = x.shape[:2]
     if cs is None:
-        return np.zeros((N, 3))
+        return np.zeros((N, 5))
     valid = _valid(length, T, x.device, torch.bool)
     berr = C.bone_length_error(x, cs, L[:, None, :]).amax(-1).nan_to_num(0.0)  # (N, T)
     viol = C.angle_violation_deg(x, cs, None if fy is None else fy[:, None].expand(N, T))
     viol = viol.nan_to_num(0.0) * en
-    nang = cs.num_inequalities - len(cs.floor_joints)
+    kinds = cs.inequality_kinds()
     zero = torch.zeros(N, T, dtype=x.dtype, device=x.device)
-    va = viol[..., :nang].amax(-1) if nang else zero
-    vf = viol[..., nang:].amax(-1) if cs.floor_joints else zero
-    m = torch.stack([berr, va, vf], -1) * valid[..., None]
+    per = [viol[..., np.flatnonzero(kinds == k)].amax(-1) if (kinds == k).any() else zero for k in _KINDS]
+    m = torch.stack([berr, *per], -1) * valid[..., None]
     return m.amax(1).cpu().numpy()
+
+
+def penalty(x, length, cs: C.ConstraintSet, L, max_acceleration) -> torch.Tensor:
+    """Soft penalties of the ``penalty`` variant (in the spirit of SMART, Wang et al. 2021), (N, 2):
+    bone length ``sum_t,b (|x_b - x_a| / L_b - 1)^2`` and acceleration
+    ``sum_t,j max(0, |x_{t-1} - 2 x_t + x_{t+1}| - A)^2`` over the valid frames of x (N, T, J, 3)."""
+    N, T = x.shape[:2]
+    valid = _valid(length, T, x.device, x.dtype)
+    bone = ((C.bone_lengths(x, cs.bones) / L[:, None, :] - 1.0) ** 2).sum(-1) * valid
+    if T >= 3:
+        acc = C.acceleration(x.transpose(0, 1)).transpose(0, 1)               # (N, T-2, J)
+        ok = _valid(length - 2, T - 2, x.device, x.dtype)
+        over = (acc - max_acceleration[:, None, None]).clamp(min=0) ** 2 * ok[..., None]
+        accp = over.flatten(1).sum(1)
+    else:
+        accp = x.new_zeros(N)
+    return torch.stack([bone.sum(1), accp], -1)
 
 
 def _max_acc(x, length):
@@ -232,8 +278,9 @@ def activation_maximization(model: RecurrentClassifier, seq, length, target,
                             gradient: str = MaximizeConfig.gradient,
                             normalize_step: bool = MaximizeConfig.normalize_step,
                             infeasible_start: str = MaximizeConfig.infeasible_start,
-                            max_acceleration: float | None = None,
-                            projection: dict | None = None) -> MaximizationResult:
+                            max_acceleration: float | str | None = None,
+                            projection: dict | None = None,
+                            penalty_weights: tuple[float, float] | None = None) -> MaximizationResult:
     """Hill-climb sequences ``seq`` (N, T, J, C) (normalised coordinates) toward their targets,
     all in lockstep (one batched gradient and one batched projection per iteration).
 
@@ -247,6 +294,13 @@ def activation_maximization(model: RecurrentClassifier, seq, length, target,
     constrained and the unconstrained run (snapshot 0 is the repaired start; it also equalises the
     start's bone lengths to their sequence mean), 'skip' leaves those limits off for those frames
     (their violation is not counted).  Returns :class:`MaximizationResult`; snapshots[:, 0] is the start.
+    max_acceleration: a bound on every joint's acceleration, met exactly across neighbouring frames
+    (:func:`skelvis.constraints.project_sequence`), or 'start': each sequence's own largest joint
+    acceleration (the ``plausible`` set's default: no update makes the motion jerkier than the
+    user's).  penalty_weights (w_bone, w_acc): the ``penalty`` variant: no projection, no repair;
+    each update is ``step * u / max_j |u_j|`` with ``u = d - grad(w_bone P_bone + w_acc P_acc)``, d the
+    same normalised ascent direction and P the soft penalties of :func:`penalty` (with
+    ``normalize_step``; the same step budget as the projected variants).
     """
     if infeasible_start not in ("repair", "skip"):
         raise ValueError(f"infeasible_start must be 'repair' or 'skip', got {infeasible_start!r}")
@@ -261,7 +315,12 @@ def activation_maximization(model: RecurrentClassifier, seq, length, target,
     valid = _valid(length, T, dev, torch.bool)
     x = x * valid[..., None, None]
     cs_meas = cs if cs is not None and not cs.is_empty else None
-    constrained = constrained and cs_meas is not None
+    constrained = constrained and cs_meas is not None and penalty_weights is None
+    acc_bound = None
+    if max_acceleration is not None and cs_meas is not None and T >= 3:
+        acc_bound = (torch.as_tensor(_max_acc(x, length), dtype=torch.float64, device=dev)
+                     if max_acceleration == "start" else torch.full((N,), float(max_acceleration), dtype=torch.float64,
+                                                                    device=dev))
     proj_kw = dict(projection or {})
     L = fy = en = None
     lines: list[list[str]] = [[] for _ in range(N)]
@@ -269,7 +328,7 @@ def activation_maximization(model: RecurrentClassifier, seq, length, target,
         xn = x.cpu().numpy()
         L = torch.as_tensor(np.stack([C.mean_bone_lengths(xn[n], int(length[n]), cs.bones) for n in range(N)]),
                             device=dev)
-        if cs.floor_joints:
+        if cs.floor_joints or cs.support_joints:
             fy = torch.tensor([C.floor_height(xn[n], cs, int(length[n])) for n in range(N)],
                               dtype=torch.float64, device=dev)
         en = torch.ones(N, T, cs.num_inequalities, dtype=torch.bool, device=dev)
@@ -283,10 +342,10 @@ def activation_maximization(model: RecurrentClassifier, seq, length, target,
                             "; ".join(lines[n][:4]) + (" ..." if len(lines[n]) > 4 else ""))
             if infeasible_start == "skip":
                 en[n, :Tn] = torch.as_tensor(~infeasible_frames(xn[n, :Tn], cs, f), device=dev)
-        if infeasible_start == "repair":
+        if infeasible_start == "repair" and penalty_weights is None:
             # the start itself is projected (a valid start is returned unchanged), so that the
             # constrained and unconstrained runs start from the same valid skeletons
-            x = _project_batch(x, length, cs, L, fy, en, max_acceleration, proj_kw)
+            x = _project_batch(x, length, cs, L, fy, en, acc_bound, proj_kw)
 
     def resp(xx):
         with torch.no_grad(), torch.backends.cudnn.flags(enabled=False):
@@ -298,17 +357,30 @@ def activation_maximization(model: RecurrentClassifier, seq, length, target,
         if normalize_step:
             size = (d.norm(dim=-1) if Cc == 3 else d.abs()).flatten(1).amax(1)
             d = d / size.clamp(min=1e-12)[:, None, None, None]
+        if penalty_weights is not None and cs_meas is not None:
+            bound = acc_bound if acc_bound is not None else torch.full((N,), float("inf"), dtype=x.dtype, device=dev)
+            xg = x.detach().clone().requires_grad_(True)
+            w = torch.as_tensor(penalty_weights, dtype=x.dtype, device=dev)
+            P = (penalty(xg, length, cs, L, bound) * w).sum()
+            d = d - torch.autograd.grad(P, xg)[0]
+            if normalize_step:  # the same step budget: the combined update moves a joint by at most `step`
+                size = d.norm(dim=-1).flatten(1).amax(1)
+                d = d / size.clamp(min=1e-12)[:, None, None, None]
         z = x + step * d
-        x = _project_batch(z, length, cs, L, fy, en, max_acceleration, proj_kw) if constrained else z
+        x = _project_batch(z, length, cs, L, fy, en, acc_bound, proj_kw) if constrained else z
         snaps.append(x.clone())
         r.append(resp(x))
         meas.append(_measure(x, length, cs_meas, L, fy, en))
         acc.append(_max_acc(x, length))
-    m = np.stack(meas, 1)                                                      # (N, I+1, 3)
+    m = np.stack(meas, 1)                                                      # (N, I+1, 5)
+    nan = np.full(N, np.nan)
     return MaximizationResult(snapshots=torch.stack(snaps, 1).cpu().numpy(), response=np.stack(r, 1),
                               max_bone_error=m[..., 0], max_angle_violation_deg=m[..., 1],
                               max_floor_violation=m[..., 2], max_acceleration=np.stack(acc, 1),
-                              start_violations=lines, enabled=None if en is None else en.cpu().numpy())
+                              start_violations=lines, enabled=None if en is None else en.cpu().numpy(),
+                              max_support_violation=m[..., 3], max_interpenetration=m[..., 4],
+                              floor_y=nan if fy is None else fy.cpu().numpy(),
+                              acceleration_bound=nan if acc_bound is None else acc_bound.cpu().numpy())
 
 
 # ------------------------------------------------------------------------- workflow helpers
@@ -376,6 +448,27 @@ def select_targets(model: RecurrentClassifier, ds, classes=None, hidden_units: i
     return out
 
 
+def constraint_set_for(topo, cfg: MaximizeConfig, name: str | None = None) -> C.ConstraintSet:
+    """The constraint set ``name`` (default ``cfg.constraints``: 'paper' or 'plausible',
+    :data:`skelvis.constraints.CONSTRAINT_SETS`) of a skeleton topology with the settings'
+    angle limits, floor and support tolerance."""
+    name = cfg.constraints if name is None else name
+    if name not in C.CONSTRAINT_SETS:
+        raise ValueError(f"maximize.constraints must be one of {sorted(C.CONSTRAINT_SETS)}, got {name!r}")
+    kw = {"floor": cfg.floor, **C.CONSTRAINT_SETS[name]}
+    return C.constraint_set(topo, angle_limits=dict(cfg.angle_limits) or None,
+                            support_tolerance=cfg.support_tolerance, **kw)
+
+
+def _acceleration_setting(cfg: MaximizeConfig, name: str | None = None):
+    """The acceleration bound: ``max_acceleration`` when set, else under 'plausible' each start
+    sequence's own largest joint acceleration ('start'), else none."""
+    name = cfg.constraints if name is None else name
+    if cfg.max_acceleration:
+        return float(cfg.max_acceleration)
+    return "start" if name == "plausible" else None
+
+
 def run_maximization(model: RecurrentClassifier, ds, cfg: MaximizeConfig = MaximizeConfig()):
     """Everything the ``maximize`` rule computes, on ``cfg.device``: the targets, their start
     samples, the constrained and unconstrained :class:`MaximizationResult` and the constraint set
@@ -384,7 +477,7 @@ def run_maximization(model: RecurrentClassifier, ds, cfg: MaximizeConfig = Maxim
     topo = get_topology(ds.topology)
     cs = None
     if topo.is_skeleton:
-        cs = C.constraint_set(topo, floor=cfg.floor, angle_limits=dict(cfg.angle_limits) or None)
+        cs = constraint_set_for(topo, cfg)
     else:
         log.info("topology %s has no bones: no anatomical constraints, unconstrained runs only", topo.name)
     model = model.to(device).eval()
@@ -394,7 +487,7 @@ def run_maximization(model: RecurrentClassifier, ds, cfg: MaximizeConfig = Maxim
     targets = [t for t, _ in chosen]
     kw = {"iterations": cfg.iterations, "step": float(cfg.step_size), "gradient": cfg.gradient,
               "normalize_step": cfg.normalize_step, "infeasible_start": cfg.infeasible_start,
-              "max_acceleration": cfg.max_acceleration or None, "projection": {"refine_iter": cfg.refine_iterations}}
+              "max_acceleration": _acceleration_setting(cfg), "projection": {"refine_iter": cfg.refine_iterations}}
     log.info("%d targets, %d iterations, gradient %s", len(targets), kw["iterations"], kw["gradient"])
     con = activation_maximization(model, ds.x[idx], ds.length[idx], targets, cs, constrained=True, **kw)
     unc = activation_maximization(model, ds.x[idx], ds.length[idx], targets, cs, constrained=False, **kw)
@@ -406,7 +499,8 @@ def write_maximization(path, ds, targets, idx, con: MaximizationResult, unc: Max
     """``maximize/{arch}.h5``: one group per target (``000_class_throw`` ...) with ``snapshots``
     (I+1, T, J, C) float32 in the un-normalised body frame (times the sample's ``scale``),
     ``response``, ``max_bone_error``, ``max_angle_violation_deg`` (I+1,), ``max_floor_violation``,
-    ``max_acceleration``, ``start_violations`` (lines), and the same under ``unconstrained/``;
+    ``max_acceleration``, ``max_support_violation``, ``max_interpenetration``, ``start_violations``
+    (lines), and the same under ``unconstrained/``;
     attrs ``target``, ``target_kind``, ``target_index``, ``sample_id``, ``sample_index``, ``label``,
     ``length``, ``model``, ``data``.  Root attrs: ``model``, ``data``, ``topology``, ``classes``,
     ``constraints`` (the inequality names, or none), ``params`` (JSON: the settings used)."""
@@ -429,6 +523,9 @@ def write_maximization(path, ds, targets, idx, con: MaximizationResult, unc: Max
                 grp["max_angle_violation_deg"] = res.max_angle_violation_deg[n]
                 grp["max_floor_violation"] = res.max_floor_violation[n] * scale
                 grp["max_acceleration"] = res.max_acceleration[n] * scale
+                if res.max_support_violation is not None:  # in the un-normalised frame, as the floor
+                    grp["max_support_violation"] = res.max_support_violation[n] * scale
+                    grp["max_interpenetration"] = res.max_interpenetration[n] * scale
                 grp.create_dataset("start_violations", data=np.asarray(res.start_violations[n], dtype=object),
                                    dtype=h5py.string_dtype())
             g.attrs.update({"target": t.label, "target_kind": t.kind, "target_index": t.index,
@@ -471,3 +568,154 @@ def read_maximization_file(path) -> dict[str, Any]:
 def read_maximization(path) -> list[dict]:
     """The target groups of a ``maximize`` file (see :func:`read_maximization_file`), in file order."""
     return read_maximization_file(path)["entries"]
+
+
+# ------------------------------------------------------------- projection against penalties
+
+#: Columns of ``maximize/{arch}_comparison.csv`` (:func:`write_comparison`).
+COMPARISON_COLUMNS = ("variant", "weight", "response_gain", "bone_error_rate", "angle_rate", "acceleration_rate",
+                      "interpenetration_rate", "floating_rate", "below_floor_rate", "seconds", "frames")
+
+
+def violation_rates(snapshots: np.ndarray, length, cs: C.ConstraintSet, L, floor_y, acc_bound,
+                    depth_tol: float = 2e-3) -> dict[str, float]:
+    """Shares of valid frames of the final poses ``snapshots`` (N, T, J, 3) breaking each
+    constraint, as the adversarial-skeleton papers report them: relative bone error above 1%, any
+    angle limit by more than 0.1 deg, a joint acceleration (the triple centred on the frame) above
+    the bound, an interpenetration deeper than ``depth_tol * ell`` (1 mm on a 0.5 m trunk), the
+    lowest foot above ``floor + support_tolerance * ell`` (floating), a foot below the floor.
+    cs is the ``plausible`` set; L (N, nb), floor_y (N,), acc_bound (N,) come from the raw starts."""
+    x = torch.as_tensor(snapshots, dtype=torch.float64)
+    N, T = x.shape[:2]
+    length = torch.as_tensor(np.asarray(length)).long()
+    valid = _valid(length, T, x.device, torch.bool)
+    Lt = torch.as_tensor(L, dtype=torch.float64)[:, None, :]
+    fy = torch.as_tensor(floor_y, dtype=torch.float64)[:, None].expand(N, T)
+    bone = C.bone_length_error(x, cs, Lt).amax(-1) > 0.01
+    viol = C.angle_violation_deg(x, cs, fy)
+    kinds = cs.inequality_kinds()
+    angle = (viol[..., kinds == "angle"] > 0.1).any(-1)
+    ell = C.trunk_length(x, cs, Lt.expand(N, T, -1))
+    depth = C.interpenetration(x, cs, Lt.expand(N, T, -1))
+    inter = depth > depth_tol * ell
+    floating = C.support_violation(x, cs, fy, Lt.expand(N, T, -1)) > 1e-6 * ell
+    below = (viol[..., kinds == "floor"] > 1e-6).any(-1)
+    acc = torch.zeros(N, T, dtype=torch.bool)
+    if T >= 3:
+        a = C.acceleration(x.transpose(0, 1)).transpose(0, 1).amax(-1)         # (N, T-2)
+        ok = _valid(length - 2, T - 2, x.device, torch.bool)
+        acc[:, 1:-1] = (a > torch.as_tensor(acc_bound, dtype=torch.float64)[:, None] * (1 + 1e-6) + 1e-9) & ok
+    n = float(valid.sum())
+    share = {k: float((v & valid).sum()) / n for k, v in (("bone_error_rate", bone), ("angle_rate", angle),
+                                                         ("acceleration_rate", acc), ("interpenetration_rate", inter),
+                                                         ("floating_rate", floating), ("below_floor_rate", below))}
+    return {**share, "frames": int(n)}
+
+
+def compare_variants(model: RecurrentClassifier, ds, cfg: MaximizeConfig = MaximizeConfig()):
+    """The head-to-head of issue 19 on the same model, targets, starts, step budget and ascent
+    direction: ``unconstrained`` (no projection, no repair), ``paper`` and ``plausible`` (the
+    projection of Eq. 14 onto each set, starts repaired), and ``penalty`` once per weight w of
+    ``cfg.penalty_weights`` (soft penalties w * (P_bone + P_acc), :func:`penalty`, no projection).
+    Violations are measured on every variant's final poses against the ``plausible`` set with the
+    raw starts' bone lengths, floor and acceleration bound (:func:`violation_rates`); the response
+    gain is the mean over targets of the final response minus the raw start's.
+    Returns (rows: list of dicts with :data:`COMPARISON_COLUMNS`, runs: {variant: MaximizationResult},
+    targets, idx)."""
+    device = resolve_device(cfg.device)
+    topo = get_topology(ds.topology)
+    if not topo.is_skeleton:
+        log.info("topology %s has no bones: no constraints to compare, the table stays empty", topo.name)
+        return [], {}, [], []
+    model = model.to(device).eval()
+    chosen = select_targets(model, ds, list(cfg.classes) or None, cfg.hidden_units, cfg.hidden_layer, cfg.split,
+                            tuple(cfg.second_sequence_classes), device)
+    idx = [i for _, i in chosen]
+    targets = [t for t, _ in chosen]
+    x, length = ds.x[idx], ds.length[idx]
+    plaus = constraint_set_for(topo, cfg, "plausible")
+    base = {"iterations": cfg.iterations, "step": float(cfg.step_size), "gradient": cfg.gradient,
+            "normalize_step": cfg.normalize_step, "infeasible_start": "repair",
+            "projection": {"refine_iter": cfg.refine_iterations}}
+    acc = _acceleration_setting(cfg, "plausible")
+    plan = [("unconstrained", None, plaus, {"penalty_weights": (0.0, 0.0), "max_acceleration": acc}),
+            ("paper", None, constraint_set_for(topo, cfg, "paper"), {"max_acceleration": None}),
+            ("plausible", None, plaus, {"max_acceleration": acc})]
+    plan += [("penalty", float(w), plaus, {"penalty_weights": (float(w), float(w)), "max_acceleration": acc})
+             for w in cfg.penalty_weights]
+    rows, runs = [], {}
+    start_resp = None
+    ref = None
+    for name, w, cs, kw in plan:
+        t0 = time.perf_counter()
+        res = activation_maximization(model, x, length, targets, cs, **base, **kw)
+        sec = time.perf_counter() - t0
+        if name == "unconstrained":
+            start_resp = res.response[:, 0]
+            xs = np.asarray(x, np.float64)
+            L = np.stack([C.mean_bone_lengths(xs[n], int(length[n]), plaus.bones) for n in range(len(idx))])
+            ref = (L, res.floor_y, res.acceleration_bound)
+        rates = violation_rates(res.snapshots[:, -1], length, plaus, *ref)
+        rows.append({"variant": name, "weight": w, "response_gain": float(np.mean(res.response[:, -1] - start_resp)),
+                     **{k: v for k, v in rates.items() if k != "frames"}, "seconds": sec, "frames": rates["frames"]})
+        runs[name if w is None else f"penalty_{w:g}"] = res
+        log.info("%-13s %-6s gain %8.3f  violations: bone %.3f angle %.3f acc %.3f volume %.3f floating %.3f  %.1f s",
+                 name, "" if w is None else f"{w:g}", rows[-1]["response_gain"], rates["bone_error_rate"],
+                 rates["angle_rate"], rates["acceleration_rate"], rates["interpenetration_rate"],
+                 rates["floating_rate"], sec)
+    return rows, runs, targets, idx
+
+
+def write_comparison(path, rows, runs=None, ds=None, targets=None, idx=None, model: str = "", data: str = "") -> None:
+    """``maximize/{arch}_comparison.csv``: one row per variant (:data:`COMPARISON_COLUMNS`; weight
+    empty except for ``penalty``).  With ``runs``, also ``{arch}_comparison.h5`` beside it: per
+    variant a group with ``snapshots`` (N, I+1, T, J, 3) float32 in the un-normalised body frame
+    and ``response`` (N, I+1); attrs ``targets`` (JSON labels), ``sample_id``, ``length``,
+    ``model``, ``data``, ``topology``."""
+    path = Path(path)
+    df = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")
+    if runs is None:
+        return
+    with atomic_path(path.with_suffix(".h5")) as tmp, h5py.File(tmp, "w") as f:
+        scale = np.asarray(ds.scale[idx], np.float64)[:, None, None, None, None]
+        f.attrs.update({"targets": json.dumps([t.label for t in targets]), "model": str(model), "data": str(data),
+                        "topology": ds.topology, "sample_id": json.dumps([str(ds.sample_id[i]) for i in idx]),
+                        "length": np.asarray(ds.length[idx], np.int32)})
+        for name, res in runs.items():
+            g = f.create_group(name)
+            g.create_dataset("snapshots", data=(res.snapshots * scale).astype(np.float32), compression="gzip",
+                             compression_opts=4)
+            g["response"] = res.response
+
+
+def read_comparison(path) -> pd.DataFrame:
+    """A comparison.csv as written by :func:`write_comparison`."""
+    path = Path(path)
+    if not path.exists():
+        raise DataFormatError(path, "file not found", fix="run the 'maximize_comparison' rule first")
+    try:
+        df = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        raise DataFormatError(path, f"not a readable comparison table ({e})",
+                              fix=rerun_fix("maximize_comparison")) from None
+    missing = [c for c in COMPARISON_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataFormatError(path, f"missing column(s) {missing}", fix=rerun_fix("maximize_comparison"))
+    return df
+
+
+def read_comparison_runs(path) -> dict[str, Any]:
+    """The ``{arch}_comparison.h5`` beside the table: {"attrs": ..., variant: {"snapshots", "response"}}."""
+    out: dict[str, Any] = {}
+    with open_h5(path, rule="maximize_comparison", what="comparison file") as f:
+        require(f.attrs, ("targets", "topology", "length"), path, "maximize_comparison", kind="attribute(s)")
+        attrs = decode_attrs(f.attrs)
+        for key in ("targets", "sample_id"):
+            attrs[key] = json.loads(attrs[key])
+        out["attrs"] = attrs
+        for name in f:
+            require(f[name], ("snapshots", "response"), path, "maximize_comparison")
+            out[name] = {"snapshots": f[name]["snapshots"][...], "response": f[name]["response"][...]}
+    return out

@@ -197,10 +197,14 @@ class MaximizeConfig(StageConfig):
     hidden_layer: int = -1
     split: str = "validation"
     infeasible_start: str = "repair"
+    constraints: str = "paper"
     angle_limits: dict[str, tuple[float, float]] = field(default_factory=dict)
     floor: bool = False
+    support_tolerance: float = 0.2
     max_acceleration: float = 0
     refine_iterations: int = 3
+    comparison: bool = True
+    penalty_weights: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0)
     seed: int = 0
     device: str = "auto"
 

@@ -26,7 +26,34 @@ rule maximize:
         "../../scripts/maximize.py"
 
 
-NB03_FIGURES = ["fig2_constraints", "fig5_iterations", "curves"]
+# The projected 'paper' and 'plausible' variants against soft penalties (SMART-like) and none,
+# on the same model, targets, starts and steps (issue 19).
+rule maximize_comparison:
+    input:
+        data=data_file,
+        model=model_file,
+    output:
+        table="results/{dataset}/maximize/{arch}_comparison.csv",
+        runs="results/{dataset}/maximize/{arch}_comparison.h5",
+    log:
+        "logs/{dataset}/maximize_comparison/{arch}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/maximize_comparison/{arch}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        maximize=lookup(dpath="maximize", within=config),
+        seed=lookup(dpath="seed", within=config),
+        device=lookup(dpath="device", within=config),
+    script:
+        "../../scripts/maximize_comparison.py"
+
+
+NB03_FIGURES = ["fig2_constraints", "fig5_iterations", "fig5_paper_vs_plausible", "curves"]
 
 
 rule notebook_maximize:
@@ -34,6 +61,12 @@ rule notebook_maximize:
         notebook="notebooks/03_maximize.ipynb",
         data=data_file,
         maximize="results/{dataset}/maximize/{arch}.h5",
+        # the comparison table, when maximize.comparison is on
+        comparison=lambda wc: (
+            f"results/{wc.dataset}/maximize/{wc.arch}_comparison.csv"
+            if config.get("maximize", {}).get("comparison", True)
+            else []
+        ),
     output:
         notebook="results/{dataset}/reports/03_maximize_{arch}.ipynb",
         png=[
@@ -59,8 +92,11 @@ rule notebook_maximize:
     shell:
         "python -m papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
         " -p data {input.data} -p maximize {input.maximize} -p figures {params.figures}"
+        " -p comparison '{input.comparison}'"
         " > {log} 2>&1"
 
 
 if stage_enabled("maximize"):
     TARGETS.extend(expand_runs("results/{dataset}/reports/03_maximize_{arch}.ipynb"))
+    if config.get("maximize", {}).get("comparison", True):
+        TARGETS.extend(expand_runs("results/{dataset}/maximize/{arch}_comparison.csv"))

@@ -1,6 +1,8 @@
 """Figures of notebook 03 (activation maximisation, Patil et al. Fig. 2 and Fig. 5): a frame
 after one iteration without and with the anatomical constraints, one frame of two sequences over
-the iterations, response and constraint violation per iteration, and an animated GIF.
+the iterations, response and constraint violation per iteration, and an animated GIF; Fig. 5
+under the ``paper`` and ``plausible`` constraint sets side by side (issue 19) and a summary of the
+start repairs.
 
 Every function takes entries as returned by :func:`skelvis.maximize.read_maximization`
 (snapshots in the un-normalised body frame)."""
@@ -10,9 +12,11 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.lines import Line2D
 
+from .. import constraints as C
 from ..case_study import find_class
 from ..topology import Topology
 from .common import draw_skeleton, show_file
@@ -24,7 +28,10 @@ __all__ = [
     "curves_figure",
     "fig5_class",
     "iterations_figure",
+    "no_comparison_figure",
     "pick_entries",
+    "plausible_figure",
+    "repair_summary",
 ]
 
 
@@ -182,3 +189,73 @@ def pick_entries(entries: list[dict], class_name: str = "throw", count: int = 2)
     """Up to ``count`` class targets of the class :func:`fig5_class` chooses."""
     name, _ = fig5_class(entries, class_name)
     return [e for e in entries if e["target_kind"] == "class" and e["target"] == name][:count]
+
+
+def _measures(seq: np.ndarray, start: np.ndarray, cs: C.ConstraintSet) -> dict[str, np.ndarray]:
+    """Per frame of ``seq`` (T, J, 3): height of the lowest foot/ankle above the floor (the lowest
+    foot/ankle height of ``start``), deepest capsule interpenetration, and the peak joint
+    acceleration of the frame triple centred on it (0 at both ends)."""
+    L = C.mean_bone_lengths(start, None, cs.bones)
+    aj = cs.topology.angle_joints
+    feet = [aj[k] for k in ("left_foot", "right_foot", "left_ankle", "right_ankle")]
+    floor = start[:, feet, cs.up_axis].min()
+    acc = np.zeros(len(seq))
+    if len(seq) >= 3:
+        acc[1:-1] = np.asarray(C.acceleration(seq)).max(-1)
+    return {"lowest_foot": seq[:, feet, cs.up_axis].min(-1) - floor,
+            "interpenetration": np.asarray(C.interpenetration(seq, cs, L)), "acceleration": acc,
+            "floor": np.full(len(seq), floor)}
+
+
+def plausible_figure(runs: dict, topo: Topology, target: int = 0, note: str = ""):
+    """Fig. 5 under the ``paper`` (left) and ``plausible`` (right) constraint sets, after the last
+    iteration, at the frame where the paper's result floats highest (the floating contortionist):
+    each panel states the lowest foot's height above the floor, the deepest interpenetration of two
+    body capsules and the peak joint acceleration of the whole sequence.  ``runs`` as returned by
+    :func:`skelvis.maximize.read_comparison_runs`; the floor is drawn as a line."""
+    cs = C.constraint_set(topo, **C.CONSTRAINT_SETS["plausible"])
+    T = int(runs["attrs"]["length"][target])
+    start = runs["unconstrained"]["snapshots"][target, 0, :T].astype(np.float64)
+    seqs = {k: runs[k]["snapshots"][target, -1, :T].astype(np.float64) for k in ("paper", "plausible")}
+    meas = {k: _measures(v, start, cs) for k, v in seqs.items()}
+    frame = int(meas["paper"]["lowest_foot"].argmax())
+    lims = _limits([seqs["paper"][frame], seqs["plausible"][frame], start[frame]])
+    fig, axes = plt.subplots(1, 2, figsize=(7.2, 4.0))
+    for ax, k in zip(axes, ("paper", "plausible")):
+        m = meas[k]
+        _panel(ax, [start[frame], seqs[k][frame]], topo, ["ghost", None],
+               f"'{k}' set, frame {frame}\nlowest foot {m['lowest_foot'][frame]:.3f} above the floor\n"
+               f"interpenetration {m['interpenetration'].max():.3f}, peak acceleration {m['acceleration'].max():.3f}",
+               lims)
+        ax.axhline(m["floor"][0], color="#8c6d31", lw=1.2, ls="--")
+    label = runs["attrs"]["targets"][target]
+    fig.suptitle(f"{label}: {runs['attrs']['sample_id'][target]} after {len(runs['paper']['response'][target]) - 1} "
+                 f"iterations (start in grey, floor dashed; body-frame units)" + (f"\n{note}" if note else ""),
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def no_comparison_figure(why: str):
+    """The place of :func:`plausible_figure` when there is no comparison to show."""
+    fig, ax = plt.subplots(figsize=(5, 1.6))
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"no paper-vs-plausible comparison:\n{why}", ha="center", va="center", fontsize=10)
+    return fig
+
+
+def repair_summary(entries: list[dict]):
+    """One row per target: start frames, frames the repair moved (they broke a limit), and how
+    often each limit was broken, from the ``start_violations`` lines of the maximisation file."""
+    rows = []
+    for e in entries:
+        lines = e["constrained"]["start_violations"]
+        counts: dict[str, int] = {}
+        for line in lines:
+            for part in line.split(": ", 1)[1].split(", "):
+                name = part.rsplit(" by ", 1)[0]
+                counts[name] = counts.get(name, 0) + 1
+        rows.append({"target": e["target"], "sample": e["sample_id"], "frames": int(e.get("length", 0)),
+                     "frames repaired": len(lines),
+                     "limits broken (frames)": "; ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none"})
+    return pd.DataFrame(rows)
