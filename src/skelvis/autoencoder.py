@@ -46,6 +46,7 @@ __all__ = [
     "encode",
     "extract_paths",
     "load_autoencoder",
+    "paths_streamed",
     "proximity_pairs",
     "read_paths",
     "read_quality",
@@ -53,6 +54,7 @@ __all__ = [
     "save_autoencoder",
     "train_autoencoder",
     "training_vectors",
+    "training_vectors_streamed",
     "write_paths",
     "write_quality",
 ]
@@ -157,6 +159,46 @@ def training_vectors(hidden: np.ndarray, length: np.ndarray, mask: np.ndarray | 
     if max_vectors and kept > max_vectors:
         perm = perm[:max_vectors]
     return vec[perm], {"valid_steps": int(valid), "kept_steps": int(kept), "used_vectors": len(perm)}
+
+
+def training_vectors_streamed(chunks, length: np.ndarray, mask: np.ndarray | None = None,
+                              threshold: float = AutoencoderConfig.redundant_threshold,
+                              scope: str = AutoencoderConfig.redundant_scope, max_vectors: int = 0,
+                              seed: int = AutoencoderConfig.seed) -> tuple[np.ndarray, dict[str, int]]:
+    """:func:`training_vectors` through bounded memory, equal to it: ``chunks()`` yields
+    ``(rows (n,), hidden (n, T, H))`` over every sequence in order (e.g. ``iter_activations``) and
+    is read twice: once to count the kept steps of each sequence in ``mask``, once to pick the
+    seeded subset's vectors.  Memory: one chunk, the M used vectors and 8 bytes per kept step."""
+    length = np.asarray(length)
+    mask = np.ones(len(length), bool) if mask is None else np.asarray(mask, bool)
+    kept_per = np.zeros(len(length), np.int64)
+    valid, H = 0, None
+    for rows, hidden in chunks():
+        H = hidden.shape[-1]
+        for i, r in enumerate(rows):
+            if mask[r]:
+                h = hidden[i, :int(length[r])]
+                valid += len(h)
+                kept_per[r] = int((~redundant_steps(h, threshold, scope)).sum())
+    kept = int(kept_per.sum())
+    perm = np.random.default_rng([seed, 17]).permutation(kept)
+    if max_vectors and kept > max_vectors:
+        perm = perm[:max_vectors]
+    order = np.argsort(perm, kind="stable")
+    wanted = perm[order]                                       # increasing kept-step indices
+    out = np.zeros((len(perm), H or 0), np.float32)
+    offset = np.concatenate([[0], np.cumsum(kept_per)])        # first kept-step index per sequence
+    for rows, hidden in chunks():
+        for i, r in enumerate(rows):
+            if not mask[r] or not kept_per[r]:
+                continue
+            a, b = np.searchsorted(wanted, [offset[r], offset[r + 1]])
+            if a == b:
+                continue
+            h = hidden[i, :int(length[r])]
+            vec = h[~redundant_steps(h, threshold, scope)]
+            out[order[a:b]] = vec[wanted[a:b] - offset[r]]
+    return out, {"valid_steps": int(valid), "kept_steps": kept, "used_vectors": len(perm)}
 
 
 # ----------------------------------------------------------------------------- training
@@ -308,6 +350,24 @@ def extract_paths(model: DenoisingAutoencoder, hidden: np.ndarray, length: np.nd
     valid = valid_frames(np.asarray(length), T)
     codes[~valid] = np.nan
     return codes.astype(np.float32)
+
+
+def paths_streamed(model: DenoisingAutoencoder, chunks, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`extract_paths` of every sequence from ``chunks()`` (as :func:`training_vectors_streamed`),
+    and the hidden state at each sequence's last valid step (N, H): memory holds one chunk, the
+    codes (N, T, k) and the last states."""
+    length = np.asarray(length)
+    codes = last = None
+    for rows, hidden in chunks():
+        if codes is None:
+            codes = np.full((len(length), hidden.shape[1], model.k), np.nan, np.float32)
+            last = np.zeros((len(length), hidden.shape[-1]), np.float32)
+        sl = slice(int(rows[0]), int(rows[-1]) + 1)
+        codes[sl] = extract_paths(model, hidden, length[sl])
+        last[sl] = hidden[np.arange(len(rows)), length[sl] - 1]
+    if codes is None:
+        return np.zeros((0, 0, model.k), np.float32), np.zeros((0, 0), np.float32)
+    return codes, last
 
 
 def display_transform(z: np.ndarray) -> np.ndarray:

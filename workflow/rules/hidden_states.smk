@@ -8,11 +8,11 @@ rule activations:
         data=data_file,
         model=model_file,
     output:
-        activations="results/{dataset}/activations/{arch}.h5",
+        activations=shard_output("results/{dataset}/activations/{arch}.h5", "activations"),
     log:
-        "logs/{dataset}/activations/{arch}.log",
+        shard_log("logs/{dataset}/activations/{arch}.log"),
     benchmark:
-        "results/{dataset}/benchmarks/activations/{arch}.tsv"
+        shard_log("results/{dataset}/benchmarks/activations/{arch}.tsv")
     conda:
         ENV
     threads: 1

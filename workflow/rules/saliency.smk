@@ -7,11 +7,11 @@ rule saliency:
         data=data_file,
         model=model_file,
     output:
-        saliency="results/{dataset}/saliency/{arch}.h5",
+        saliency=shard_output("results/{dataset}/saliency/{arch}.h5", "saliency"),
     log:
-        "logs/{dataset}/saliency/{arch}.log",
+        shard_log("logs/{dataset}/saliency/{arch}.log"),
     benchmark:
-        "results/{dataset}/benchmarks/saliency/{arch}.tsv"
+        shard_log("results/{dataset}/benchmarks/saliency/{arch}.tsv")
     conda:
         ENV
     threads: 1  # many small kernels: extra threads only spin on a busy machine
@@ -31,11 +31,12 @@ rule faithfulness:
         model=model_file,
         saliency="results/{dataset}/saliency/{arch}.h5",
     output:
-        json="results/{dataset}/saliency/{arch}_faithfulness.json",
+        # one shard's sums (HDF5) when config `shards` > 1, added up by rule faithfulness_gather
+        json=shard_output("results/{dataset}/saliency/{arch}_faithfulness.json", "faithfulness"),
     log:
-        "logs/{dataset}/faithfulness/{arch}.log",
+        shard_log("logs/{dataset}/faithfulness/{arch}.log"),
     benchmark:
-        "results/{dataset}/benchmarks/faithfulness/{arch}.tsv"
+        shard_log("results/{dataset}/benchmarks/faithfulness/{arch}.tsv")
     conda:
         ENV
     threads: 1  # many small kernels: extra threads only spin on a busy machine
