@@ -147,7 +147,7 @@ def test_sharded_workflow_equals_the_one_shard_run(tiny_run, tmp_path):
     targets = [f"results/tiny/{f}" for f in STAGE_FILES]
     one = _jobs(run_snakemake(wd, "--configfile", "tests/configs/tiny.yaml", "-n", *targets).stdout)
     assert one == {"evaluate": 1, "saliency": 1, "faithfulness": 1, "activations": 1}, one
-    p = run_snakemake(wd, "--configfile", "tests/configs/tiny.yaml", "--config", "shards=3", *targets)
+    p = run_snakemake(wd, *targets, "--configfile", "tests/configs/tiny.yaml", "--config", "shards=3")
     jobs = _jobs(p.stdout + p.stderr)
     for stage in ("evaluate", "saliency", "faithfulness", "activations"):
         assert jobs[stage] == 3 and jobs[f"{stage}_gather"] == 1, jobs

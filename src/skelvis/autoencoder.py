@@ -32,6 +32,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .datasets.store import iter_dataset
 from .errors import DataFormatError
 from .io import atomic_path, decode_attrs, decode_strings, open_h5, read_json, require, rerun_fix
 from .models import resolve_device
@@ -45,6 +46,7 @@ __all__ = [
     "display_transform",
     "encode",
     "extract_paths",
+    "limb_variability_file",
     "load_autoencoder",
     "paths_streamed",
     "proximity_pairs",
@@ -52,6 +54,7 @@ __all__ = [
     "read_quality",
     "redundant_steps",
     "save_autoencoder",
+    "shown_rows",
     "train_autoencoder",
     "training_vectors",
     "training_vectors_streamed",
@@ -397,12 +400,14 @@ def write_paths(path, codes: np.ndarray, acts: dict[str, Any], model: str = "", 
             f.attrs[key] = v if isinstance(v, (str, int, float)) else json.dumps(v)
 
 
-def read_paths(path) -> dict[str, Any]:
-    """A paths file written by :func:`write_paths`: arrays, ``classes`` and ``attrs``."""
+def read_paths(path, rows=None) -> dict[str, Any]:
+    """A paths file written by :func:`write_paths`: arrays, ``classes`` and ``attrs``; ``rows``
+    (increasing sequence indices, default all): only those sequences (e.g. :func:`shown_rows`)."""
     with open_h5(path, rule="autoencoder", what="paths file") as f:
         require(f, ("path", "length", "label", "split", "predicted", "sample_id"), path, "autoencoder")
-        out: dict[str, Any] = {k: f[k][...] for k in ("path", "length", "label", "split", "predicted")}
-        out["sample_id"] = decode_strings(f["sample_id"])
+        sel = slice(None) if rows is None else np.asarray(rows, np.int64)
+        out: dict[str, Any] = {k: f[k][sel] for k in ("path", "length", "label", "split", "predicted")}
+        out["sample_id"] = decode_strings(f["sample_id"])[sel]
         attrs = decode_attrs(f.attrs)
     out["classes"] = json.loads(attrs.pop("classes", "[]"))
     out["attrs"] = attrs
@@ -439,12 +444,29 @@ def limb_variability(x: np.ndarray, length: np.ndarray, limb_groups: dict[str, S
     return out
 
 
+def limb_variability_file(data, limb_groups: dict[str, Sequence[int]], chunk: int = 512) -> dict[str, np.ndarray]:
+    """:func:`limb_variability` of every sequence of the contract file ``data``, read ``chunk``
+    sequences at a time."""
+    parts = [limb_variability(ds.x, ds.length, limb_groups) for _, ds in iter_dataset(data, chunk)]
+    return {g: np.concatenate([p[g] for p in parts]) if parts else np.zeros(0) for g in limb_groups}
+
+
+def shown_rows(n_sequences: int, max_sequences: int, seed: int = 0, include=()) -> np.ndarray:
+    """The sequences a figure of every sequence draws: all when ``max_sequences`` is 0 or at least
+    ``n_sequences``, else a seeded random subset of that size, plus ``include`` (increasing)."""
+    if not max_sequences or n_sequences <= max_sequences:
+        return np.arange(n_sequences, dtype=np.int64)
+    rows = np.random.default_rng([seed, 29]).choice(n_sequences, int(max_sequences), replace=False)
+    return np.union1d(rows, np.asarray(include, np.int64))
+
+
 _SKIP = ("torso", "head", "other")
 
 
 def body_part_partition(x: np.ndarray, length: np.ndarray, label: np.ndarray, num_classes: int,
                         limb_groups: dict[str, Sequence[int]],
-                        ratio: float = AutoencoderConfig.body_part_ratio) -> tuple[list[str], np.ndarray]:
+                        ratio: float = AutoencoderConfig.body_part_ratio,
+                        variability: dict[str, np.ndarray] | None = None) -> tuple[list[str], np.ndarray]:
     """Partition the classes by the body parts that move (the blog's right-handed vs two-handed
     split, generalised to any topology's limb groups).
 
@@ -453,8 +475,10 @@ def body_part_partition(x: np.ndarray, length: np.ndarray, label: np.ndarray, nu
     Left/right groups of the same kind merge: {left_arm} -> "one arm", {left_arm, right_arm} ->
     "both arms", {right_leg, left_arm} -> "one arm + one leg". Each class takes its most common
     category over its sequences. Returns (category names, sorted; class -> category index (K,)).
+    ``variability``: :func:`limb_variability` already computed (e.g. :func:`limb_variability_file`;
+    ``x`` is then not read).
     """
-    var = limb_variability(x, length, limb_groups)
+    var = limb_variability(x, length, limb_groups) if variability is None else variability
     limbs = [g for g in limb_groups if g not in _SKIP] or list(limb_groups)
     v = np.stack([var[g] for g in limbs], 1)  # (N, G)
     active = v >= ratio * v.max(1, keepdims=True)

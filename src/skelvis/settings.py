@@ -129,6 +129,7 @@ class NotebooksConfig(StageConfig):
 
     stage: ClassVar[str] = "notebooks"
     strip_frames: int = 6
+    max_sequences: int = 2000
 
 
 @dataclass(frozen=True)
