@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from plotly.offline import get_plotlyjs
 
-from .datasets.store import SPLIT_NAMES, Dataset, read_dataset
+from .datasets.store import SPLIT_NAMES, Dataset, DatasetInfo, iter_dataset, read_dataset_info
 from .errors import DataFormatError
 from .evaluate import read_metrics, read_predictions
 from .io import atomic_path
@@ -105,7 +105,7 @@ def decode_array(enc: dict[str, Any]) -> np.ndarray:
 
 # --------------------------------------------------------------------------- inputs
 
-def select_sequences(ds: Dataset, predicted: np.ndarray, probability: np.ndarray,
+def select_sequences(ds: Dataset | DatasetInfo, predicted: np.ndarray, probability: np.ndarray,
                      cfg: ViewerConfig) -> np.ndarray:
     """Indices of the sequences the page carries: per class, ``sequences_per_class`` samples of the
     configured splits (all splits if those hold none of the class) - the most confidently correct
@@ -158,18 +158,19 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
 
     def enc(a, kind):
         return encode_array(a, kind, cfg.encoding, cfg.decimals)
-    ds = read_dataset(data)
+    ds = read_dataset_info(data)          # everything but the poses; those of the shown sequences below
+    N = ds.shape[0]
     metrics_d = read_metrics(metrics)
-    pred = read_predictions(predictions)
-    if len(pred["predicted"]) != len(ds.x):
-        raise DataFormatError(predictions, f"{len(pred['predicted'])} predictions for {len(ds.x)} samples in {data}",
+    pred = read_predictions(predictions, keys=("predicted", "probability"))
+    if len(pred["predicted"]) != N:
+        raise DataFormatError(predictions, f"{len(pred['predicted'])} predictions for {N} samples in {data}",
                               fix="run the 'evaluate' rule again")
     topo = get_topology(ds.topology)
     spec = metrics_d.get("model", {})
     counts = {name: int((ds.split == code).sum()) for code, name in SPLIT_NAMES.items()}
     header = {
         "dataset": ds.name, "model": model_name, "topology": topo.name, "sensor": topo.sensor or topo.name,
-        "samples": len(ds.x), "samples_by_split": counts, "classes": list(ds.classes),
+        "samples": N, "samples_by_split": counts, "classes": list(ds.classes),
         "num_classes": ds.num_classes, "joints": topo.num_joints,
         "hidden_units": spec.get("hidden_size"), "layers": spec.get("num_layers"), "cell": spec.get("cell"),
         "accuracy": {k: (None if v is None else float(v)) for k, v in metrics_d.get("accuracy", {}).items()},
@@ -186,6 +187,10 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
         raise DataFormatError(data, f"topology {topo.name!r} is not a 3-D skeleton",
                               fix="SkeletonVis draws skeletons only; disable the viewer stage for channel data")
     rows = select_sequences(ds, pred["predicted"], pred["probability"], cfg)
+    uniq = np.unique(np.asarray(rows, np.int64))
+    parts = [d.x for _, d in iter_dataset(data, 256, rows=uniq, info=ds)]
+    poses = np.concatenate(parts) if parts else np.zeros((0, *ds.shape[1:]), np.float32)
+    pose_of = {int(r): q for q, r in enumerate(uniq)}
     # only the shown sequences' maps are read; unit maps exist for those saliency.keep_unit_maps kept
     sal = read_saliency(saliency, data=ds, rows=rows) if saliency else None
     if sal is None:
@@ -194,7 +199,7 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
         k = min(cfg.max_units, len(sal["units"]))
         payload["units"] = [int(u) for u in sal["units"][:k]]
         kept = {int(r): q for q, r in enumerate(sal["unit_map_index"])}
-        empty = np.zeros((0,) + ds.x.shape[1:3], np.float32)
+        empty = np.zeros((0,) + tuple(ds.shape[1:3]), np.float32)
         unit_maps = [sal["unit_maps"][kept[int(r)], :k] if int(r) in kept else empty for r in rows]
         if k and len(kept) < len(rows):
             payload["notes"].append("Hidden-unit maps are shown for the sequences saliency.keep_unit_maps kept "
@@ -205,7 +210,7 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
         seq = {"index": int(r), "id": str(ds.sample_id[r]), "label": int(ds.label[r]),
                "pred": int(pred["predicted"][r]), "split": SPLIT_NAMES[int(ds.split[r])],
                "prob": round(float(pred["probability"][r, pred["predicted"][r]]), 4), "length": L,
-               "pos": enc(ds.x[r, :L], "pos")}
+               "pos": enc(poses[pose_of[int(r)], :L], "pos")}
         if sal is not None:
             seq["class_map"] = enc(sal["class_map"][i, :L], "map")
             seq["pred_map"] = enc(sal["pred_map"][i, :L], "map")
