@@ -112,8 +112,10 @@ def test_gathered_library_files_equal_one_shard(data, tmp_path, n):
     got = F.combine_shards([F.read_shard(tmp_path / f"f_{i}.h5") for i in range(n)], info, JOINTS, fcfg)
     assert got["n"] == one["n"] == len(ds.x) and got["deletion"]["n"] == one["deletion"]["n"] == 7
     assert got["mass_share"] == one["mass_share"]                       # same per-sequence sums, same numpy code
-    for k in ("salient", "random", "random_std", "auc_salient", "auc_random"):
-        np.testing.assert_allclose(got["deletion"][k], one["deletion"][k], rtol=1e-6, atol=1e-12)
+    for k in ("salient", "random", "auc_salient", "auc_random"):
+        np.testing.assert_allclose(got["deletion"][k], one["deletion"][k], rtol=1e-6)
+    np.testing.assert_allclose(got["deletion"]["random_std"], one["deletion"]["random_std"], rtol=0,
+                               atol=1e-6 * max(map(abs, one["deletion"]["random"])))   # a spread of near-equal curves
     # activations
     acfg = ActivationsConfig(batch_size=4, device="cpu")
     A.stream_activations(m, path, tmp_path / "a1.h5", acfg, model_path="m.pt", info=info)
@@ -138,8 +140,9 @@ def _jobs(dry_run: str) -> dict:
 @pytest.mark.workflow
 @pytest.mark.slow
 def test_sharded_workflow_equals_the_one_shard_run(tiny_run, tmp_path):
-    """The tiny run's data and model, its per-sequence stages again with shards=3: one job per shard
-    and stage, a gather each, files equal to the one-shard run's; shards=1 plans today's DAG."""
+    """The tiny run's data and model, its per-sequence stages again with shards=2: one job per shard
+    and stage, a gather each, files equal to the one-shard run's; shards=1 plans today's DAG.
+    (The library test above covers 3 and one shard per sequence.)"""
     wd = copy_workflow(tmp_path / "wf")
     for f in ("data.h5", "model/lstm.pt", "model/lstm/metrics.json", "model/lstm/history.csv"):
         (wd / "results/tiny" / f).parent.mkdir(parents=True, exist_ok=True)
@@ -147,10 +150,10 @@ def test_sharded_workflow_equals_the_one_shard_run(tiny_run, tmp_path):
     targets = [f"results/tiny/{f}" for f in STAGE_FILES]
     one = _jobs(run_snakemake(wd, "--configfile", "tests/configs/tiny.yaml", "-n", *targets).stdout)
     assert one == {"evaluate": 1, "saliency": 1, "faithfulness": 1, "activations": 1}, one
-    p = run_snakemake(wd, *targets, "--configfile", "tests/configs/tiny.yaml", "--config", "shards=3")
+    p = run_snakemake(wd, *targets, "--configfile", "tests/configs/tiny.yaml", "--config", "shards=2")
     jobs = _jobs(p.stdout + p.stderr)
     for stage in ("evaluate", "saliency", "faithfulness", "activations"):
-        assert jobs[stage] == 3 and jobs[f"{stage}_gather"] == 1, jobs
+        assert jobs[stage] == 2 and jobs[f"{stage}_gather"] == 1, jobs
     assert "train" not in jobs and "prepare" not in jobs, jobs
     for f in STAGE_FILES:
         ref, got = tiny_run / "results/tiny" / f, wd / "results/tiny" / f
@@ -161,10 +164,15 @@ def test_sharded_workflow_equals_the_one_shard_run(tiny_run, tmp_path):
         else:
             a, b = json.loads(got.read_text()), json.loads(ref.read_text())
             assert a["mass_share"] == b["mass_share"] and a["n"] == b["n"], f
-            for k in ("salient", "random", "random_std"):
+            for k in ("salient", "random"):
                 np.testing.assert_allclose(a["deletion"][k], b["deletion"][k], rtol=1e-6)
+            # a spread of nearly equal curves: within 1e-6 of the curves' scale (the model's float32
+            # probabilities differ in the last bits with the batch a sequence is scored in)
+            scale = max(map(abs, b["deletion"]["random"]))
+            np.testing.assert_allclose(a["deletion"]["random_std"], b["deletion"]["random_std"], rtol=0,
+                                       atol=1e-6 * scale)
     shard_files = sorted(p.name for p in (wd / "results/tiny/shards").rglob("*.h5"))
-    assert shard_files == sorted(f"lstm_{i}.h5" for i in _items(3) for _ in range(4))
+    assert shard_files == sorted(f"lstm_{i}.h5" for i in _items(2) for _ in range(4))
     # more shards than sequences: one line naming both numbers
     N = read_dataset_info(wd / "results/tiny/data.h5").shape[0]
     p = run_snakemake(wd, "--configfile", "tests/configs/tiny.yaml", "--config", f"shards={N + 1}",

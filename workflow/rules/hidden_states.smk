@@ -18,7 +18,7 @@ rule activations:
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=30,
+        runtime=lambda wc, input, attempt: int(30 + input.size_mb / 20 / SHARDS) * attempt,
     params:
         activations=lookup(dpath="activations", within=config),
         device=lookup(dpath="device", within=config),
