@@ -45,6 +45,7 @@ __all__ = [
     "SPLIT_NAMES",
     "Dataset",
     "DatasetInfo",
+    "LazyPoses",
     "iter_dataset",
     "parse_shard",
     "read_dataset",
@@ -221,8 +222,37 @@ def read_dataset_info(path) -> DatasetInfo:
         return _info(f, path)
 
 
-def read_dataset(path) -> Dataset:
-    """Read and check a contract file; a wrong or truncated file raises :class:`DataFormatError`."""
+class LazyPoses:
+    """The ``x`` of a contract file, read on access: ``shape``, ``len()``, ``dtype`` and indexing
+    (an int, a slice, increasing indices, or a tuple of those) read only the sequences asked for
+    (float32).  What a notebook or page that shows a few sequences holds instead of (N, T, J, C)."""
+
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, path, shape: tuple[int, int, int, int]):
+        self.path, self.shape = Path(path), tuple(shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def ndim(self) -> int:
+        return 4
+
+    def __getitem__(self, key) -> np.ndarray:
+        with h5py.File(self.path, "r") as f:
+            try:
+                return np.asarray(f["x"][key], np.float32)
+            except (OSError, KeyError) as e:
+                raise DataFormatError(self.path, f"truncated or corrupted ({e})", fix=rerun_fix("prepare")) from None
+
+
+def read_dataset(path, lazy: bool = False) -> Dataset:
+    """Read and check a contract file; a wrong or truncated file raises :class:`DataFormatError`.
+    ``lazy``: ``x`` is a :class:`LazyPoses` (read on access) instead of the whole array."""
+    if lazy:
+        info = read_dataset_info(path)
+        return info.rows(LazyPoses(path, info.shape), slice(None))
     with _open_contract(path) as f:
         info = _info(f, path)
         try:
