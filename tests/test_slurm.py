@@ -221,6 +221,8 @@ def test_slurm_results_equal_a_local_run(slurm_run, tiny_run):
     assert preds
     # then every numeric HDF5 dataset of every stage
     for h in (wd / "results").rglob("*.h5"):
+        if "shards" in h.relative_to(wd).parts:       # the shards' own files; their gathers are compared
+            continue
         ref, got = _h5_arrays(tiny_run / h.relative_to(wd)), _h5_arrays(h)
         assert ref.keys() == got.keys(), h
         for k in ref:
