@@ -5,7 +5,7 @@ import json
 
 rule activations:
     input:
-        data=data_file,
+        data=shard_data_file,
         model=model_file,
     output:
         activations=shard_output("results/{dataset}/activations/{arch}.h5", "activations"),

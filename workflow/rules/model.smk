@@ -64,7 +64,7 @@ rule train:
 
 rule evaluate:
     input:
-        data=data_file,
+        data=shard_data_file,
         model=model_file,
     output:
         # with config `shards` > 1: one shard's predictions only (rule evaluate_gather writes both)

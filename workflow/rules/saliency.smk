@@ -4,7 +4,7 @@
 
 rule saliency:
     input:
-        data=data_file,
+        data=shard_data_file,
         model=model_file,
     output:
         saliency=shard_output("results/{dataset}/saliency/{arch}.h5", "saliency"),
@@ -29,7 +29,7 @@ rule saliency:
 
 rule faithfulness:
     input:
-        data=data_file,
+        data=shard_data_file,
         model=model_file,
         saliency="results/{dataset}/saliency/{arch}.h5",
     output:

@@ -50,6 +50,7 @@ __all__ = [
     "parse_shard",
     "read_dataset",
     "read_dataset_info",
+    "sequence_count",
     "shard_rows",
     "write_dataset",
 ]
@@ -295,6 +296,12 @@ def parse_shard(item: str | None) -> tuple[int, int]:
     if not m or not 1 <= int(m[1]) <= int(m[2]):
         raise ConfigError(f"shard {item!r}: expected 'i-of-n' with 1 <= i <= n (Snakemake's scatteritem)")
     return int(m[1]), int(m[2])
+
+
+def sequence_count(path) -> int:
+    """N of a contract file, from the shape of ``x`` alone (cheap enough for a DAG-time check)."""
+    with _open_contract(path) as f:
+        return int(f["x"].shape[0])
 
 
 def shard_rows(n_sequences: int, item: str | None, path="data.h5") -> slice:
