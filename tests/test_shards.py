@@ -173,6 +173,14 @@ def test_sharded_workflow_equals_the_one_shard_run(tiny_run, tmp_path):
                                        atol=1e-6 * scale)
     shard_files = sorted(p.name for p in (wd / "results/tiny/shards").rglob("*.h5"))
     assert shard_files == sorted(f"lstm_{i}.h5" for i in _items(2) for _ in range(4))
+    # a failed shard (no file, hence no gathered file): the same command runs only that shard again,
+    # then the gather and what reads the gathered file
+    (wd / "results/tiny/shards/saliency/lstm_2-of-2.h5").unlink()
+    (wd / "results/tiny/saliency/lstm.h5").unlink()
+    again = _jobs(run_snakemake(wd, *targets, "-n", "--configfile", "tests/configs/tiny.yaml",
+                                "--config", "shards=2").stdout)
+    assert again["saliency"] == 1 and again["saliency_gather"] == 1, again
+    assert "evaluate" not in again and "activations" not in again, again
     # more shards than sequences: refused before any job starts, one line naming both numbers
     N = read_dataset_info(wd / "results/tiny/data.h5").shape[0]
     p = run_snakemake(wd, *targets, "-n", "--configfile", "tests/configs/tiny.yaml", "--config", f"shards={N + 1}",
