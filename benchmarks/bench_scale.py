@@ -7,13 +7,17 @@ subjects x classes = 1,000).  Per rule and size it reads the rule's own ``benchm
 (seconds ``s`` and ``max_rss`` MB; a rule that ran for several wildcards sums seconds and takes
 the largest max_rss) and sums the bytes of the rule's outputs (``snakemake --summary``), then
 fits per rule the growth exponent of time, the slope of log(seconds) against log(N).
+Also per size: the bytes of every results file and per sequence (``files``), the load average
+before and after (the machine may be shared: memory is reliable, seconds only indicative), and
+``--shards N`` runs the per-sequence stages as N scattergather jobs each (config ``shards``).
 Writes results/bench/scale.json (``--out`` for another path).  Not part of ``make bench``
 (too long): ``make bench-scale`` or
-  python benchmarks/bench_scale.py --sizes 2000 8000 [--until faithfulness] [--cores 2]
+  python benchmarks/bench_scale.py --sizes 2000 8000 [--until faithfulness] [--cores 2] [--shards 4]
 """
 import argparse
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -32,9 +36,10 @@ PARTS = ("workflow", "scripts", "notebooks", "config", "envs", "profiles")
 BASE = ROOT / "config" / "ntu_scale.yaml"
 
 
-def scaled_config(n: int) -> dict:
+def scaled_config(n: int, shards: int = 1) -> dict:
     """config/ntu_scale.yaml with repetitions set so that the generator makes ``n`` sequences."""
     cfg = yaml.safe_load(BASE.read_text())
+    cfg["shards"] = int(shards)
     (name,) = cfg["datasets"]
     syn = cfg["data"][name]["synthetic"]
     from skelvis.datasets.synthetic import CLASSES
@@ -63,9 +68,15 @@ def benchmarks(wd: Path) -> dict:
 
 def output_bytes(wd: Path, args) -> dict:
     """{rule: bytes of its outputs} from ``snakemake --summary`` (output_file, date, rule, ...)."""
+    return _outputs(wd, args)[0]
+
+
+def _outputs(wd: Path, args) -> tuple[dict, dict]:
+    """({rule: bytes of its outputs}, {file: bytes}) from ``snakemake --summary``."""
     p = subprocess.run([sys.executable, "-m", "snakemake", "--summary", *args], cwd=wd,
                        capture_output=True, text=True, check=True)
     out: dict = defaultdict(int)
+    files: dict = {}
     for line in p.stdout.splitlines()[1:]:
         cols = line.split("\t")
         if len(cols) < 3:
@@ -73,34 +84,39 @@ def output_bytes(wd: Path, args) -> dict:
         f = wd / cols[0]
         if f.is_file():
             out[cols[2]] += f.stat().st_size
+            files[cols[0]] = f.stat().st_size
         elif f.is_dir():
             out[cols[2]] += sum(q.stat().st_size for q in f.rglob("*") if q.is_file())
-    return dict(out)
+    return dict(out), files
 
 
-def run_size(n: int, workdir: Path, cores: int, until, keep: bool) -> dict:
+def run_size(n: int, workdir: Path, cores: int, until, keep: bool, shards: int = 1) -> dict:
     wd = workdir / str(n)
     if wd.exists():
         shutil.rmtree(wd)
     wd.mkdir(parents=True)
     for part in PARTS:
         shutil.copytree(ROOT / part, wd / part)
-    (wd / "config" / "scale.yaml").write_text(yaml.safe_dump(scaled_config(n), sort_keys=False))
+    (wd / "config" / "scale.yaml").write_text(yaml.safe_dump(scaled_config(n, shards), sort_keys=False))
+    load_before = os.getloadavg()
     args = ["--configfile", "config/scale.yaml"] + (["--until", *until] if until else [])
     t0 = time.perf_counter()
     p = subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(cores), *args], cwd=wd,
                        capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
+    load_after = os.getloadavg()
     if p.returncode:
         raise SystemExit(f"snakemake failed at N = {n} ({wd}):\n{p.stderr[-4000:]}")
     rules = benchmarks(wd)
-    sizes = output_bytes(wd, args)
+    sizes, files = _outputs(wd, args)
     for rule, r in rules.items():
         b = int(sizes.get(rule, 0))
         r.update(seconds=round(r["seconds"], 2), output_bytes=b, bytes_per_sequence=round(b / n, 1))
     if not keep:
         shutil.rmtree(wd / "results", ignore_errors=True)
-    return {"wall_s": round(wall, 1), "rules": rules}
+    per_file = {f: {"bytes": b, "bytes_per_sequence": round(b / n, 1)} for f, b in sorted(files.items())}
+    return {"wall_s": round(wall, 1), "load_before": [round(v, 2) for v in load_before],
+            "load_after": [round(v, 2) for v in load_after], "shards": shards, "rules": rules, "files": per_file}
 
 
 def exponents(sizes, runs) -> dict:
@@ -123,12 +139,13 @@ def main(argv=None):
     ap.add_argument("--until", nargs="*", default=None, help="run only up to these rules (snakemake --until)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp") / "skelvis_bench_scale")
     ap.add_argument("--keep", action="store_true", help="keep each size's results/ folder")
+    ap.add_argument("--shards", type=int, default=1, help="config shards (scattergather jobs per stage)")
     ap.add_argument("--out", default="scale", help="name of the JSON under results/bench (default scale)")
     a = ap.parse_args(argv)
     runs = {}
     for n in a.sizes:
         print(f"== N = {n}", flush=True)
-        runs[str(n)] = run_size(n, a.workdir, a.cores, a.until, a.keep)
+        runs[str(n)] = run_size(n, a.workdir, a.cores, a.until, a.keep, a.shards)
         print(json.dumps(runs[str(n)]), flush=True)
     exp = exponents(a.sizes, runs)
     write_result(a.out, {"time_exponent": exp},

@@ -1,17 +1,20 @@
-"""Rule activations: data.h5 + model -> activations/{arch}.h5 (hidden states of every sample)."""
-from skelvis.activations import compute_activations, write_activations
-from skelvis.datasets.store import read_dataset
+"""Rule activations: data.h5 + model -> activations/{arch}.h5 (hidden states of every sample).
+
+Streams data.h5 batch by batch into a pre-sized chunked file (skelvis.activations.stream_activations).
+With config `shards` > 1 it is one shard (wildcard scatteritem), gathered by rule activations_gather."""
+from skelvis.activations import stream_activations
+from skelvis.datasets.store import read_dataset_info, shard_rows
 from skelvis.models import load_model
 from skelvis.rulelog import rule_logging
 from skelvis.settings import ActivationsConfig
 
 with rule_logging(snakemake) as log:
     cfg = ActivationsConfig.from_section(snakemake.params.activations, device=snakemake.params.device)
-    ds = read_dataset(snakemake.input.data)
+    data = snakemake.input.data
+    info = read_dataset_info(data)
+    rows = shard_rows(info.shape[0], getattr(snakemake.wildcards, "scatteritem", None), data)
     model = load_model(snakemake.input.model)
-    out = compute_activations(model, ds, cfg)
-    log.info("%s %d layer(s): stored layer %d, hidden %s on %s", model.cell, model.num_layers, out["layer"],
-             out["hidden"].shape, cfg.device)
-    write_activations(snakemake.output.activations, ds, out["hidden"], out["predicted"], out["layer"],
-                      model=snakemake.input.model, data=snakemake.input.data,
-                      num_layers=model.num_layers, cell=model.cell)
+    out = stream_activations(model, data, snakemake.output.activations, cfg, rows=rows,
+                             model_path=snakemake.input.model, info=info)
+    log.info("%s %d layer(s): stored layer %d for sequences %d to %d of %d (H = %d) on %s", model.cell,
+             model.num_layers, out["layer"], rows.start, rows.stop, info.shape[0], out["H"], cfg.device)

@@ -6,7 +6,10 @@ in a finalizer that runs even when a test fails.  The tiny config then runs thro
 ``snakemake --workflow-profile profiles/slurm``; the test checks that every non-local job ran as a
 Slurm job (the executor's log line, ``squeue --states=all`` and the job's Slurm log) and that the
 results equal those of a local run of the same config: the whole tiny DAG, every stage, with the
-notebooks, the viewer and the report inputs on the login node (``localrules:``).
+notebooks, the viewer and the report inputs on the login node (``localrules:``).  The Slurm run
+splits the per-sequence stages into ``SHARDS`` jobs each (config ``shards``, Snakemake
+scattergather) and gathers them; the local run has one shard, so the comparison also checks that
+the gathered files equal the one-shard files.
 
 Test-only flags: ``--slurm-status-command squeue`` (no slurmdbd, so ``sacct`` would only answer
 "accounting storage is disabled" and the plugin would wait forever), a 2 s wait before the first
@@ -30,6 +33,8 @@ import yaml
 from conftest import ROOT, copy_workflow, run_snakemake
 
 TINY = "tests/configs/tiny.yaml"
+SHARDS = 2
+SHARDED = ("evaluate", "saliency", "faithfulness", "activations")
 PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
 ENV_VARS = ("SKELVIS_SLURM_ACCOUNT", "SKELVIS_SLURM_PARTITION")
 # the flags a test cluster needs on top of the profile (see the module docstring)
@@ -139,7 +144,8 @@ def _h5_arrays(path: Path) -> dict:
 def _result_files(wd: Path) -> set:
     res = wd / "results"
     return {str(p.relative_to(wd)) for p in res.rglob("*") if p.is_file()
-            and "benchmarks" not in p.parts and p.name not in ("checkpoint.pt", "report.html")}
+            and "benchmarks" not in p.parts and "shards" not in p.parts
+            and p.name not in ("checkpoint.pt", "report.html")}
     # (report.html: made from the local run's folder by test_report, not by the DAG)
 
 
@@ -150,7 +156,7 @@ def slurm_run(slurm_cluster, tmp_path_factory) -> tuple[Path, str, float]:
     t0 = time.perf_counter()
     try:
         p = run_snakemake(wd, "--workflow-profile", "profiles/slurm", "--configfile", TINY,
-                          *_test_flags(env), env=env, timeout=1200)
+                          *_test_flags(env), "--config", f"shards={SHARDS}", env=env, timeout=1200)
     except subprocess.TimeoutExpired as e:
         q = subprocess.run(["squeue", "--states=all"], env=env, capture_output=True, text=True, check=False)
         err = (e.stderr or b"").decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
@@ -171,7 +177,12 @@ def test_every_cluster_job_ran_as_a_slurm_job(slurm_cluster, slurm_run):
     # every compute stage of the DAG went to the cluster, the cheap ones stayed on the login node
     assert {jobs[j][0] for j in remote} == {"prepare", "train", "evaluate", "saliency", "faithfulness", "maximize",
                                             "activations", "autoencoder", "periods",
-                                            "prepare_control", "train_control", "shortcut"}
+                                            "prepare_control", "train_control", "shortcut",
+                                            *(f"{r}_gather" for r in SHARDED)}
+    # one Slurm job per shard of every sharded stage, one gather each
+    for r in SHARDED:
+        assert sum(jobs[j][0] == r for j in remote) == SHARDS, r
+        assert sum(jobs[j][0] == f"{r}_gather" for j in remote) == 1, r
     assert {jobs[j][0] for j in local} == {"all", "viewer", "notebook_data_model", "notebook_saliency",
                                            "notebook_maximize", "notebook_hidden_states",
                                            "notebook_periods", "notebook_html"}
@@ -210,6 +221,8 @@ def test_slurm_results_equal_a_local_run(slurm_run, tiny_run):
     assert preds
     # then every numeric HDF5 dataset of every stage
     for h in (wd / "results").rglob("*.h5"):
+        if "shards" in h.relative_to(wd).parts:       # the shards' own files; their gathers are compared
+            continue
         ref, got = _h5_arrays(tiny_run / h.relative_to(wd)), _h5_arrays(h)
         assert ref.keys() == got.keys(), h
         for k in ref:
@@ -228,7 +241,7 @@ def test_failed_cluster_job_shows_its_logs(slurm_cluster, slurm_run):
     env = dict(slurm_cluster, SKELVIS_SLURM_ACCOUNT="", SKELVIS_SLURM_PARTITION="debug")
     # CUDA asked for on a node without it: train fails early with one line
     p = run_snakemake(wd, "--workflow-profile", "profiles/slurm", "--configfile", TINY,
-                      *_test_flags(env), "--config", "device=cuda", "--forcerun", "train", "--until", "train",
+                      *_test_flags(env), "--config", "device=cuda", f"shards={SHARDS}", "--forcerun", "train", "--until", "train",
                       check=False, env=env, timeout=300)
     out = p.stdout + p.stderr
     assert p.returncode != 0

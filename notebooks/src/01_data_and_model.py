@@ -37,7 +37,7 @@ from skelvis.datasets.store import read_dataset
 from skelvis.evaluate import confusion_split, read_confusion, read_history, read_metrics
 from skelvis.models import load_model
 
-ds = read_dataset(data)
+ds = read_dataset(data, lazy=True)  # poses read on access: the figures show one sequence per class
 net = load_model(model)
 met = read_metrics(metrics)
 

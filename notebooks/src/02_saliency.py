@@ -50,9 +50,9 @@ from skelvis.saliency import read_saliency
 from skelvis.shortcut import read_shortcut
 from skelvis.topology import get_topology
 
-ds = read_dataset(data)
+ds = read_dataset(data, lazy=True)  # poses read on access: the figures show a few sequences
 net = load_model(model)
-sal = read_saliency(saliency)
+sal = read_saliency(saliency, keys=["class_map", "unit_maps", "units"])  # not pred_map
 faith = read_faithfulness(faithfulness)
 pred = read_predictions(predictions)
 cm = read_confusion(confusion)

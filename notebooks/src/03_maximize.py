@@ -32,13 +32,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from skelvis.datasets.store import read_dataset
+from skelvis.datasets.store import read_dataset_info
 from skelvis.maximize import read_comparison, read_comparison_runs, read_maximization_file
 from skelvis.plots import maximize as mp
 from skelvis.plots import save_figure
 from skelvis.topology import get_topology
 
-ds = read_dataset(data)
+ds = read_dataset_info(data)  # only the topology
 topo = get_topology(ds.topology)
 result = read_maximization_file(maximize)
 entries = result["entries"]

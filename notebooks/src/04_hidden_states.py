@@ -34,6 +34,7 @@ pairs_from_proximity = 2
 body_part_ratio = 0.5
 animate_sample = ""
 gif_fps = 8
+max_sequences = 2000
 
 # %%
 from pathlib import Path
@@ -45,17 +46,40 @@ from IPython.display import display
 
 from skelvis import plots
 from skelvis.activations import read_activations
-from skelvis.autoencoder import body_part_partition, last_codes, proximity_pairs, read_paths, read_quality
-from skelvis.datasets.store import read_dataset
+from skelvis.autoencoder import (
+    body_part_partition,
+    last_codes,
+    limb_variability_file,
+    proximity_pairs,
+    read_paths,
+    read_quality,
+    shown_rows,
+)
+from skelvis.datasets.store import iter_dataset, read_dataset_info
 from skelvis.evaluate import confusable_pairs, read_confusion
 from skelvis.models import load_model
 from skelvis.plots import hidden_states as hs
 from skelvis.topology import get_topology
 
-ds = read_dataset(data)
-P2, P3 = read_paths(paths2), read_paths(paths3)
+# Only what the figures show is read: every sequence's labels and lengths, the code-space paths of
+# at most `max_sequences` sequences (a seeded subset, with the animated one; all in the default run)
+# and the poses of the animated sequence; the body-part partition streams data.h5.
+info = read_dataset_info(data)
+acts = read_activations(activations, hidden=False)
+if animate_sample:
+    hits = np.flatnonzero(acts["sample_id"] == animate_sample)
+    if not len(hits):
+        raise ValueError(f"config key 'autoencoder.animate_sample': no sample {animate_sample!r} in {activations}")
+    i = int(hits[0])
+else:
+    test = np.flatnonzero(acts["split"] == 2)
+    i = int(test[0]) if len(test) else 0
+shown = shown_rows(len(acts["length"]), max_sequences, include=[i])
+P2, P3 = read_paths(paths2, rows=shown), read_paths(paths3, rows=shown)
 q = {2: read_quality(quality2), 3: read_quality(quality3)}
 classes = P2["classes"]
+if len(shown) < len(acts["length"]):
+    print(f"paths of {len(shown)} of {len(acts['length'])} sequences drawn (notebooks.max_sequences = {max_sequences})")
 
 # %% [markdown]
 # ## Projection quality (autoencoder vs PCA)
@@ -89,9 +113,10 @@ plots.save_figure(hs.paths_3d_figure(P3), figures, "04_paths_3d")
 # ## Paths by moving body parts (Fig. 6)
 
 # %%
-topo = get_topology(ds.topology)
-group_names, class_group = body_part_partition(ds.x, ds.length, ds.label, len(classes), topo.limb_groups,
-                                               ratio=body_part_ratio)
+topo = get_topology(info.topology)
+group_names, class_group = body_part_partition(None, info.length, info.label, len(classes), topo.limb_groups,
+                                               ratio=body_part_ratio,
+                                               variability=limb_variability_file(data, topo.limb_groups))
 print({classes[c]: group_names[g] for c, g in enumerate(class_group)})
 plots.save_figure(hs.body_part_figure(P2, group_names, class_group), figures, "04_body_parts")
 
@@ -119,20 +144,13 @@ for split in ("train", "validation", "test"):
 # ## The codes developing while a sequence is classified (Fig. 14)
 
 # %%
-acts = read_activations(activations)
-if animate_sample:
-    hits = np.flatnonzero(acts["sample_id"] == animate_sample)
-    if not len(hits):
-        raise ValueError(f"config key 'autoencoder.animate_sample': no sample {animate_sample!r} in {activations}")
-    i = int(hits[0])
-else:
-    test = np.flatnonzero(acts["split"] == 2)
-    i = int(test[0]) if len(test) else 0
 net = load_model(model)
 L = int(acts["length"][i])
+((_, one),) = iter_dataset(data, 1, rows=[i], info=info)
 with torch.no_grad():  # prediction from the state so far: the classifier on the top layer's h_t
-    x = torch.from_numpy(ds.x[i:i + 1]).flatten(2)
+    x = torch.from_numpy(one.x).flatten(2)
     top = net.hidden_states(x, torch.tensor([L]))[0, :L]
     prob = torch.softmax(net.classifier(top), -1).numpy()
-n = hs.animate_classification(P2, i, prob, Path(figures) / "04_animation.gif", fps=gif_fps)
+n = hs.animate_classification(P2, int(np.searchsorted(shown, i)), prob, Path(figures) / "04_animation.gif",
+                              fps=gif_fps)
 print(f"animated {acts['sample_id'][i]} ({classes[acts['label'][i]]}), {n} frames")

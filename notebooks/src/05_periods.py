@@ -35,7 +35,7 @@ from skelvis.datasets.store import read_dataset
 from skelvis.periods import read_periods
 from skelvis.plots import periods as pp
 
-ds = read_dataset(data)
+ds = read_dataset(data, lazy=True)  # poses read on access: the figures show a few sequences
 an = read_periods(periods)
 pd.Series(pp.purity_table(an), name="value").to_frame()
 

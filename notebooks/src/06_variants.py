@@ -43,11 +43,11 @@ from skelvis.saliency import read_saliency
 from skelvis.topology import get_topology
 
 names = [a for a in archs.split(",") if a]
-ds = read_dataset(os.path.join(results, "data.h5"))
+ds = read_dataset(os.path.join(results, "data.h5"), lazy=True)  # the poses are not drawn here
 topo = get_topology(ds.topology)
 code = {v: k for k, v in SPLIT_NAMES.items()}[split]
 mask = ds.split == code
-sal = {a: read_saliency(os.path.join(results, "saliency", f"{a}.h5")) for a in names}
+sal = {a: read_saliency(os.path.join(results, "saliency", f"{a}.h5"), keys=["class_map"]) for a in names}
 met = {a: read_metrics(os.path.join(results, "model", a, "metrics.json")) for a in names}
 per = {a: read_periods(os.path.join(results, "periods", f"{a}.h5")).summary for a in names}
 class_joints = ds.extra_attrs.get("class_joints")

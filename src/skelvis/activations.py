@@ -24,12 +24,13 @@ import h5py
 import numpy as np
 import torch
 
-from .datasets.store import Dataset
-from .io import atomic_path, decode_attrs, decode_strings, open_h5, require
+from .datasets.store import Dataset, DatasetInfo, iter_dataset, read_dataset_info
+from .io import atomic_path, concat_h5, decode_attrs, decode_strings, open_h5, require
 from .models import resolve_device
 from .settings import ActivationsConfig
 
-__all__ = ["compute_activations", "read_activations", "resolve_layer", "write_activations"]
+__all__ = ["compute_activations", "gather_activations", "iter_activations", "read_activations", "resolve_layer", "stream_activations",
+           "write_activations"]
 
 _FIELDS = ("hidden", "length", "label", "split", "predicted")
 
@@ -75,15 +76,60 @@ def write_activations(path, ds: Dataset, hidden: np.ndarray, predicted: np.ndarr
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("hidden", data=np.asarray(hidden, np.float32), compression="gzip",
                          compression_opts=4, chunks=True)
-        f["length"] = np.asarray(ds.length, np.int32)
-        f["label"] = np.asarray(ds.label, np.int32)
-        f["split"] = np.asarray(ds.split, np.int8)
-        f["predicted"] = np.asarray(predicted, np.int32)
-        f.create_dataset("sample_id", data=np.asarray([str(s) for s in ds.sample_id], dtype=object),
-                         dtype=h5py.string_dtype())
-        f.attrs["model"], f.attrs["data"] = str(model), str(data)
-        f.attrs["layer"], f.attrs["num_layers"], f.attrs["cell"] = int(layer), int(num_layers), str(cell)
-        f.attrs["classes"] = json.dumps(list(ds.classes))
+        _write_fields(f, ds, predicted, layer, model, data, num_layers, cell)
+
+
+def _write_fields(f: h5py.File, ds: Dataset, predicted, layer: int, model: str, data: str, num_layers: int,
+                  cell: str) -> None:
+    """Everything of the activations file but ``hidden``."""
+    f["length"] = np.asarray(ds.length, np.int32)
+    f["label"] = np.asarray(ds.label, np.int32)
+    f["split"] = np.asarray(ds.split, np.int8)
+    f["predicted"] = np.asarray(predicted, np.int32)
+    f.create_dataset("sample_id", data=np.asarray([str(s) for s in ds.sample_id], dtype=object),
+                     dtype=h5py.string_dtype())
+    f.attrs["model"], f.attrs["data"] = str(model), str(data)
+    f.attrs["layer"], f.attrs["num_layers"], f.attrs["cell"] = int(layer), int(num_layers), str(cell)
+    f.attrs["classes"] = json.dumps(list(ds.classes))
+
+
+def stream_activations(model: torch.nn.Module, data, path, cfg: ActivationsConfig = ActivationsConfig(),
+                       rows: slice | None = None, model_path: str = "", info: DatasetInfo | None = None) -> dict:
+    """The activations rule through bounded memory: the sequences ``rows`` (a contiguous slice, default
+    all; one shard of config ``shards``) of the contract file ``data`` read ``cfg.batch_size`` at a
+    time, their hidden states (:func:`compute_activations`) written into a pre-sized gzip-chunked
+    ``hidden`` dataset of ``path`` as they come (layout in the module docstring): memory holds one
+    batch and a few bytes per sequence.  Returns {'N', 'layer', 'H'}."""
+    info = info or read_dataset_info(data)
+    N, T = info.shape[:2]
+    rows = slice(0, N) if rows is None else rows
+    idx = np.arange(N)[rows]
+    n, H = len(idx), int(model.hidden_size)
+    layer = resolve_layer(int(cfg.layer), int(model.num_layers))
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", rdcc_nbytes=32 * 2**20) as f:
+        hidden = f.create_dataset("hidden", shape=(n, T, H), dtype=np.float32,
+                                  **({"chunks": (min(64, n), T, H), "compression": "gzip", "compression_opts": 4}
+                                     if n else {}))
+        predicted = np.zeros(n, np.int32)
+        for ids, ds in iter_dataset(data, cfg.batch_size, rows=idx, info=info):
+            out = compute_activations(model, ds, cfg)
+            at = slice(int(ids[0] - idx[0]), int(ids[-1] - idx[0]) + 1)
+            hidden[at] = out["hidden"]
+            predicted[at] = out["predicted"]
+        _write_fields(f, info.rows(np.zeros((n, 0, 0, 0), np.float32), idx), predicted, layer, model_path,
+                      str(data), int(model.num_layers), str(model.cell))
+    return {"N": n, "layer": layer, "H": H}
+
+
+def gather_activations(parts, path) -> int:
+    """activations.h5 from its shards' files ``parts`` (rows in order): datasets concatenated a block
+    at a time, the attrs of the first.  Returns N."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        counts = concat_h5(parts, f, _FIELDS + ("sample_id",))
+        with h5py.File(parts[0], "r") as first:
+            for k, v in first.attrs.items():
+                f.attrs[k] = v
+    return sum(counts)
 
 
 def read_activations(path, hidden: bool = True, rows=None, units=None) -> dict[str, object]:
@@ -111,3 +157,14 @@ def read_activations(path, hidden: bool = True, rows=None, units=None) -> dict[s
     out["classes"] = json.loads(attrs.pop("classes", "[]"))
     out["attrs"] = attrs
     return out
+
+
+def iter_activations(path, chunk: int = 1024):
+    """Yield ``(rows (n,), hidden (n, T, H))`` of an activations file, ``chunk`` sequences at a
+    time and in order: what a stage reading every hidden state holds at once."""
+    with open_h5(path, rule="activations", what="activations file") as f:
+        require(f, ("hidden",), path, "activations")
+        h = f["hidden"]
+        for s in range(0, h.shape[0], max(1, int(chunk))):
+            block = h[s:s + chunk]
+            yield np.arange(s, s + len(block)), block

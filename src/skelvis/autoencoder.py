@@ -32,6 +32,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .datasets.store import iter_dataset
 from .errors import DataFormatError
 from .io import atomic_path, decode_attrs, decode_strings, open_h5, read_json, require, rerun_fix
 from .models import resolve_device
@@ -45,14 +46,18 @@ __all__ = [
     "display_transform",
     "encode",
     "extract_paths",
+    "limb_variability_file",
     "load_autoencoder",
+    "paths_streamed",
     "proximity_pairs",
     "read_paths",
     "read_quality",
     "redundant_steps",
     "save_autoencoder",
+    "shown_rows",
     "train_autoencoder",
     "training_vectors",
+    "training_vectors_streamed",
     "write_paths",
     "write_quality",
 ]
@@ -157,6 +162,46 @@ def training_vectors(hidden: np.ndarray, length: np.ndarray, mask: np.ndarray | 
     if max_vectors and kept > max_vectors:
         perm = perm[:max_vectors]
     return vec[perm], {"valid_steps": int(valid), "kept_steps": int(kept), "used_vectors": len(perm)}
+
+
+def training_vectors_streamed(chunks, length: np.ndarray, mask: np.ndarray | None = None,
+                              threshold: float = AutoencoderConfig.redundant_threshold,
+                              scope: str = AutoencoderConfig.redundant_scope, max_vectors: int = 0,
+                              seed: int = AutoencoderConfig.seed) -> tuple[np.ndarray, dict[str, int]]:
+    """:func:`training_vectors` through bounded memory, equal to it: ``chunks()`` yields
+    ``(rows (n,), hidden (n, T, H))`` over every sequence in order (e.g. ``iter_activations``) and
+    is read twice: once to count the kept steps of each sequence in ``mask``, once to pick the
+    seeded subset's vectors.  Memory: one chunk, the M used vectors and 8 bytes per kept step."""
+    length = np.asarray(length)
+    mask = np.ones(len(length), bool) if mask is None else np.asarray(mask, bool)
+    kept_per = np.zeros(len(length), np.int64)
+    valid, H = 0, None
+    for rows, hidden in chunks():
+        H = hidden.shape[-1]
+        for i, r in enumerate(rows):
+            if mask[r]:
+                h = hidden[i, :int(length[r])]
+                valid += len(h)
+                kept_per[r] = int((~redundant_steps(h, threshold, scope)).sum())
+    kept = int(kept_per.sum())
+    perm = np.random.default_rng([seed, 17]).permutation(kept)
+    if max_vectors and kept > max_vectors:
+        perm = perm[:max_vectors]
+    order = np.argsort(perm, kind="stable")
+    wanted = perm[order]                                       # increasing kept-step indices
+    out = np.zeros((len(perm), H or 0), np.float32)
+    offset = np.concatenate([[0], np.cumsum(kept_per)])        # first kept-step index per sequence
+    for rows, hidden in chunks():
+        for i, r in enumerate(rows):
+            if not mask[r] or not kept_per[r]:
+                continue
+            a, b = np.searchsorted(wanted, [offset[r], offset[r + 1]])
+            if a == b:
+                continue
+            h = hidden[i, :int(length[r])]
+            vec = h[~redundant_steps(h, threshold, scope)]
+            out[order[a:b]] = vec[wanted[a:b] - offset[r]]
+    return out, {"valid_steps": int(valid), "kept_steps": kept, "used_vectors": len(perm)}
 
 
 # ----------------------------------------------------------------------------- training
@@ -310,6 +355,24 @@ def extract_paths(model: DenoisingAutoencoder, hidden: np.ndarray, length: np.nd
     return codes.astype(np.float32)
 
 
+def paths_streamed(model: DenoisingAutoencoder, chunks, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`extract_paths` of every sequence from ``chunks()`` (as :func:`training_vectors_streamed`),
+    and the hidden state at each sequence's last valid step (N, H): memory holds one chunk, the
+    codes (N, T, k) and the last states."""
+    length = np.asarray(length)
+    codes = last = None
+    for rows, hidden in chunks():
+        if codes is None:
+            codes = np.full((len(length), hidden.shape[1], model.k), np.nan, np.float32)
+            last = np.zeros((len(length), hidden.shape[-1]), np.float32)
+        sl = slice(int(rows[0]), int(rows[-1]) + 1)
+        codes[sl] = extract_paths(model, hidden, length[sl])
+        last[sl] = hidden[np.arange(len(rows)), length[sl] - 1]
+    if codes is None:
+        return np.zeros((0, 0, model.k), np.float32), np.zeros((0, 0), np.float32)
+    return codes, last
+
+
 def display_transform(z: np.ndarray) -> np.ndarray:
     """sign(z) * log(1 + |z|), the blog's display transform of bottleneck coordinates."""
     z = np.asarray(z)
@@ -337,12 +400,14 @@ def write_paths(path, codes: np.ndarray, acts: dict[str, Any], model: str = "", 
             f.attrs[key] = v if isinstance(v, (str, int, float)) else json.dumps(v)
 
 
-def read_paths(path) -> dict[str, Any]:
-    """A paths file written by :func:`write_paths`: arrays, ``classes`` and ``attrs``."""
+def read_paths(path, rows=None) -> dict[str, Any]:
+    """A paths file written by :func:`write_paths`: arrays, ``classes`` and ``attrs``; ``rows``
+    (increasing sequence indices, default all): only those sequences (e.g. :func:`shown_rows`)."""
     with open_h5(path, rule="autoencoder", what="paths file") as f:
         require(f, ("path", "length", "label", "split", "predicted", "sample_id"), path, "autoencoder")
-        out: dict[str, Any] = {k: f[k][...] for k in ("path", "length", "label", "split", "predicted")}
-        out["sample_id"] = decode_strings(f["sample_id"])
+        sel = slice(None) if rows is None else np.asarray(rows, np.int64)
+        out: dict[str, Any] = {k: f[k][sel] for k in ("path", "length", "label", "split", "predicted")}
+        out["sample_id"] = decode_strings(f["sample_id"])[sel]
         attrs = decode_attrs(f.attrs)
     out["classes"] = json.loads(attrs.pop("classes", "[]"))
     out["attrs"] = attrs
@@ -379,12 +444,29 @@ def limb_variability(x: np.ndarray, length: np.ndarray, limb_groups: dict[str, S
     return out
 
 
+def limb_variability_file(data, limb_groups: dict[str, Sequence[int]], chunk: int = 512) -> dict[str, np.ndarray]:
+    """:func:`limb_variability` of every sequence of the contract file ``data``, read ``chunk``
+    sequences at a time."""
+    parts = [limb_variability(ds.x, ds.length, limb_groups) for _, ds in iter_dataset(data, chunk)]
+    return {g: np.concatenate([p[g] for p in parts]) if parts else np.zeros(0) for g in limb_groups}
+
+
+def shown_rows(n_sequences: int, max_sequences: int, seed: int = 0, include=()) -> np.ndarray:
+    """The sequences a figure of every sequence draws: all when ``max_sequences`` is 0 or at least
+    ``n_sequences``, else a seeded random subset of that size, plus ``include`` (increasing)."""
+    if not max_sequences or n_sequences <= max_sequences:
+        return np.arange(n_sequences, dtype=np.int64)
+    rows = np.random.default_rng([seed, 29]).choice(n_sequences, int(max_sequences), replace=False)
+    return np.union1d(rows, np.asarray(include, np.int64))
+
+
 _SKIP = ("torso", "head", "other")
 
 
 def body_part_partition(x: np.ndarray, length: np.ndarray, label: np.ndarray, num_classes: int,
                         limb_groups: dict[str, Sequence[int]],
-                        ratio: float = AutoencoderConfig.body_part_ratio) -> tuple[list[str], np.ndarray]:
+                        ratio: float = AutoencoderConfig.body_part_ratio,
+                        variability: dict[str, np.ndarray] | None = None) -> tuple[list[str], np.ndarray]:
     """Partition the classes by the body parts that move (the blog's right-handed vs two-handed
     split, generalised to any topology's limb groups).
 
@@ -393,8 +475,10 @@ def body_part_partition(x: np.ndarray, length: np.ndarray, label: np.ndarray, nu
     Left/right groups of the same kind merge: {left_arm} -> "one arm", {left_arm, right_arm} ->
     "both arms", {right_leg, left_arm} -> "one arm + one leg". Each class takes its most common
     category over its sequences. Returns (category names, sorted; class -> category index (K,)).
+    ``variability``: :func:`limb_variability` already computed (e.g. :func:`limb_variability_file`;
+    ``x`` is then not read).
     """
-    var = limb_variability(x, length, limb_groups)
+    var = limb_variability(x, length, limb_groups) if variability is None else variability
     limbs = [g for g in limb_groups if g not in _SKIP] or list(limb_groups)
     v = np.stack([var[g] for g in limbs], 1)  # (N, G)
     active = v >= ratio * v.max(1, keepdims=True)

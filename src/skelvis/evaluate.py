@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .datasets.store import SPLIT_NAMES, Dataset
+from .datasets.store import SPLIT_NAMES, Dataset, DatasetInfo, iter_dataset, read_dataset_info
 from .errors import DataFormatError
-from .io import atomic_path, decode_attrs, decode_strings, open_h5, read_json, require, rerun_fix
+from .io import atomic_path, concat_h5, decode_attrs, decode_strings, open_h5, read_json, require, rerun_fix
 from .models import predict, to_tensors
 from .settings import EvaluateConfig
 
@@ -33,10 +33,12 @@ __all__ = [
     "confusion_matrix",
     "confusion_split",
     "evaluate_model",
+    "gather_predictions",
     "read_confusion",
     "read_history",
     "read_metrics",
     "read_predictions",
+    "stream_evaluation",
     "write_confusion",
     "write_history",
     "write_metrics",
@@ -58,6 +60,22 @@ def evaluate_model(model: torch.nn.Module, ds: Dataset) -> Evaluation:
     return Evaluation(logits=logits, predicted=logits.argmax(1).astype(np.int32))
 
 
+def stream_evaluation(model: torch.nn.Module, data, rows: slice | None = None, chunk: int = 1024,
+                      info: DatasetInfo | None = None) -> tuple[Evaluation, Dataset]:
+    """:func:`evaluate_model` of the sequences ``rows`` (a contiguous slice, default all) of the
+    contract file ``data``, read ``chunk`` sequences at a time: memory holds one chunk of poses and
+    the logits (K floats per sequence).  Returns the evaluation and those rows' Dataset without
+    poses (``x`` of shape (n, 0, 0, 0); label, split, sample_id for the writers)."""
+    info = info or read_dataset_info(data)
+    sl = slice(0, info.shape[0]) if rows is None else rows
+    idx = np.arange(info.shape[0])[sl]
+    logits = [evaluate_model(model, ds).logits for _, ds in iter_dataset(data, chunk, rows=idx, info=info)]
+    K = len(info.classes)
+    lg = np.concatenate(logits) if logits else np.zeros((0, K), np.float32)
+    meta = info.rows(np.zeros((len(idx), 0, 0, 0), np.float32), idx)
+    return Evaluation(logits=lg, predicted=lg.argmax(1).astype(np.int32)), meta
+
+
 def write_predictions(ev: Evaluation, ds: Dataset, path, model: str = "", data: str = "") -> None:
     """predictions.h5: logits (N, K), probability (N, K), predicted, label, split, sample_id."""
     prob = torch.softmax(torch.from_numpy(ev.logits), 1).numpy()
@@ -72,12 +90,29 @@ def write_predictions(ev: Evaluation, ds: Dataset, path, model: str = "", data: 
         f.attrs["classes"] = json.dumps(list(ds.classes))
 
 
-def read_predictions(path) -> dict:
-    """The arrays of a predictions.h5 (``sample_id`` as str) plus its attrs under ``attrs``."""
+def gather_predictions(parts, path, confusion, split: str = EvaluateConfig.confusion_split) -> pd.DataFrame:
+    """The evaluate rule's two files from its shards' predictions files ``parts`` (rows in order):
+    predictions.h5 (their datasets concatenated, the attrs of the first) and confusion.csv (as
+    :func:`write_confusion`, from the gathered label, prediction and split).  Returns the confusion."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        concat_h5(parts, f, _PREDICTIONS)
+        with h5py.File(parts[0], "r") as first:
+            for k, v in first.attrs.items():
+                f.attrs[k] = v
+    p = read_predictions(path, keys=("predicted", "label", "split"))
+    return _write_confusion(p["label"], p["predicted"], p["split"], json.loads(p["attrs"]["classes"]),
+                            confusion, split)
+
+
+def read_predictions(path, keys=None) -> dict:
+    """The arrays of a predictions.h5 (``sample_id`` as str) plus its attrs under ``attrs``;
+    ``keys``: only these arrays (default all)."""
     with open_h5(path, rule="evaluate", what="predictions file") as f:
         require(f, _PREDICTIONS, path, "evaluate")
-        out: dict[str, Any] = {k: f[k][...] for k in _PREDICTIONS[:-1]}
-        out["sample_id"] = decode_strings(f["sample_id"])
+        want = _PREDICTIONS if keys is None else tuple(keys)
+        out: dict[str, Any] = {k: f[k][...] for k in _PREDICTIONS[:-1] if k in want}
+        if "sample_id" in want:
+            out["sample_id"] = decode_strings(f["sample_id"])
         out["attrs"] = decode_attrs(f.attrs)
     return out
 
@@ -99,10 +134,14 @@ def confusion_split(split_codes: np.ndarray, wanted: str = EvaluateConfig.confus
 def write_confusion(ev: Evaluation, ds: Dataset, path, split: str = EvaluateConfig.confusion_split) -> pd.DataFrame:
     """confusion.csv: counts (K, K), rows the true class (index name ``true``), columns the
     predicted class, on ``split`` (or :func:`confusion_split`'s fallback when that split is empty)."""
-    code = {v: k for k, v in SPLIT_NAMES.items()}[confusion_split(ds.split, split)]
-    mask = ds.split == code
-    cm = confusion_matrix(ds.label[mask], ev.predicted[mask], len(ds.classes))
-    df = pd.DataFrame(cm, index=pd.Index(ds.classes, name="true"), columns=list(ds.classes))
+    return _write_confusion(ds.label, ev.predicted, ds.split, ds.classes, path, split)
+
+
+def _write_confusion(label, predicted, split_codes, classes, path, split: str) -> pd.DataFrame:
+    code = {v: k for k, v in SPLIT_NAMES.items()}[confusion_split(split_codes, split)]
+    mask = np.asarray(split_codes) == code
+    cm = confusion_matrix(np.asarray(label)[mask], np.asarray(predicted)[mask], len(classes))
+    df = pd.DataFrame(cm, index=pd.Index(classes, name="true"), columns=list(classes))
     with atomic_path(path) as tmp:
         df.to_csv(tmp)
     return df

@@ -20,26 +20,33 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+import h5py
 import numpy as np
 import torch
 from torch import nn
 
 from .datasets.store import SPLIT_NAMES, Dataset, DatasetInfo, iter_dataset, read_dataset_info
 from .errors import DataFormatError
-from .io import atomic_path, open_h5, read_json, rerun_fix
+from .io import atomic_path, open_h5, read_json, require, rerun_fix
 from .rnn import valid_frames
 from .settings import SaliencyConfig
 
 __all__ = [
+    "combine_shards",
     "deletion_curve",
     "deletion_rows",
+    "deletion_sums",
     "evaluate_faithfulness",
     "freeze_joints",
     "mass_share",
+    "random_orders_for",
     "read_faithfulness",
+    "read_shard",
     "score_files",
+    "score_shard",
     "split_mask",
     "write_faithfulness",
+    "write_shard",
 ]
 
 
@@ -118,17 +125,20 @@ def _true_prob(model: nn.Module, x: torch.Tensor, length: torch.Tensor, label: t
     return torch.cat(out)
 
 
-def deletion_curve(model: nn.Module, x, length, label, class_map: np.ndarray,
-                   random_orders: int = SaliencyConfig.deletion_random_orders, seed: int = SaliencyConfig.seed,
-                   batch_size: int = 256) -> dict:
-    """Mean true-class probability as k = 0..J joints are frozen: most salient first vs random.
+def random_orders_for(N: int, J: int, random_orders: int, seed: int) -> list[np.ndarray]:
+    """The random joint orders of :func:`deletion_curve`: ``random_orders`` arrays (N, J), row i a
+    permutation of the joints for sequence i, drawn from ``seed`` in sequence order (so that a
+    shard of the sequences takes its rows of the same orders)."""
+    rng = np.random.default_rng(seed)
+    return [np.stack([rng.permutation(J) for _ in range(N)]) if N else np.zeros((0, J), int)
+            for _ in range(random_orders)]
 
-    ``x`` (N, T, J, C), ``class_map`` (N, T, J).  Returns {'k', 'salient', 'random',
-    'random_std' (over the random orders), 'auc_salient', 'auc_random'} (AUC = mean over k).
-    Streams over batches of ``batch_size`` sequences (every order and k of a batch, then the
-    next), summing probabilities in float64: memory holds one batch, and the result does not
-    depend on ``batch_size`` beyond rounding.
-    """
+
+def deletion_sums(model: nn.Module, x, length, label, class_map: np.ndarray, random: Sequence[np.ndarray],
+                  batch_size: int = 256) -> np.ndarray:
+    """Sums over the sequences (float64, (1 + len(random), J + 1)) of the true-class probability as
+    k = 0..J joints are frozen: row 0 most salient first (``class_map`` (N, T, J) summed over time),
+    then each order of ``random`` ((N, J) each).  :func:`deletion_curve` divides by N; shards add."""
     dev = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     was = model.training
@@ -137,9 +147,7 @@ def deletion_curve(model: nn.Module, x, length, label, class_map: np.ndarray,
     label = torch.as_tensor(label).long().to(dev)
     N, _T, J, _C = x.shape
     ranks = np.argsort(-class_map.sum(1), axis=1, kind="stable")                   # (N, J)
-    rng = np.random.default_rng(seed)
-    orders = [ranks] + [np.stack([rng.permutation(J) for _ in range(N)]) if N else np.zeros((0, J), int)
-                        for _ in range(random_orders)]
+    orders = [ranks, *random]
     pos = []
     for order in orders:
         p = np.empty_like(order)
@@ -156,11 +164,32 @@ def deletion_curve(model: nn.Module, x, length, label, class_map: np.ndarray,
                     sums[o, k] += float(_true_prob(model, xf, length[sl], label[sl], len(xb)).double().sum())
     finally:
         model.train(was)
+    return sums
+
+
+def _deletion_result(sums: np.ndarray, N: int, random_orders: int) -> dict:
+    J = sums.shape[1] - 1
     curves = sums / N if N else np.full_like(sums, np.nan)
     rand = curves[1:] if random_orders else np.full((1, J + 1), np.nan)
     return {"k": list(range(J + 1)), "salient": curves[0].tolist(), "random": rand.mean(0).tolist(),
             "random_std": rand.std(0).tolist(), "random_orders": int(random_orders),
             "auc_salient": float(curves[0].mean()), "auc_random": float(rand.mean())}
+
+
+def deletion_curve(model: nn.Module, x, length, label, class_map: np.ndarray,
+                   random_orders: int = SaliencyConfig.deletion_random_orders, seed: int = SaliencyConfig.seed,
+                   batch_size: int = 256) -> dict:
+    """Mean true-class probability as k = 0..J joints are frozen: most salient first vs random.
+
+    ``x`` (N, T, J, C), ``class_map`` (N, T, J).  Returns {'k', 'salient', 'random',
+    'random_std' (over the random orders), 'auc_salient', 'auc_random'} (AUC = mean over k).
+    Streams over batches of ``batch_size`` sequences (every order and k of a batch, then the
+    next), summing probabilities in float64 (:func:`deletion_sums`): memory holds one batch, and
+    the result does not depend on ``batch_size`` beyond rounding.
+    """
+    N, _T, J, _C = x.shape
+    rand = random_orders_for(N, J, random_orders, seed)
+    return _deletion_result(deletion_sums(model, x, length, label, class_map, rand, batch_size), N, random_orders)
 
 
 def deletion_rows(rows: np.ndarray, max_sequences: int | None, seed: int = 0) -> np.ndarray:
@@ -211,36 +240,84 @@ def score_files(model: nn.Module, data, saliency, joint_names: Sequence[str],
 
     The mass share reads the class maps chunk by chunk and keeps their sums over time (J floats per
     sequence); the deletion curve holds only its :func:`deletion_rows` subset (``max_sequences``).
-    The result does not depend on ``chunk``."""
+    The result does not depend on ``chunk``.  Equal to :func:`combine_shards` of
+    :func:`score_shard` over all rows (what the sharded rules compute)."""
+    info = info or read_dataset_info(data)
+    part = score_shard(model, data, saliency, cfg, slice(0, info.shape[0]), chunk, info)
+    return combine_shards([part], info, joint_names, cfg)
+
+
+def score_shard(model: nn.Module, data, saliency, cfg: SaliencyConfig = SaliencyConfig(),
+                rows: slice | None = None, chunk: int = 1024, info: DatasetInfo | None = None) -> dict:
+    """The faithfulness sums of the sequences ``rows`` (a contiguous slice; one shard of config
+    ``shards``): {'rows' (the scored sequences among them, global indices), 'per_joint' (their
+    class maps summed over time, (m, J), or None without ground truth), 'deletion_rows' (those of
+    the global :func:`deletion_rows` subset), 'deletion_sums' (:func:`deletion_sums` with this
+    shard's rows of the global random orders)}.  :func:`combine_shards` adds shards up."""
     split, random_orders, seed = cfg.faithfulness_split, cfg.deletion_random_orders, cfg.seed
-    max_sequences = cfg.deletion_max_sequences
     info = info or read_dataset_info(data)
     N, T, J, _ = info.shape
+    rows = slice(0, N) if rows is None else rows
+    everything = np.flatnonzero(split_mask(info.split, split))
+    sub_all = deletion_rows(everything, cfg.deletion_max_sequences, seed)
+    inside = (sub_all >= rows.start) & (sub_all < rows.stop)
+    sub = sub_all[inside]
+    mine = everything[(everything >= rows.start) & (everything < rows.stop)]
     with open_h5(saliency, rule="saliency", what="saliency file") as f:
         if "class_map" not in f or f["class_map"].shape != (N, T, J):
             got = f["class_map"].shape if "class_map" in f else "no class_map"
             raise DataFormatError(saliency, f"class_map has shape {got} but {data} has (N, T, J) = {(N, T, J)}",
                                   fix=rerun_fix("saliency"))
         cmap = f["class_map"]
-        rows = np.flatnonzero(split_mask(info.split, split))
-        out: dict = {"split": split, "n": len(rows)}
-        cj = _ground_truth(info.extra_attrs)
-        if cj is None:
-            out["mass_share"] = None
-            out["mass_share_skipped"] = _SKIPPED
-        else:
-            per_joint = np.concatenate([cmap[rows[s:s + chunk]].sum(1) for s in range(0, len(rows), chunk)]
+        per_joint = None
+        if _ground_truth(info.extra_attrs) is not None:
+            per_joint = np.concatenate([cmap[mine[s:s + chunk]].sum(1) for s in range(0, len(mine), chunk)]
                                        or [np.zeros((0, J), np.float32)])
-            out["mass_share"] = _mass_share(per_joint, info.label[rows], info.classes, cj, joint_names)
-        sub = deletion_rows(rows, max_sequences, seed)
         cm = np.concatenate([cmap[sub[s:s + chunk]] for s in range(0, len(sub), chunk)]
                             or [np.zeros((0, T, J), np.float32)])
     parts = [d.x for _, d in iter_dataset(data, chunk, rows=sub, info=info)]
     x = np.concatenate(parts) if parts else np.zeros((0,) + tuple(info.shape[1:]), np.float32)
-    out["deletion"] = deletion_curve(model, x, info.length[sub], info.label[sub], cm,
-                                     random_orders=random_orders, seed=seed)
-    out["deletion"]["n"] = len(sub)
+    rand = [o[inside] for o in random_orders_for(len(sub_all), J, random_orders, seed)]
+    sums = deletion_sums(model, x, info.length[sub], info.label[sub], cm, rand)
+    return {"rows": mine, "per_joint": per_joint, "deletion_rows": sub, "deletion_sums": sums}
+
+
+def combine_shards(parts: Sequence[dict], info: DatasetInfo, joint_names: Sequence[str],
+                   cfg: SaliencyConfig = SaliencyConfig()) -> dict:
+    """The faithfulness result from the :func:`score_shard` sums of every shard, in row order."""
+    rows = np.concatenate([p["rows"] for p in parts])
+    out: dict = {"split": cfg.faithfulness_split, "n": len(rows)}
+    cj = _ground_truth(info.extra_attrs)
+    if cj is None:
+        out["mass_share"] = None
+        out["mass_share_skipped"] = _SKIPPED
+    else:
+        per_joint = np.concatenate([p["per_joint"] for p in parts])
+        out["mass_share"] = _mass_share(per_joint, info.label[rows], info.classes, cj, joint_names)
+    n = sum(len(p["deletion_rows"]) for p in parts)
+    out["deletion"] = _deletion_result(sum(p["deletion_sums"] for p in parts), n, cfg.deletion_random_orders)
+    out["deletion"]["n"] = n
     return out
+
+
+def write_shard(part: dict, path) -> None:
+    """One faithfulness shard's sums (:func:`score_shard`) as HDF5; :func:`read_shard` reads it."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f["rows"] = part["rows"]
+        f["deletion_rows"] = part["deletion_rows"]
+        f["deletion_sums"] = part["deletion_sums"]
+        if part["per_joint"] is not None:
+            f["per_joint"] = part["per_joint"]
+
+
+def read_shard(path) -> dict:
+    """A file of :func:`write_shard`."""
+    rule = "faithfulness"
+    with open_h5(path, rule=rule, what="faithfulness shard") as f:
+        require(f, ("rows", "deletion_rows", "deletion_sums"), path, rule)
+        return {"rows": f["rows"][...], "deletion_rows": f["deletion_rows"][...],
+                "deletion_sums": f["deletion_sums"][...],
+                "per_joint": f["per_joint"][...] if "per_joint" in f else None}
 
 
 def write_faithfulness(result: dict, path, **attrs) -> None:

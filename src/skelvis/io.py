@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import DataFormatError
 
-__all__ = ["atomic_path", "decode_attrs", "decode_strings", "open_h5", "read_json", "require", "rerun_fix"]
+__all__ = ["atomic_path", "concat_h5", "decode_attrs", "decode_strings", "open_h5", "read_json", "require", "rerun_fix"]
 
 
 def rerun_fix(rule: str) -> str:
@@ -94,3 +94,42 @@ def read_json(path, rule: str, what: str = "JSON file") -> Any:
         return json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise DataFormatError(path, f"not a readable {what} ({e})", fix=rerun_fix(rule)) from None
+
+
+def concat_h5(parts, out: h5py.File, names: Iterable[str], rows: int = 1024) -> list[int]:
+    """Concatenate the datasets ``names`` of the HDF5 files ``parts`` (in order) along axis 0
+    into the open file ``out``: one pre-sized dataset each, with the first part's dtype, gzip level,
+    shuffle and chunk shape (rows of a chunk capped at the total), filled ``rows`` rows at a time,
+    so memory holds one block whatever the total.  Used by the gather rules of sharded stages
+    (Snakemake ``scattergather``, config key ``shards``).  Returns the row count of each part."""
+    names = list(names)
+    counts: list[int] = []
+    shapes: dict[str, tuple] = {}
+    totals = dict.fromkeys(names, 0)
+    for p in parts:
+        with open_h5(p, rule="the shard", what="shard file") as f:
+            require(f, names, p, "the shard")
+            counts.append(f[names[0]].shape[0] if names else 0)
+            for k in names:
+                totals[k] += f[k].shape[0]
+                shapes.setdefault(k, (f[k].shape[1:], f[k].dtype, f[k].compression, f[k].compression_opts,
+                                      f[k].shuffle, f[k].chunks))
+    for k in names:
+        tail, dtype, comp, level, shuffle, chunks = shapes[k]
+        n = totals[k]
+        kw = {}
+        if comp and n:
+            kw = {"compression": comp, "compression_opts": level, "shuffle": shuffle}
+        if chunks and n:
+            kw["chunks"] = (min(chunks[0], n),) + tuple(chunks[1:])
+        out.create_dataset(k, shape=(n, *tail), dtype=dtype, **kw)
+    at = dict.fromkeys(names, 0)
+    for p in parts:
+        with h5py.File(p, "r") as f:
+            for k in names:
+                src, dst = f[k], out[k]
+                for s in range(0, src.shape[0], max(1, int(rows))):
+                    block = src[s:s + rows]
+                    dst[at[k] + s:at[k] + s + len(block)] = block
+                at[k] += src.shape[0]
+    return counts

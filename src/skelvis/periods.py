@@ -41,6 +41,7 @@ import torch
 from sklearn.cluster import KMeans
 from tqdm.auto import tqdm
 
+from .datasets.store import iter_dataset, read_dataset_info
 from .io import atomic_path, decode_attrs, open_h5, require
 from .relevance import unit_relevance
 from .rnn import valid_frames
@@ -53,12 +54,14 @@ __all__ = [
     "PeriodsConfig",
     "activation_mask",
     "analyse_periods",
+    "analyse_periods_file",
     "cluster_periods",
     "cluster_purity",
     "period_summary",
     "read_periods",
     "resample_periods",
     "run_length_periods",
+    "sample_rows",
     "unit_clarity",
     "unit_thresholds",
     "write_periods",
@@ -352,6 +355,33 @@ def analyse_periods(model, ds, cfg: PeriodsConfig, hidden: np.ndarray | None = N
     an = PeriodAnalysis(threshold, per, cluster, membership, ratio, units, clusters, relevance, {},
                         config=dict(asdict(cfg), splits=list(cfg.splits)))
     an.summary = period_summary(an)
+    return an
+
+
+def sample_rows(n_sequences: int, max_sequences: int = PeriodsConfig.max_sequences,
+                seed: int = PeriodsConfig.seed) -> np.ndarray:
+    """The sequences the periods stage analyses: all when ``max_sequences`` is 0 or at least
+    ``n_sequences``, else a seeded random subset of that size (increasing indices)."""
+    if not max_sequences or n_sequences <= max_sequences:
+        return np.arange(n_sequences, dtype=np.int64)
+    return np.sort(np.random.default_rng([seed, 19]).choice(n_sequences, int(max_sequences), replace=False))
+
+
+def analyse_periods_file(model, data, cfg: PeriodsConfig, progress: bool = False) -> PeriodAnalysis:
+    """The periods rule through bounded memory: :func:`analyse_periods` of the :func:`sample_rows`
+    subset of the contract file ``data`` (``cfg.max_sequences``, read chunk by chunk), its
+    ``sample`` indices (periods, relevance) mapped back to rows of ``data``.  Memory holds the
+    subset's poses and hidden states, whatever the size of the data."""
+    info = read_dataset_info(data)
+    rows = sample_rows(info.shape[0], cfg.max_sequences, cfg.seed)
+    parts = [d.x for _, d in iter_dataset(data, 1024, rows=rows, info=info)]
+    ds = info.rows(np.concatenate(parts) if parts else np.zeros((0, *info.shape[1:]), np.float32), rows)
+    log.info("%d of %d sequences (periods.max_sequences = %d)", len(rows), info.shape[0], cfg.max_sequences)
+    an = analyse_periods(model, ds, cfg, progress=progress)
+    an.periods = an.periods.select(slice(None))
+    an.periods.sample = rows[an.periods.sample].astype(np.int32)
+    an.relevance["sample"] = rows[an.relevance["sample"]].astype(np.int64)
+    an.summary["sequences_analysed"] = len(rows)
     return an
 
 

@@ -76,6 +76,7 @@ __all__ = [
     "SaliencyInputError",
     "SaliencyMaps",
     "class_sensitivity",
+    "gather_saliency",
     "iter_local_jacobian",
     "local_jacobian",
     "local_jacobian_autograd",
@@ -743,8 +744,9 @@ class _SaliencyFile:
     KW: ClassVar[dict] = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
     def __init__(self, f: h5py.File, N: int, T: int, J: int, units, keep_rows: np.ndarray,
-                 num_classes: int, bins: int = MEAN_BINS):
+                 num_classes: int, bins: int = MEAN_BINS, offset: int = 0, sums: bool = False):
         self.f, self.N, self.keep = f, N, np.asarray(keep_rows, np.int64)
+        self.offset, self.sums = int(offset), sums
         K = len(units)
         rows = max(1, min(N, 64))
         for name in ("class_map", "pred_map"):
@@ -768,7 +770,7 @@ class _SaliencyFile:
         idx = np.asarray(idx, np.int64)
         if not len(idx):
             return
-        sl = slice(int(idx[0]), int(idx[-1]) + 1)
+        sl = slice(int(idx[0]) - self.offset, int(idx[-1]) + 1 - self.offset)
         assert sl.stop - sl.start == len(idx), "chunks of consecutive sequences"
         self.f["class_map"][sl] = class_map
         self.f["pred_map"][sl] = pred_map
@@ -787,8 +789,25 @@ class _SaliencyFile:
             self.class_sum[c] += rc[i]
             self.unit_sum[:, c] += ru[i].transpose(1, 0, 2)
 
+    def add_rows(self, start: int, class_map, pred_map, predicted) -> None:
+        """Copy already computed per-sequence maps of rows ``start``.. (file rows; a gather)."""
+        sl = slice(int(start), int(start) + len(class_map))
+        self.f["class_map"][sl] = class_map
+        self.f["pred_map"][sl] = pred_map
+        self.predicted[sl] = predicted
+
+    def add_sums(self, count, class_sum, unit_sum) -> None:
+        """Add a shard's per-class count and float64 sums (a gather)."""
+        self.count += np.asarray(count, np.int64)
+        self.class_sum += class_sum
+        self.unit_sum += unit_sum
+
     def finish(self, mode: str, attrs: dict) -> None:
         n = np.maximum(self.count, 1)
+        if self.sums:                      # a shard: the gather adds the sums, then divides
+            self.f["class_map_sum"] = self.class_sum
+            self.f["unit_map_sum"] = self.unit_sum
+            self.f.attrs["first_row"] = self.offset
         self.f["class_count"] = self.count
         self.f["class_map_mean"] = (self.class_sum / n[:, None, None]).astype(np.float32)
         self.f["unit_map_mean"] = (self.unit_sum / n[None, :, None, None]).astype(np.float32)
@@ -820,7 +839,7 @@ def write_saliency(path, maps: SaliencyMaps, model: str = "", data: str = "", la
 
 
 def stream_saliency(model: nn.Module, data, path, cfg: SaliencyConfig = SaliencyConfig(), progress: bool = False,
-                    model_path: str = "", info=None, **attrs) -> dict:
+                    model_path: str = "", info=None, rows: slice | None = None, **attrs) -> dict:
     """The saliency rule: data.h5 -> saliency.h5 through bounded memory, on ``cfg.device``.
 
     Reads ``data`` (a contract file) in chunks of sequences, computes every map of a chunk with
@@ -830,6 +849,11 @@ def stream_saliency(model: nn.Module, data, path, cfg: SaliencyConfig = Saliency
     64 MB of Jacobian, or ``cfg.chunk_size`` sequences) and a few bytes per sequence, whatever N.
     Per-sequence unit maps are kept for ``cfg.keep_unit_maps`` (:func:`unit_map_rows`); the
     per-class means cover every sequence.  Returns {'N', 'K', 'units', 'kept', 'chunk'}.
+
+    ``rows``: a contiguous slice of the sequences (one shard of config ``shards``): the file holds
+    those rows only, the unit maps of the kept sequences among them (chosen over the whole data),
+    and the float64 per-class sums (``class_map_sum``, ``unit_map_sum``) that
+    :func:`gather_saliency` adds up.
     """
     mode = _check_mode(cfg.mode)
     model = model.to(resolve_device(cfg.device))
@@ -844,6 +868,10 @@ def stream_saliency(model: nn.Module, data, path, cfg: SaliencyConfig = Saliency
                                  f"model and data do not match")
     absW = model.classifier.weight.detach().abs().to(dev)
     keep = unit_map_rows(info.split, info.label, cfg.keep_unit_maps)
+    shard = rows is not None
+    rows = slice(0, N) if rows is None else rows
+    first, n_rows = int(rows.start), int(rows.stop - rows.start)
+    keep = keep[(keep >= rows.start) & (keep < rows.stop)]
     step = _maps_step(cfg.chunk_size or None, mode, T, H, J * C)
     ud = u.to(dev)
     was = model.training
@@ -853,8 +881,8 @@ def stream_saliency(model: nn.Module, data, path, cfg: SaliencyConfig = Saliency
         bar = tqdm(total=N, desc=f"saliency ({mode})", mininterval=2.0)
     try:
         with atomic_path(path) as tmp, _h5_for_writing(tmp) as f:
-            w = _SaliencyFile(f, N, T, J, u.numpy(), keep, info.num_classes)
-            for idx, ds in iter_dataset(data, step, info=info):
+            w = _SaliencyFile(f, n_rows, T, J, u.numpy(), keep, info.num_classes, offset=first, sums=shard)
+            for idx, ds in iter_dataset(data, step, rows=np.arange(first, first + n_rows), info=info):
                 xb = _as_4d(model, torch.from_numpy(ds.x)).to(dev, _dtype(model))
                 lb = _as_length(torch.from_numpy(ds.length), len(idx), T).to(dev)
                 yb = torch.from_numpy(ds.label).long().to(dev)
@@ -868,7 +896,44 @@ def stream_saliency(model: nn.Module, data, path, cfg: SaliencyConfig = Saliency
         model.train(was)
         if bar is not None:
             bar.close()
-    return {"N": N, "K": len(u), "units": [int(v) for v in u], "kept": len(keep), "chunk": step}
+    return {"N": n_rows, "K": len(u), "units": [int(v) for v in u], "kept": len(keep), "chunk": step}
+
+
+def gather_saliency(parts, path, rows: int = 256) -> dict:
+    """saliency.h5 from the files of its shards ``parts`` (:func:`stream_saliency` with ``rows``,
+    in row order): per-sequence maps and kept unit maps copied ``rows`` sequences at a time into the
+    one-shard layout, the per-class sums and counts added and divided once.  Equal to the one-shard
+    file: integers exactly, maps bit for bit, means to float64 rounding.  Returns {'N', 'kept'}."""
+    heads = []
+    for p in parts:
+        with open_h5(p, rule="saliency", what="saliency shard") as f:
+            require(f, ("class_map", "unit_maps", "unit_map_index", "units", "class_map_sum", "unit_map_sum",
+                        "class_count"), p, "saliency")
+            heads.append((f["class_map"].shape, f["unit_map_index"][...], decode_attrs(f.attrs)))
+    _, T, J = heads[0][0]
+    N = sum(h[0][0] for h in heads)
+    keep = np.concatenate([h[1] for h in heads])
+    attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in heads[0][2].items()
+             if k not in ("first_row", "mode", "mean_bins")}
+    with atomic_path(path) as tmp, _h5_for_writing(tmp) as out:
+        with h5py.File(parts[0], "r") as f:
+            units, num_classes, bins = f["units"][...], f["class_count"].shape[0], int(f.attrs["mean_bins"])
+        w = _SaliencyFile(out, N, T, J, units, keep, num_classes, bins)
+        at = kept = 0
+        for p in parts:
+            with h5py.File(p, "r") as f:
+                n = f["class_map"].shape[0]
+                for s in range(0, n, rows):
+                    w.add_rows(at + s, f["class_map"][s:s + rows], f["pred_map"][s:s + rows],
+                               f["predicted"][s:s + rows])
+                m = f["unit_maps"].shape[0]
+                for s in range(0, m, rows):
+                    block = f["unit_maps"][s:s + rows]
+                    out["unit_maps"][kept + s:kept + s + len(block)] = block
+                w.add_sums(f["class_count"][...], f["class_map_sum"][...], f["unit_map_sum"][...])
+                at, kept = at + n, kept + m
+        w.finish(heads[0][2]["mode"], attrs)
+    return {"N": N, "kept": len(keep)}
 
 
 def read_saliency(path, data=None, unit_rows=None, rows=None, keys=None) -> dict:

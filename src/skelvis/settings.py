@@ -130,6 +130,7 @@ class NotebooksConfig(StageConfig):
 
     stage: ClassVar[str] = "notebooks"
     strip_frames: int = 6
+    max_sequences: int = 2000
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,7 @@ class PeriodsConfig(StageConfig):
     quantile: float = 0.9
     min_length: int = 3
     splits: tuple[str, ...] = SPLITS
+    max_sequences: int = 2000
     resample_length: int = 16
     n_clusters: int = 4
     min_periods: int = 8

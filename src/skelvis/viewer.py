@@ -281,7 +281,7 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
     file (with its ``quality`` JSON); ``activations`` and ``periods`` for the units panel."""
     cfg = cfg or ViewerConfig()
     blob = _Blob(cfg.encoding)
-    ds = read_dataset(data)
+    ds = read_dataset(data, lazy=True)  # the poses of the carried sequences only
     metrics_d = read_metrics(metrics)
     pred = read_predictions(predictions)
     if len(pred["predicted"]) != len(ds.x):

@@ -5,20 +5,20 @@ import json
 
 rule activations:
     input:
-        data=data_file,
+        data=shard_data_file,
         model=model_file,
     output:
-        activations="results/{dataset}/activations/{arch}.h5",
+        activations=shard_output("results/{dataset}/activations/{arch}.h5", "activations"),
     log:
-        "logs/{dataset}/activations/{arch}.log",
+        shard_log("logs/{dataset}/activations/{arch}.log"),
     benchmark:
-        "results/{dataset}/benchmarks/activations/{arch}.tsv"
+        shard_log("results/{dataset}/benchmarks/activations/{arch}.tsv")
     conda:
         ENV
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=30,
+        runtime=lambda wc, input, attempt: int(30 + input.size_mb / 20 / SHARDS) * attempt,
     params:
         activations=lookup(dpath="activations", within=config),
         device=lookup(dpath="device", within=config),
@@ -114,6 +114,7 @@ rule notebook_hidden_states:
         # passed as YAML (JSON) so that an empty or odd sample_id survives the shell
         animate_sample=lambda wc: json.dumps({"animate_sample": config["autoencoder"]["animate_sample"]}),
         gif_fps=lookup(dpath="autoencoder/gif_fps", within=config),
+        max_sequences=lookup(dpath="notebooks/max_sequences", within=config),
     shell:
         "python -m papermill {input.notebook} {output.notebook} -k python3 --no-progress-bar"
         " -p data {input.data} -p model {input.model} -p confusion {input.confusion}"
@@ -121,7 +122,7 @@ rule notebook_hidden_states:
         " -p quality2 {input.quality2} -p quality3 {input.quality3} -p figures {params.figures}"
         " -p pairs_from_confusion {params.pairs_confusion} -p pairs_from_proximity {params.pairs_proximity}"
         " -p body_part_ratio {params.body_part_ratio} -y {params.animate_sample:q}"
-        " -p gif_fps {params.gif_fps} > {log} 2>&1"
+        " -p gif_fps {params.gif_fps} -p max_sequences {params.max_sequences} > {log} 2>&1"
 
 
 if stage_enabled("activations"):

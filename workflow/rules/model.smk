@@ -64,21 +64,23 @@ rule train:
 
 rule evaluate:
     input:
-        data=data_file,
+        data=shard_data_file,
         model=model_file,
     output:
-        predictions="results/{dataset}/model/{arch}/predictions.h5",
-        confusion="results/{dataset}/model/{arch}/confusion.csv",
+        # with config `shards` > 1: one shard's predictions only (rule evaluate_gather writes both)
+        **({} if SHARDED else {"confusion": "results/{dataset}/model/{arch}/confusion.csv"}),
+        predictions=shard_output("results/{dataset}/model/{arch}/predictions.h5", "evaluate"),
     log:
-        "logs/{dataset}/evaluate/{arch}.log",
+        shard_log("logs/{dataset}/evaluate/{arch}.log"),
     benchmark:
-        "results/{dataset}/benchmarks/evaluate/{arch}.tsv"
+        shard_log("results/{dataset}/benchmarks/evaluate/{arch}.tsv")
     conda:
         ENV
     threads: 2
+    # memory: data.h5 is read 1,024 sequences at a time (~30 KB each at 100 frames), plus torch
     resources:
-        mem_mb=lambda wc, input, attempt: int(2000 + 3 * input.size_mb) * attempt,
-        runtime=lambda wc, input, attempt: int(15 + input.size_mb / 100) * attempt,
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, input, attempt: int(15 + input.size_mb / 100 / SHARDS) * attempt,
     params:
         evaluate=lookup(dpath="evaluate", within=config),
     script:

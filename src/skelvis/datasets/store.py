@@ -28,6 +28,7 @@ that carry its motion, ground truth for saliency scoring on synthetic data), ``s
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,16 +38,20 @@ import h5py
 import numpy as np
 
 from .. import __version__
-from ..errors import DataFormatError
+from ..errors import ConfigError, DataFormatError
 from ..io import atomic_path, decode_attrs, decode_strings, open_h5, require, rerun_fix
 
 __all__ = [
     "SPLIT_NAMES",
     "Dataset",
     "DatasetInfo",
+    "LazyPoses",
     "iter_dataset",
+    "parse_shard",
     "read_dataset",
     "read_dataset_info",
+    "sequence_count",
+    "shard_rows",
     "write_dataset",
 ]
 
@@ -218,8 +223,37 @@ def read_dataset_info(path) -> DatasetInfo:
         return _info(f, path)
 
 
-def read_dataset(path) -> Dataset:
-    """Read and check a contract file; a wrong or truncated file raises :class:`DataFormatError`."""
+class LazyPoses:
+    """The ``x`` of a contract file, read on access: ``shape``, ``len()``, ``dtype`` and indexing
+    (an int, a slice, increasing indices, or a tuple of those) read only the sequences asked for
+    (float32).  What a notebook or page that shows a few sequences holds instead of (N, T, J, C)."""
+
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, path, shape: tuple[int, int, int, int]):
+        self.path, self.shape = Path(path), tuple(shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def ndim(self) -> int:
+        return 4
+
+    def __getitem__(self, key) -> np.ndarray:
+        with h5py.File(self.path, "r") as f:
+            try:
+                return np.asarray(f["x"][key], np.float32)
+            except (OSError, KeyError) as e:
+                raise DataFormatError(self.path, f"truncated or corrupted ({e})", fix=rerun_fix("prepare")) from None
+
+
+def read_dataset(path, lazy: bool = False) -> Dataset:
+    """Read and check a contract file; a wrong or truncated file raises :class:`DataFormatError`.
+    ``lazy``: ``x`` is a :class:`LazyPoses` (read on access) instead of the whole array."""
+    if lazy:
+        info = read_dataset_info(path)
+        return info.rows(LazyPoses(path, info.shape), slice(None))
     with _open_contract(path) as f:
         info = _info(f, path)
         try:
@@ -252,3 +286,32 @@ def iter_dataset(path, chunk: int, rows=None, info: DatasetInfo | None = None
             except (OSError, KeyError) as e:
                 raise DataFormatError(path, f"truncated or corrupted ({e})", fix=rerun_fix("prepare")) from None
             yield idx, info.rows(x.astype(np.float32, copy=False), idx)
+
+
+def parse_shard(item: str | None) -> tuple[int, int]:
+    """``(i, n)`` from Snakemake's scatter item ``"i-of-n"`` (1-based i); None or '' is ``(1, 1)``."""
+    if not item:
+        return 1, 1
+    m = re.fullmatch(r"(\d+)-of-(\d+)", str(item))
+    if not m or not 1 <= int(m[1]) <= int(m[2]):
+        raise ConfigError(f"shard {item!r}: expected 'i-of-n' with 1 <= i <= n (Snakemake's scatteritem)")
+    return int(m[1]), int(m[2])
+
+
+def sequence_count(path) -> int:
+    """N of a contract file, from the shape of ``x`` alone (cheap enough for a DAG-time check)."""
+    with _open_contract(path) as f:
+        return int(f["x"].shape[0])
+
+
+def shard_rows(n_sequences: int, item: str | None, path="data.h5") -> slice:
+    """The contiguous rows of shard ``item`` (``"i-of-n"``) of ``n_sequences``: n near-equal parts
+    in order (the first ``N % n`` one sequence longer), so that concatenating shards 1..n gives
+    every row once, in order.  More shards than sequences is refused (config key ``shards``)."""
+    i, n = parse_shard(item)
+    if n > n_sequences:
+        raise ConfigError(f"config key 'shards' is {n} but {path} has {n_sequences} sequences; "
+                          f"use at most {n_sequences} shards")
+    q, r = divmod(int(n_sequences), n)
+    start = (i - 1) * q + min(i - 1, r)
+    return slice(start, start + q + (1 if i - 1 < r else 0))
