@@ -11,8 +11,18 @@ from skelvis import faithfulness as F
 from skelvis import saliency as S
 from skelvis.datasets.store import Dataset, iter_dataset, read_dataset, read_dataset_info, write_dataset
 from skelvis.models import RecurrentClassifier
-from skelvis.plots.saliency import resample_time
 from skelvis.settings import SaliencyConfig
+
+
+def resample_time(m: np.ndarray, length: int, bins: int = 32) -> np.ndarray:
+    """Independent reference of saliency.resample_maps: np.interp per column over the first
+    ``length`` frames onto ``bins`` points of normalised time."""
+    L = int(length)
+    src = np.linspace(0.0, 1.0, L) if L > 1 else np.zeros(1)
+    flat = m[:L].reshape(L, -1)
+    out = np.stack([np.interp(np.linspace(0.0, 1.0, bins), src, flat[:, k]) if L > 1 else np.full(bins, flat[0, k])
+                    for k in range(flat.shape[1])], 1)
+    return out.reshape((bins,) + m.shape[1:])
 
 pytestmark = pytest.mark.fast
 
@@ -128,6 +138,22 @@ def test_partial_read(data, tmp_path):
     np.testing.assert_array_equal(part["unit_map_index"], [7, 1, 2])
     where = {r: i for i, r in enumerate(whole["unit_map_index"])}
     np.testing.assert_array_equal(part["unit_maps"], whole["unit_maps"][[where[7], where[1], where[2]]])
+    # what notebook 02 holds: class maps read on access, any index form, and the file's per-class
+    # means behind the class heatmaps equal the mean of the resampled per-sequence maps
+    lazy = S.LazyMaps(tmp_path / "s.h5", "class_map")
+    cm = whole["class_map"]
+    assert lazy.shape == cm.shape and len(lazy) == len(cm)
+    mask = np.arange(len(cm)) % 3 == 0
+    for key in (5, slice(2, 9), mask, [7, 1, 3, 1], np.array([4, 0]), (7, slice(0, 3)), ([2, 0], 1)):
+        np.testing.assert_array_equal(lazy[key], cm[key] if not isinstance(key, tuple) or np.isscalar(key[0])
+                                      else cm[np.asarray(key[0])][(slice(None),) + key[1:]])
+    assert lazy[[]].shape == (0,) + cm.shape[1:]
+    ds = read_dataset(path)
+    for c in range(len(ds.classes)):
+        sel = np.flatnonzero(ds.label == c)
+        ref = np.mean([resample_time(cm[i], ds.length[i]) for i in sel], 0)
+        np.testing.assert_allclose(whole["class_map_mean"][c], ref, rtol=1e-5, atol=1e-7)
+        assert whole["class_count"][c] == len(sel)
 
 
 def test_streamed_saliency_memory_is_bounded(tmp_path):

@@ -46,19 +46,21 @@ from skelvis.evaluate import read_confusion, read_predictions
 from skelvis.faithfulness import read_faithfulness
 from skelvis.models import load_model
 from skelvis.plots import saliency as sp
-from skelvis.saliency import read_saliency
+from skelvis.saliency import LazyMaps, read_saliency
 from skelvis.shortcut import read_shortcut
 from skelvis.topology import get_topology
 
 ds = read_dataset(data, lazy=True)  # poses read on access: the figures show a few sequences
 net = load_model(model)
-sal = read_saliency(saliency, keys=["class_map", "unit_maps", "units"])  # not pred_map
+# per-sequence class maps read on access (the figures draw a few sequences); the per-class means
+# over every sequence come from the file, and the unit maps of the sequences it kept
+sal = read_saliency(saliency, keys=["unit_maps", "units", "unit_map_index", "class_map_mean", "class_count"])
 faith = read_faithfulness(faithfulness)
 pred = read_predictions(predictions)
 cm = read_confusion(confusion)
 joints = get_topology(ds.topology).joints
 mode = sal["attrs"]["mode"]
-cmap_ = sal["class_map"]
+cmap_ = LazyMaps(saliency, "class_map")
 print(f"mode {mode}; class_map {cmap_.shape}, unit_maps {sal['unit_maps'].shape}, units {list(sal['units'])}")
 
 # %% [markdown]
@@ -117,7 +119,7 @@ plots.save_figure(fig, figures, "02_confused_pair")
 # ## Joint x time sensitivity per class
 
 # %%
-fig = sp.class_heatmaps_figure(cmap_, ds.label, ds.length, ds.classes, joints)
+fig = sp.class_heatmaps_figure(sal["class_map_mean"], sal["class_count"], ds.classes, joints)
 plots.save_figure(fig, figures, "02_class_heatmaps")
 
 # %% [markdown]

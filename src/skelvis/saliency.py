@@ -73,6 +73,7 @@ from .settings import SaliencyConfig
 __all__ = [
     "KEEP_WORDS",
     "MODES",
+    "LazyMaps",
     "SaliencyInputError",
     "SaliencyMaps",
     "class_sensitivity",
@@ -989,3 +990,31 @@ def read_saliency(path, data=None, unit_rows=None, rows=None, keys=None) -> dict
             out["unit_map_index"] = ur[hit]
         out["attrs"] = decode_attrs(f.attrs)
     return out
+
+
+class LazyMaps:
+    """A per-sequence map of a saliency file (``class_map`` or ``pred_map``, (N, T, J)) read on
+    access: ``shape``, ``len()`` and indexing by an int, a slice, a boolean mask or indices in any
+    order (optionally followed by frame / joint indices) read only the sequences asked for.  What a
+    notebook that draws a few sequences holds instead of the whole (N, T, J) array."""
+
+    def __init__(self, path, key: str = "class_map"):
+        self.path, self.key = path, key
+        with open_h5(path, rule="saliency", what="saliency file") as f:
+            require(f, (key,), path, "saliency")
+            self.shape = tuple(f[key].shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key) -> np.ndarray:
+        rows, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        with open_h5(self.path, rule="saliency", what="saliency file") as f:
+            d = f[self.key]
+            if isinstance(rows, (int, np.integer)):
+                out = d[int(rows)]
+                return out[rest] if rest else out
+            idx = np.arange(self.shape[0])[rows]
+            uniq, inverse = np.unique(idx, return_inverse=True)
+            out = d[uniq][inverse] if len(uniq) else np.zeros((0,) + self.shape[1:], d.dtype)
+        return out[(slice(None),) + rest] if rest else out

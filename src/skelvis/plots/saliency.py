@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..datasets.store import SPLIT_NAMES, Dataset
+from ..saliency import resample_maps
 from ..topology import get_topology
 from .common import draw_skeleton, skeleton_strip
 
@@ -21,7 +22,6 @@ __all__ = [
     "faithfulness_table",
     "pair_confusions",
     "pick_sample",
-    "resample_time",
     "skeleton_maps_figure",
     "unit_maps_figure",
 ]
@@ -49,18 +49,6 @@ def pair_confusions(label: np.ndarray, predicted: np.ndarray, split: np.ndarray,
             wrong = int((((label == a) & (predicted == b)) | ((label == b) & (predicted == a)))[sel].sum())
             parts.append(f"{SPLIT_NAMES[code]} {wrong} of {int(sel.sum())}")
     return ", ".join(parts)
-
-
-def resample_time(m: np.ndarray, length: int, bins: int = 32) -> np.ndarray:
-    """A map (T, ...) over its first ``length`` frames, linearly resampled to ``bins`` points of
-    normalised time (0 = first frame, 1 = last valid frame)."""
-    L = int(length)
-    src = np.linspace(0.0, 1.0, L) if L > 1 else np.zeros(1)
-    dst = np.linspace(0.0, 1.0, bins)
-    flat = m[:L].reshape(L, -1)
-    out = np.stack([np.interp(dst, src, flat[:, k]) if L > 1 else np.full(bins, flat[0, k])
-                    for k in range(flat.shape[1])], 1)
-    return out.reshape((bins,) + m.shape[1:])
 
 
 def skeleton_maps_figure(ds: Dataset, maps: np.ndarray, panels: Sequence[tuple[int, int, str]],
@@ -148,10 +136,12 @@ def confused_pair_figure(ds: Dataset, maps: np.ndarray, a: int, b: int, idx_a: i
     return fig
 
 
-def class_heatmaps_figure(maps: np.ndarray, label: np.ndarray, length: np.ndarray, classes: Sequence[str],
-                          joint_names: Sequence[str], bins: int = 32, ncols: int = 5, mask=None):
-    """Joint x normalised-time heatmap of the class map, mean over the sequences of each class
-    (each class scaled to its own maximum)."""
+def class_heatmaps_figure(means: np.ndarray, counts: np.ndarray, classes: Sequence[str],
+                          joint_names: Sequence[str], ncols: int = 5):
+    """Joint x normalised-time heatmap of the class map per class: ``means`` (K, bins, J), the mean
+    over each class's sequences of its map resampled to normalised time (saliency.h5
+    ``class_map_mean``, over every sequence; :func:`skelvis.saliency.resample_maps`), ``counts``
+    (K,) the sequences behind each mean; each class scaled to its own maximum."""
     K = len(classes)
     ncols = min(ncols, K)
     nrows = int(np.ceil(K / ncols))
@@ -160,15 +150,14 @@ def class_heatmaps_figure(maps: np.ndarray, label: np.ndarray, length: np.ndarra
     im = None
     for c in range(K):
         ax = axes[c // ncols, c % ncols]
-        sel = np.flatnonzero((label == c) if mask is None else (label == c) & mask)
-        if not len(sel):
+        if not counts[c]:
             ax.set_title(f"{classes[c]} (no sequences)", fontsize=9)
             continue
-        H = np.mean([resample_time(maps[i], length[i], bins) for i in sel], 0).T   # (J, bins)
+        H = np.asarray(means[c], np.float64).T                                      # (J, bins)
         H = H / (H.max() or 1.0)
         im = ax.imshow(H, aspect="auto", cmap=CMAP, vmin=0, vmax=1, extent=(0, 1, len(joint_names) - 0.5, -0.5),
                        interpolation="nearest")
-        ax.set_title(f"{classes[c]} (n={len(sel)})", fontsize=9)
+        ax.set_title(f"{classes[c]} (n={int(counts[c])})", fontsize=9)
         ax.set_xlabel("normalised time", fontsize=8)
         ax.set_yticks(range(len(joint_names)), list(joint_names), fontsize=6)
     for k in range(K, nrows * ncols):
@@ -198,7 +187,7 @@ def unit_maps_figure(unit_maps: np.ndarray, units: Sequence[int], label: np.ndar
         sel = np.flatnonzero((label == c) if mask is None else (label == c) & mask)
         if not len(sel):
             continue
-        H = np.mean([resample_time(unit_maps[i, q], length[i], bins) for i in sel], 0).T
+        H = resample_maps(np.asarray(unit_maps[sel, q], np.float64), length[sel], bins).mean(0).T
         im = ax.imshow(H, aspect="auto", cmap="Purples", vmin=0, extent=(0, 1, len(joint_names) - 0.5, -0.5),
                        interpolation="nearest")
         fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02).ax.tick_params(labelsize=6)
