@@ -797,7 +797,7 @@ def test_carried_maps_are_the_attribution_modules_output(attr_page, inputs):
     from skelvis.models import load_model
     from skelvis.settings import AttributionConfig
     from skelvis.topology import get_topology
-    out, payload, blob, model_path = attr_page
+    _, payload, blob, model_path = attr_page
     ds = inputs["ds"]
     names = [m["name"] for m in payload["methods"]]
     assert names == ["local", *COMPUTED]  # viewer.methods' order; local from the saliency file
