@@ -17,7 +17,12 @@ First render: wall seconds from navigation to the page's ready flag (data inflat
 drawn), one fresh browser context per load, and the page's own marks (script start, data parsed,
 first draw; ms since navigation start). Also the load average while measuring.
 
+With the attribution stage's model and table in --results (model/lstm.pt,
+attribution/lstm_benchmark.csv) the page computes the maps of viewer.methods (build_s includes
+that); --without-attribution measures the same results without them.
+
     python benchmarks/bench_viewer.py [--results results/synthetic] [--loads 7] [--scale-n 2000]
+        [--without-attribution] [--default-only] [--no-float32]
 """
 import argparse
 import os
@@ -40,12 +45,18 @@ RESULT_FILES = {"data": "data.h5", "metrics": "model/lstm/metrics.json", "predic
                 "maximize": "maximize/lstm.h5", "activations": "activations/lstm.h5",
                 "paths": "autoencoder/lstm_2d_paths.h5", "quality": "autoencoder/lstm_2d_projection_quality.json",
                 "periods": "periods/lstm.h5"}
+#: with the attribution stage: the model (the page computes the maps of viewer.methods) and the
+#: attribution benchmark's table (the numbers beside each method)
+ATTRIBUTION_FILES = {"model": "model/lstm.pt", "benchmark": "attribution/lstm_benchmark.csv"}
 
 
-def default_inputs(res: Path, tmp: Path):
+def default_inputs(res: Path, tmp: Path, attribution: bool = True):
     files = {k: res / v for k, v in RESULT_FILES.items()}
     if all(p.exists() for p in files.values()):
-        return files, "results"
+        extra = {k: res / v for k, v in ATTRIBUTION_FILES.items()}
+        if attribution and all(p.exists() for p in extra.values()):
+            return {**files, **extra}, "results, with the attribution stage's model and benchmark"
+        return files, "results" + (" (without the attribution stage)" if not attribution else "")
     from test_viewer import write_all
 
     from skelvis.datasets import synthetic
@@ -91,17 +102,17 @@ def first_render_times(page: Path, loads: int) -> list:
     return out
 
 
-def measure(name: str, inputs: dict, what: str, tmp: Path, loads: int) -> dict:
+def measure(name: str, inputs: dict, what: str, tmp: Path, loads: int, float32: bool = True) -> dict:
     page = tmp / f"skelvis_{name}.html"
     t0 = time.perf_counter()
     s = viewer.write_viewer(page, cfg=viewer.ViewerConfig(), model_name="lstm", **inputs)
     build = time.perf_counter() - t0
     f32 = viewer.write_viewer(tmp / f"skelvis_{name}_f32.html", cfg=viewer.ViewerConfig(encoding="float32"),
-                              model_name="lstm", **inputs)
+                              model_name="lstm", **inputs) if float32 else None
     load0 = os.getloadavg()[0]
     times = first_render_times(page, loads)
     med = statistics.median(t["wall_s"] for t in times) if times else None
-    return {"inputs": what, "page_mb": round(s["bytes"] / 1e6, 3), "page_mb_float32": round(f32["bytes"] / 1e6, 3),
+    return {"inputs": what, "page_mb": round(s["bytes"] / 1e6, 3), "page_mb_float32": round(f32["bytes"] / 1e6, 3) if f32 else None,
             "data_block_mb": round(s["payload_bytes"] / 1e6, 3), "data_inflated_mb": round(s["blob_bytes"] / 1e6, 3),
             "build_s": round(build, 2), "first_render_s_median": med,
             "first_draw_mark_s_median": statistics.median(t["first_draw_s"] for t in times) if times else None,
@@ -117,14 +128,19 @@ def main(argv=None):
     ap.add_argument("--smooth", type=int, default=9,
                     help="stand-in maps: moving average over this many frames, as real sensitivity maps vary "
                          "smoothly (the default run's unit maps gzip to 40 %%); 0: white noise, the worst case")
+    ap.add_argument("--without-attribution", action="store_true",
+                    help="the default run's page without the attribution stage's maps (the page before issue 20's picker)")
+    ap.add_argument("--default-only", action="store_true", help="skip the scale configuration")
+    ap.add_argument("--no-float32", action="store_true", help="skip the float32 page (its size only)")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         rows = {}
-        inp, what = default_inputs(a.results, tmp)
-        rows["default"] = measure("default", inp, what, tmp, a.loads)
-        inp, what = scale_inputs(a.scale_n, tmp, a.smooth)
-        rows["scale"] = measure("scale", inp, what, tmp, a.loads)
+        inp, what = default_inputs(a.results, tmp, attribution=not a.without_attribution)
+        rows["default"] = measure("default", inp, what, tmp, a.loads, float32=not a.no_float32)
+        if not a.default_only:
+            inp, what = scale_inputs(a.scale_n, tmp, a.smooth)
+            rows["scale"] = measure("scale", inp, what, tmp, a.loads, float32=not a.no_float32)
     summary = {f"{k}_{m}": r[m] for k, r in rows.items() for m in ("page_mb", "first_render_s_median")}
     summary["goal"] = "page < 4 MB and first render < 1.5 s for both"
     summary["met"] = all(r["page_mb"] < 4 and (r["first_render_s_median"] or 0) < 1.5 for r in rows.values())

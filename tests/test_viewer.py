@@ -744,3 +744,123 @@ def test_tiny_run_page(tiny_run, browser, tmp_path):
     assert bool(payload["maxruns"]) == (res / "maximize" / "lstm.h5").exists()
     assert (payload["map"] is not None) == (res / "autoencoder" / "lstm_2d_paths.h5").exists()
     assert (payload["hidden"] is not None) == (res / "activations" / "lstm.h5").exists()
+
+
+# --------------------------------------------------------------------------- attribution methods (issue 20, item 4)
+
+COMPUTED = ("integrated_gradients", "limb_occlusion", "through_time")
+
+
+def make_fake_benchmark(out: Path, methods=("local",) + COMPUTED):
+    """An attribution benchmark table (the attribution stage's writer's columns) with distinct,
+    recognisable numbers per method: deletion AUC 0.1 + 0.01 k for the k-th method."""
+    import pandas as pd
+
+    from skelvis.attribution.benchmark import BETTER, COLUMNS
+    rows = []
+    for k, m in enumerate(methods):
+        for q, metric in enumerate(("deletion_auc", "insertion_auc", "class_joint_mass",
+                                    "randomisation_recurrent_spearman", "seed_spearman", "max_sensitivity")):
+            v = 0.1 + 0.01 * k + 0.1 * q
+            rows.append({"method": m, "metric": metric, "value": v, "ci_low": v - 0.005, "ci_high": v + 0.005,
+                         "n": 32, "better": BETTER[metric], "chance": np.nan})
+    pd.DataFrame(rows, columns=COLUMNS).to_csv(out, index=False)
+
+
+@pytest.fixture(scope="module")
+def attr_page(inputs, tmp_path_factory):
+    """The page with the local saliency file and, from a small (untrained) model, the maps of
+    the methods of :data:`COMPUTED`, with their numbers from a benchmark table."""
+    import torch
+
+    from skelvis.models import RecurrentClassifier, save_model
+    folder = tmp_path_factory.mktemp("attr_page")
+    ds = inputs["ds"]
+    torch.manual_seed(0)
+    save_model(RecurrentClassifier(ds.x.shape[2] * ds.x.shape[3], 8, ds.num_classes, cell="lstm"), folder / "m.pt")
+    make_fake_benchmark(folder / "bench.csv")
+    a = inputs["args"]
+    args = {**a, "saliency": {"local": a["saliency"]["local"]}, "faithfulness": {"local": a["faithfulness"]["local"]},
+            "model": folder / "m.pt", "benchmark": folder / "bench.csv"}
+    payload = viewer.build_payload(**args, model_name="lstm")
+    out = folder / "skelvis.html"
+    out.write_text(viewer.render_html(payload), encoding="utf-8")
+    return out, payload, blob_of(payload), folder / "m.pt"
+
+
+@pytest.mark.fast
+def test_carried_maps_are_the_attribution_modules_output(attr_page, inputs):
+    """The maps the page carries for each computed method equal the method of skelvis.attribution
+    called on the carried sequences (true class, and the predicted class of a mistake), within
+    the page's quantisation (half a step); each sits beside its own benchmark row."""
+    from skelvis.attribution import METHODS
+    from skelvis.models import load_model
+    from skelvis.settings import AttributionConfig
+    from skelvis.topology import get_topology
+    _, payload, blob, model_path = attr_page
+    ds = inputs["ds"]
+    names = [m["name"] for m in payload["methods"]]
+    assert names == ["local", *COMPUTED]  # viewer.methods' order; local from the saliency file
+    assert payload["methods"][0]["units"], "local keeps the saliency file's unit maps"
+    model = load_model(model_path)
+    rows = np.array([s["index"] for s in payload["sequences"]])
+    lengths = ds.length[rows]
+    pred = np.array([s["pred"] for s in payload["sequences"]])
+    assert (pred != ds.label[rows]).any(), "the fixture carries a mistake"
+    cfg, topo = AttributionConfig(), get_topology(ds.topology)
+    kw = {"integrated_gradients": {"n_steps": cfg.integrated_gradients_steps},
+          "limb_occlusion": {"parents": topo.parents(), "groups": topo.limb_groups, "window": cfg.occlusion_window}}
+    for k, name in enumerate(COMPUTED, start=1):
+        method = METHODS[name](**kw.get(name, {}))
+        for key, target in (("class_map", ds.label[rows]), ("pred_map", pred)):
+            ref = method(model, ds.x[rows], lengths, target)
+            for i, L in enumerate(lengths):
+                desc = payload["methods"][k]["maps"][i][key]
+                got = viewer.decode_array(desc, blob)
+                assert got.shape == (L, ds.x.shape[2])
+                np.testing.assert_allclose(got, ref[i, :L], atol=desc["step"] / 2 + 1e-6 * ref[i].max())
+        assert ref.max() > 0
+        b = payload["methods"][k]["benchmark"]
+        d = 0.1 + 0.01 * k
+        assert b["deletion AUC (lower better)"] == f"{d:.3f} [{d - 0.005:.3f}, {d + 0.005:.3f}]"
+        assert b["seed rho (higher better)"] == f"{d + 0.4:.3f} [{d + 0.395:.3f}, {d + 0.405:.3f}]"
+        assert b["sequences"] == "32" and payload["methods"][k]["units"] == []
+    # local: the benchmark table's numbers replace the faithfulness file's
+    assert payload["methods"][0]["benchmark"]["deletion AUC (lower better)"].startswith("0.100 ")
+
+
+@pytest.mark.fast
+def test_without_a_model_the_picker_shows_the_saliency_file_only(inputs):
+    a = inputs["args"]
+    payload = viewer.build_payload(**{**a, "saliency": {"local": a["saliency"]["local"]},
+                                      "faithfulness": {"local": a["faithfulness"]["local"]}}, model_name="lstm")
+    assert [m["name"] for m in payload["methods"]] == ["local"]
+    assert payload["methods"][0]["benchmark"]["mass on the class's joints"] == 0.61
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_browser_switching_methods_redraws_map_and_numbers(browser, attr_page):
+    """Each computed method in the picker: its own map is drawn (true class, current frame), its
+    benchmark row is the one marked current, and the row shows its own numbers."""
+    out, payload, blob, _ = attr_page
+    o = Opened(browser, out)
+    page = o.page
+    try:
+        seen = []
+        # the last frame (an untrained model's gradient maps fade towards the first frames)
+        set_range(page, "#frame", payload["sequences"][o.drawn()["seq"]]["length"] - 1)
+        for k, m in enumerate(payload["methods"]):
+            page.select_option("#method", str(k))
+            d = o.drawn()
+            assert max(d["colors"]) > 0
+            assert d["method"] == m["name"]
+            np.testing.assert_allclose(d["colors"], method_map(payload, blob, k, d["seq"])[d["frame"]], atol=1e-9)
+            row = page.inner_text(f"#benchmark tr[data-method='{k}']")
+            assert "current" in page.get_attribute(f"#benchmark tr[data-method='{k}']", "class")
+            assert m["name"] in row and m["benchmark"]["deletion AUC (lower better)"] in row
+            seen.append(tuple(d["colors"]))
+            shot(page, f"20_method_{m['name']}.png")
+        assert len(set(seen)) == len(seen), "every method draws a different map"
+    finally:
+        o.close()

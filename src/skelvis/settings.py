@@ -284,8 +284,11 @@ class ViewerConfig(StageConfig):
     max_units: int = 8
     title: str = "SkeletonVis"
     encoding: str = "quantized"
+    methods: tuple[str, ...] = ("local", "integrated_gradients", "limb_occlusion", "through_time")
 
     def __post_init__(self):
+        if len(set(self.methods)) != len(self.methods):
+            raise ConfigError(f"config key 'viewer.methods' names a method twice: {list(self.methods)}")
         if self.sequences_per_class < 1:
             raise ConfigError(f"config key 'viewer.sequences_per_class' must be >= 1, got {self.sequences_per_class}")
         if self.max_units < 0:

@@ -44,14 +44,17 @@ import gzip
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from matplotlib import colormaps
 
 from .activations import read_activations
+from .attribution.benchmark import build_methods, read_benchmark
 from .autoencoder import read_paths, read_quality
 from .datasets.store import SPLIT_NAMES, Dataset, read_dataset
 from .errors import DataFormatError
@@ -59,15 +62,19 @@ from .evaluate import read_metrics, read_predictions
 from .faithfulness import read_faithfulness
 from .io import atomic_path
 from .maximize import read_maximization
+from .models import load_model, resolve_device
 from .periods import read_periods
 from .saliency import read_saliency
-from .settings import ViewerConfig
+from .settings import AttributionConfig, SaliencyConfig, ViewerConfig
 from .topology import get_topology
 
 __all__ = [
+    "BENCHMARK_METRICS",
     "FORMAT",
     "ViewerConfig",
+    "benchmark_numbers",
     "build_payload",
+    "carried_maps",
     "decode_array",
     "displacement",
     "encode_array",
@@ -268,17 +275,84 @@ def _benchmark(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: the attribution benchmark's metrics shown beside a method (skelvis.attribution.benchmark's
+#: table, ``{arch}_benchmark.csv``) and their labels on the page
+BENCHMARK_METRICS = {
+    "deletion_auc": "deletion AUC (lower better)",
+    "insertion_auc": "insertion AUC (higher better)",
+    "class_joint_mass": "class-joint mass (higher better)",
+    "randomisation_recurrent_spearman": "randomisation rho (lower better)",
+    "seed_spearman": "seed rho (higher better)",
+}
+
+
+def benchmark_numbers(table, method: str) -> dict[str, str]:
+    """The numbers shown beside ``method`` in the picker, from the attribution benchmark's table
+    (:func:`skelvis.attribution.benchmark.read_benchmark`): for each metric of
+    :data:`BENCHMARK_METRICS` the benchmark has, "mean [95% interval]" (its percentile bootstrap),
+    plus the number of sequences; {} for a method the benchmark did not score."""
+    rows = table[table["method"] == method]
+    out: dict[str, str] = {}
+    n = None
+    for metric, label in BENCHMARK_METRICS.items():
+        r = rows[rows["metric"] == metric]
+        if r.empty or not np.isfinite(float(r["value"].iloc[0])):
+            continue
+        v, lo, hi = (float(r[k].iloc[0]) for k in ("value", "ci_low", "ci_high"))
+        out[label] = f"{v:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) and np.isfinite(hi) else "")
+        n = n if n is not None else int(r["n"].iloc[0])
+    if out and n is not None:
+        out["sequences"] = str(n)
+    return out
+
+
+def carried_maps(model, x: np.ndarray, length: np.ndarray, label: np.ndarray, predicted: np.ndarray,
+                 methods: Mapping[str, Any], seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The maps of the attribution ``methods`` (name -> :class:`skelvis.attribution.Attribution`,
+    as :func:`skelvis.attribution.benchmark.build_methods` builds them) for the page's carried
+    sequences ``x`` (n, T, J, C) with ``length`` (n,): name -> (map of the true class, map of the
+    predicted class), each (n, T, J). The methods are called, not re-implemented (one source of
+    truth); the predicted class's map is computed for the misclassified sequences only (it is the
+    true class's elsewhere). Each method starts from ``seed`` (torch's generator forked), as the
+    benchmark's calls do."""
+    x = np.asarray(x, np.float32)
+    length = np.asarray(length, np.int64)
+    label = np.asarray(label, np.int64)
+    predicted = np.asarray(predicted, np.int64)
+    wrong = np.flatnonzero(predicted != label)
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, method in methods.items():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            cls = method(model, torch.from_numpy(x), torch.from_numpy(length), torch.from_numpy(label))
+            pred = cls.copy()
+            if wrong.size:
+                pred[wrong] = method(model, torch.from_numpy(x[wrong]), torch.from_numpy(length[wrong]),
+                                     torch.from_numpy(predicted[wrong]))
+        out[name] = (cls, pred)
+    return out
+
+
 # --------------------------------------------------------------------------- payload
 
 def build_payload(data, metrics, predictions, saliency=None, maximize=None,
                   cfg: ViewerConfig | None = None, model_name: str = "", *, faithfulness=None,
-                  paths=None, quality=None, activations=None, periods=None) -> dict[str, Any]:
+                  paths=None, quality=None, activations=None, periods=None, model=None, benchmark=None,
+                  attribution: AttributionConfig | None = None,
+                  saliency_cfg: SaliencyConfig | None = None) -> dict[str, Any]:
     """Everything the page needs, as a JSON-able dict with one binary block (``blob``: base64 of
     gzip; arrays are descriptors into it, see :func:`decode_array` and :func:`page_blob`).
 
     ``saliency`` and ``faithfulness``: a path, or a mapping method -> path for several attribution
     methods (the page's method picker lists what is given); ``paths`` the autoencoder's 2-D paths
-    file (with its ``quality`` JSON); ``activations`` and ``periods`` for the units panel."""
+    file (with its ``quality`` JSON); ``activations`` and ``periods`` for the units panel.
+
+    ``model`` (the trained model file) and ``benchmark`` (the attribution benchmark's
+    ``{arch}_benchmark.csv``): with the model, the maps of the methods ``cfg.methods`` are computed
+    for the carried sequences (:func:`carried_maps`, with the ``attribution`` stage's settings and,
+    for ``local``, the saliency stage's normalisation ``saliency_cfg``), except a method a saliency
+    file already gives; with the benchmark, every method's numbers come from its table
+    (:func:`benchmark_numbers`) instead of the faithfulness file's."""
     cfg = cfg or ViewerConfig()
     blob = _Blob(cfg.encoding)
     ds = read_dataset(data, lazy=True)  # the poses of the carried sequences only
@@ -353,7 +427,11 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
             "prob_true": round(float(pred["probability"][r, ds.label[r]]), 4), "length": L,
             "pos": blob.add(ds.x[r, :L], "pos", bits=14)})
 
-    # attribution methods: one saliency file each (the file's mode names it)
+    # attribution methods: one saliency file each (the file's mode names it), then the maps the
+    # page computes with skelvis.attribution for its carried sequences
+    table = read_benchmark(benchmark) if benchmark else None
+    if benchmark:
+        sources["benchmark"] = str(benchmark)
     units: list[int] = []
     for given, path in sal_paths.items():
         sal = read_saliency(path, data=ds, rows=rows)
@@ -373,11 +451,17 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
             payload["notes"].append(f"Method {name}: hidden-unit maps are shown for the sequences "
                                     "saliency.keep_unit_maps kept only.")
         bench_path = faith_paths.get(given) or (faith_paths.get("") if len(sal_paths) == 1 else None)
-        bench = _benchmark(read_faithfulness(bench_path)) if bench_path else {}
+        if table is not None:
+            bench, bench_path = benchmark_numbers(table, name), benchmark
+        else:
+            bench = _benchmark(read_faithfulness(bench_path)) if bench_path else {}
         payload["methods"].append({"name": name, "source": str(path), "units": m_units, "maps": maps,
                                    "normalize": _plain(sal["attrs"].get("normalize")), "benchmark": bench,
                                    "benchmark_source": str(bench_path) if bench_path else None})
         units += [u for u in m_units if u not in units]
+    if model:
+        _add_computed_methods(payload, blob, model, ds, rows, lengths, pred["predicted"], cfg, table, benchmark,
+                              attribution or AttributionConfig(), saliency_cfg or SaliencyConfig(), topo)
     if not payload["methods"]:
         payload["notes"].append("No sensitivity maps (the saliency stage did not run): sensitivity mode is off.")
 
@@ -472,6 +556,40 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
     return payload
 
 
+def _add_computed_methods(payload, blob: _Blob, model_path, ds: Dataset, rows: np.ndarray, lengths: list[int],
+                          predicted: np.ndarray, cfg: ViewerConfig, table, benchmark, attribution: AttributionConfig,
+                          saliency_cfg: SaliencyConfig, topo) -> None:
+    """The methods of ``cfg.methods`` no saliency file gave, computed for the carried sequences
+    (:func:`carried_maps`) and appended to the picker with their benchmark numbers."""
+    have = {m["name"] for m in payload["methods"]}
+    todo = [m for m in cfg.methods if m not in have]
+    if not todo or not len(rows):
+        return
+    methods = build_methods(replace(attribution, methods=tuple(todo)), topo.parents(),
+                            saliency_normalize=saliency_cfg.normalize, saliency_std_floor=saliency_cfg.std_floor,
+                            groups=topo.limb_groups)
+    model = load_model(model_path).to(resolve_device(attribution.device))
+    T = max(lengths)
+    x = np.asarray(ds.x[rows, :T], np.float32)
+    maps = carried_maps(model, x, np.asarray(lengths), ds.label[rows], predicted[rows], methods, attribution.seed)
+    unscored = []
+    for name, (cls, prd) in maps.items():
+        entries = []
+        for i, r in enumerate(rows):
+            L = lengths[i]
+            c = blob.add(cls[i, :L], "map")
+            entries.append({"class_map": c, "pred_map": c if predicted[r] == ds.label[r] else blob.add(prd[i, :L], "map")})
+        bench = benchmark_numbers(table, name) if table is not None else {}
+        if table is not None and not bench:
+            unscored.append(name)
+        payload["methods"].append({"name": name, "source": f"computed by the viewer (skelvis.attribution.{name})",
+                                   "units": [], "maps": entries, "normalize": None, "benchmark": bench,
+                                   "benchmark_source": str(benchmark) if bench else None})
+    if unscored:
+        payload["notes"].append(f"Method(s) {', '.join(unscored)}: not in the attribution benchmark's table "
+                                "(attribution.methods), so no numbers beside them.")
+
+
 # --------------------------------------------------------------------------- HTML
 
 def _asset(name: str) -> str:
@@ -516,7 +634,7 @@ def write_viewer(path, data, metrics, predictions, saliency=None, maximize=None,
                  cfg: ViewerConfig | None = None, model_name: str = "", **optional) -> dict[str, Any]:
     """Build the page and write it atomically to ``path``; returns a summary (sizes, counts).
     ``optional``: the keyword inputs of :func:`build_payload` (faithfulness, paths, quality,
-    activations, periods)."""
+    activations, periods, model, benchmark, attribution, saliency_cfg)."""
     payload = build_payload(data, metrics, predictions, saliency, maximize, cfg, model_name, **optional)
     html = render_html(payload)
     with atomic_path(path) as tmp:

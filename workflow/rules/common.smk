@@ -200,7 +200,8 @@ def _rule_defined(name):
 
 
 def viewer_inputs(wildcards):
-    """data, model outputs, and the optional stage outputs the page can show."""
+    """data, model outputs, and the optional stage outputs the page can show (with the attribution
+    stage: the model and the attribution benchmark's table)."""
     inputs = {
         "data": data_file(wildcards),
         "metrics": f"results/{wildcards.dataset}/model/{wildcards.arch}/metrics.json",
@@ -226,6 +227,11 @@ def viewer_inputs(wildcards):
         stage = "saliency" if rule == "faithfulness" else rule
         if stage_enabled(stage) and _rule_defined(rule):
             inputs[name] = path
+    # the attribution methods of viewer.methods, computed for the page's sequences from the model,
+    # with their numbers from the attribution benchmark
+    if stage_enabled("attribution") and _rule_defined("attribution_benchmark"):
+        inputs["model"] = model_file(wildcards)
+        inputs["benchmark"] = f"{run}/attribution/{wildcards.arch}_benchmark.csv"
     return inputs
 
 

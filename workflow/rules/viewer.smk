@@ -1,5 +1,7 @@
 # viewer stage: the SkeletonVis page, one self-contained HTML file per dataset and model.
-# It shows the saliency and maximize stages' results when those stages are enabled (and defined).
+# It shows the saliency and maximize stages' results when those stages are enabled (and defined);
+# with the attribution stage it computes the maps of viewer.methods for the sequences it carries
+# (from the model) and shows each beside its row of the attribution benchmark.
 
 
 rule viewer:
@@ -25,6 +27,10 @@ rule viewer:
         runtime=10,
     params:
         viewer=lookup(dpath="viewer", within=config),
+        attribution=lookup(dpath="attribution", within=config),
+        saliency=lookup(dpath="saliency", within=config),
+        seed=lookup(dpath="seed", within=config),
+        device=lookup(dpath="device", within=config),
     script:
         "../../scripts/viewer.py"
 
