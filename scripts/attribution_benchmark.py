@@ -12,13 +12,13 @@ with rule_logging(snakemake) as log:
     p = snakemake.params
     cfg = AttributionConfig.from_section(p.cfg, seed=p.seed, device=p.device)
     sal = SaliencyConfig.from_section(p.saliency, seed=p.seed, device=p.device)
-    ds = read_dataset(snakemake.input.data)
+    ds = read_dataset(snakemake.input.data, lazy=True)  # poses read on access: the scored subset only
     topo = get_topology(ds.topology)
     device = resolve_device(cfg.device)
     model = load_model(snakemake.input.model).to(device)
     optional = {k: snakemake.input.get(k) for k in ("control", "control_data", "seed_model")}
     control = load_model(optional["control"]).to(device) if optional["control"] else None
-    twin = read_dataset(optional["control_data"]) if optional["control_data"] else None
+    twin = read_dataset(optional["control_data"], lazy=True) if optional["control_data"] else None
     seed_model = load_model(optional["seed_model"]).to(device) if optional["seed_model"] else None
     log.info("optional inputs: %s", {k: v for k, v in optional.items() if v})
     result = run_benchmark(model, ds, topo.joints, topo.parents(), cfg, saliency_normalize=sal.normalize,

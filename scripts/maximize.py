@@ -11,7 +11,7 @@ with rule_logging(snakemake) as log:
     cfg = MaximizeConfig.from_section(snakemake.params.maximize, seed=snakemake.params.seed,
                                       device=snakemake.params.device)
     seed_everything(cfg.seed)
-    ds = read_dataset(snakemake.input.data)
+    ds = read_dataset(snakemake.input.data, lazy=True)  # poses read on access: the starts and blocks
     model = load_model(snakemake.input.model)
     targets, idx, con, unc, cs = run_maximization(model, ds, cfg)
     if cs is not None:

@@ -11,7 +11,7 @@ with rule_logging(snakemake) as log:
     cfg = MaximizeConfig.from_section(snakemake.params.maximize, seed=snakemake.params.seed,
                                       device=snakemake.params.device)
     seed_everything(cfg.seed)
-    ds = read_dataset(snakemake.input.data)
+    ds = read_dataset(snakemake.input.data, lazy=True)  # poses read on access: the scored subset only
     model = load_model(snakemake.input.model)
     rows, runs, targets, idx = compare_variants(model, ds, cfg)
     log.info("penalty weights tried: %s", list(cfg.penalty_weights))

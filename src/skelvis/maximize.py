@@ -47,7 +47,7 @@ from .case_study import find_class
 from .datasets.store import SPLIT_NAMES
 from .errors import DataFormatError
 from .io import atomic_path, decode_attrs, open_h5, require, rerun_fix
-from .models import RecurrentClassifier, predict, resolve_device, to_tensors
+from .models import RecurrentClassifier, predict, resolve_device
 from .settings import MaximizeConfig
 from .topology import get_topology
 
@@ -385,6 +385,16 @@ def activation_maximization(model: RecurrentClassifier, seq, length, target,
 
 # ------------------------------------------------------------------------- workflow helpers
 
+#: sequences per block when the target selection predicts or averages hidden states
+BLOCK = 1024
+
+
+def _block(ds, rows: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Model inputs (x (n, T, J*C), length (n,)) of the sequences ``rows`` (increasing) of ``ds``."""
+    x = torch.as_tensor(np.asarray(ds.x[rows], np.float32), device=device).flatten(2)
+    return x, torch.as_tensor(np.asarray(ds.length[rows], np.int64), device=device)
+
+
 def select_targets(model: RecurrentClassifier, ds, classes=None, hidden_units: int = MaximizeConfig.hidden_units,
                    hidden_layer: int = MaximizeConfig.hidden_layer, split: str = MaximizeConfig.split,
                    second_sequence_classes=MaximizeConfig.second_sequence_classes, device="cpu"):
@@ -399,9 +409,11 @@ def select_targets(model: RecurrentClassifier, ds, classes=None, hidden_units: i
     """
     names = {v: k for k, v in SPLIT_NAMES.items()}
     order = [split] + [s for s in ("validation", "test", "train") if s != split]
-    x, length, _ = to_tensors(ds)
     model = model.to(device)
-    pred = predict(model, x, length).argmax(1).numpy()
+    # predictions in blocks of sequences: ds.x may be read on access (the rule reads data.h5
+    # lazily), so memory holds one block and the chosen starts, not the whole dataset
+    pred = np.concatenate([predict(model, *_block(ds, np.arange(i, min(i + BLOCK, len(ds.label))), device)
+                                   ).argmax(1).cpu().numpy() for i in range(0, len(ds.label), BLOCK)])
     correct = pred == ds.label
     pool = None
     for s in order:
@@ -436,11 +448,12 @@ def select_targets(model: RecurrentClassifier, ds, classes=None, hidden_units: i
     if hidden_units:
         idx = np.flatnonzero(pool)
         with torch.no_grad():
-            dev = next(model.parameters()).device
-            xs = torch.as_tensor(ds.x[idx], device=dev).flatten(2)
-            ln = torch.as_tensor(ds.length[idx], device=dev)
-            h = model.hidden_states(xs, ln, layer=hidden_layer)
-            mean = (h.sum(1) / ln[:, None].to(h)).cpu().numpy()                 # (n, H)
+            means = []
+            for i in range(0, len(idx), BLOCK):
+                xs, ln = _block(ds, idx[i:i + BLOCK], next(model.parameters()).device)
+                h = model.hidden_states(xs, ln, layer=hidden_layer)
+                means.append((h.sum(1) / ln[:, None].to(h)).cpu().numpy())     # (n, H)
+            mean = np.concatenate(means)
         spread = mean.std(0)
         for u in np.argsort(-spread, kind="stable")[:hidden_units]:
             out.append((Target("unit", int(u), layer=hidden_layer, name=f"unit {int(u)}"),

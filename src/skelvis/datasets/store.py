@@ -225,7 +225,7 @@ def read_dataset_info(path) -> DatasetInfo:
 
 class LazyPoses:
     """The ``x`` of a contract file, read on access: ``shape``, ``len()``, ``dtype`` and indexing
-    (an int, a slice, increasing indices, or a tuple of those) read only the sequences asked for
+    (an int, a slice, a mask, indices in any order, or a tuple of those) read only the sequences asked for
     (float32).  What a notebook or page that shows a few sequences holds instead of (N, T, J, C)."""
 
     dtype = np.dtype(np.float32)
@@ -241,9 +241,17 @@ class LazyPoses:
         return 4
 
     def __getitem__(self, key) -> np.ndarray:
+        rows, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
         with h5py.File(self.path, "r") as f:
             try:
-                return np.asarray(f["x"][key], np.float32)
+                if isinstance(rows, (int, np.integer, slice)):
+                    return np.asarray(f["x"][key], np.float32)
+                # indices in any order (or a mask): h5py reads increasing unique rows, then reorder
+                idx = np.arange(self.shape[0])[rows]
+                uniq, inverse = np.unique(idx, return_inverse=True)
+                out = np.asarray(f["x"][uniq], np.float32)[inverse] if len(uniq) else \
+                    np.zeros((0,) + self.shape[1:], np.float32)
+                return out[(slice(None),) + rest] if rest else out
             except (OSError, KeyError) as e:
                 raise DataFormatError(self.path, f"truncated or corrupted ({e})", fix=rerun_fix("prepare")) from None
 
