@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import h5py
@@ -23,7 +22,17 @@ import torch
 
 from .datasets.store import SPLIT_NAMES, Dataset, DatasetInfo, iter_dataset, read_dataset_info
 from .errors import DataFormatError
-from .io import atomic_path, concat_h5, decode_attrs, decode_strings, open_h5, read_json, require, rerun_fix
+from .io import (
+    atomic_path,
+    concat_h5,
+    decode_attrs,
+    decode_strings,
+    open_h5,
+    read_json,
+    read_table,
+    require,
+    rerun_fix,
+)
 from .models import predict, to_tensors
 from .settings import EvaluateConfig
 
@@ -149,13 +158,7 @@ def _write_confusion(label, predicted, split_codes, classes, path, split: str) -
 
 def read_confusion(path) -> pd.DataFrame:
     """A confusion.csv as written by :func:`write_confusion` (class names as index and columns)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataFormatError(path, "file not found", fix="run the 'evaluate' rule first")
-    try:
-        df = pd.read_csv(path, index_col=0)
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
-        raise DataFormatError(path, f"not a readable confusion matrix ({e})", fix=rerun_fix("evaluate")) from None
+    df = read_table(path, "evaluate", "confusion matrix", index_col=0)
     if df.shape[0] != df.shape[1] or list(df.index.astype(str)) != list(df.columns.astype(str)):
         raise DataFormatError(path, f"not a square confusion matrix with the same classes on both axes "
                                     f"(shape {df.shape})", fix=rerun_fix("evaluate"))
@@ -188,13 +191,7 @@ def write_history(path, rows: Sequence[dict[str, float]]) -> None:
 
 def read_history(path) -> pd.DataFrame:
     """A history.csv as written by :func:`write_history`."""
-    path = Path(path)
-    if not path.exists():
-        raise DataFormatError(path, "file not found", fix="run the 'train' rule first")
-    try:
-        df = pd.read_csv(path)
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
-        raise DataFormatError(path, f"not a readable training history ({e})", fix=rerun_fix("train")) from None
+    df = read_table(path, "train", "training history")
     if "epoch" not in df.columns:
         raise DataFormatError(path, "not a training history (no 'epoch' column)", fix=rerun_fix("train"))
     return df

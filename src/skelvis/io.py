@@ -17,6 +17,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+import pandas as pd
 
 from .errors import DataFormatError
 
@@ -93,6 +94,18 @@ def read_json(path, rule: str, what: str = "JSON file") -> Any:
     try:
         return json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataFormatError(path, f"not a readable {what} ({e})", fix=rerun_fix(rule)) from None
+
+
+def read_table(path, rule: str, what: str = "table", **read_csv) -> pd.DataFrame:
+    """A stage's CSV file (``pandas.read_csv`` with ``read_csv``); missing or unparsable files
+    raise one :class:`DataFormatError` naming the file and the rule to run again."""
+    path = Path(path)
+    if not path.exists():
+        raise DataFormatError(path, "file not found", fix=f"run the '{rule}' rule first")
+    try:
+        return pd.read_csv(path, **read_csv)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise DataFormatError(path, f"not a readable {what} ({e})", fix=rerun_fix(rule)) from None
 
 

@@ -46,7 +46,7 @@ from . import rnn as R
 from .case_study import find_class
 from .datasets.store import SPLIT_NAMES
 from .errors import DataFormatError
-from .io import atomic_path, decode_attrs, open_h5, require, rerun_fix
+from .io import atomic_path, decode_attrs, open_h5, read_table, require, rerun_fix
 from .models import RecurrentClassifier, predict, resolve_device
 from .settings import MaximizeConfig
 from .topology import get_topology
@@ -705,14 +705,7 @@ def write_comparison(path, rows, runs=None, ds=None, targets=None, idx=None, mod
 
 def read_comparison(path) -> pd.DataFrame:
     """A comparison.csv as written by :func:`write_comparison`."""
-    path = Path(path)
-    if not path.exists():
-        raise DataFormatError(path, "file not found", fix="run the 'maximize_comparison' rule first")
-    try:
-        df = pd.read_csv(path)
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
-        raise DataFormatError(path, f"not a readable comparison table ({e})",
-                              fix=rerun_fix("maximize_comparison")) from None
+    df = read_table(path, "maximize_comparison", "comparison table")
     missing = [c for c in COMPARISON_COLUMNS if c not in df.columns]
     if missing:
         raise DataFormatError(path, f"missing column(s) {missing}", fix=rerun_fix("maximize_comparison"))

@@ -42,7 +42,6 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -54,7 +53,7 @@ from ..case_study import case_study_classes
 from ..datasets.store import Dataset
 from ..errors import ConfigError, DataFormatError
 from ..faithfulness import split_mask
-from ..io import atomic_path, decode_attrs, decode_strings, open_h5, require, rerun_fix
+from ..io import atomic_path, decode_attrs, decode_strings, open_h5, read_table, require, rerun_fix
 from ..settings import AttributionConfig
 from ..shortcut import occlusion_drop, shortcut_info
 from . import METHODS
@@ -315,13 +314,7 @@ def write_benchmark(path_csv, path_h5, result: BenchmarkResult, **attrs) -> None
 
 def read_benchmark(path) -> pd.DataFrame:
     """The benchmark table (columns ``method, metric, value, ci_low, ci_high, n, better, chance``)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataFormatError(path, "file not found", fix=f"run the '{RULE}' rule first")
-    try:
-        t = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise DataFormatError(path, f"not a readable benchmark table ({e})", fix=rerun_fix(RULE)) from None
+    t = read_table(path, RULE, "benchmark table")
     missing = [c for c in COLUMNS if c not in t.columns]
     if missing:
         raise DataFormatError(path, f"missing column(s) {missing}", fix=rerun_fix(RULE))
