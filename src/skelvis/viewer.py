@@ -54,6 +54,7 @@ import torch
 from matplotlib import colormaps
 
 from .activations import read_activations
+from .attribution import METHODS
 from .attribution.benchmark import build_methods, read_benchmark
 from .autoencoder import read_paths, read_quality
 from .datasets.store import SPLIT_NAMES, Dataset, read_dataset
@@ -333,6 +334,13 @@ def carried_maps(model, x: np.ndarray, length: np.ndarray, label: np.ndarray, pr
     return out
 
 
+def _method_label(name: str) -> str:
+    """What a method's map measures, for the page's colour bar and title: the attribution
+    module's own description (:data:`skelvis.attribution.METHODS`), else the name."""
+    cls = METHODS.get(name)
+    return cls.description if cls is not None and cls.description else name
+
+
 # --------------------------------------------------------------------------- payload
 
 def build_payload(data, metrics, predictions, saliency=None, maximize=None,
@@ -455,7 +463,8 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
             bench, bench_path = benchmark_numbers(table, name), benchmark
         else:
             bench = _benchmark(read_faithfulness(bench_path)) if bench_path else {}
-        payload["methods"].append({"name": name, "source": str(path), "units": m_units, "maps": maps,
+        payload["methods"].append({"name": name, "label": _method_label(name), "source": str(path),
+                                   "units": m_units, "maps": maps,
                                    "normalize": _plain(sal["attrs"].get("normalize")), "benchmark": bench,
                                    "benchmark_source": str(bench_path) if bench_path else None})
         units += [u for u in m_units if u not in units]
@@ -582,7 +591,8 @@ def _add_computed_methods(payload, blob: _Blob, model_path, ds: Dataset, rows: n
         bench = benchmark_numbers(table, name) if table is not None else {}
         if table is not None and not bench:
             unscored.append(name)
-        payload["methods"].append({"name": name, "source": f"computed by the viewer (skelvis.attribution.{name})",
+        payload["methods"].append({"name": name, "label": _method_label(name),
+                                   "source": f"computed by the viewer (skelvis.attribution.{name})",
                                    "units": [], "maps": entries, "normalize": None, "benchmark": bench,
                                    "benchmark_source": str(benchmark) if bench else None})
     if unscored:

@@ -196,7 +196,9 @@
       }
     }
     return { L: L, J: J, seq: i, pos: function () { return pos; }, map: map, vmax: maxOf(map) || 1, bbox: pos,
-             cbar: "sensitivity" + (t.kind === "class" ? " |dy_c/dx|" : " |dh_u/dx|"), title: s.id + ": " + what,
+             cbar: !hasSal ? "sensitivity" : t.kind === "unit" ? "sensitivity |dh_u/dx| (Eq. 4)"
+               : P.methods[state.method].name === "local" ? "sensitivity S'_c (Eq. 5)" : P.methods[state.method].name + " (|attribution|)",
+             title: s.id + ": " + what + (hasSal && P.methods[state.method].label ? " - " + P.methods[state.method].label : ""),
              label: s.id };
   }
   function maximisationPanels() {
