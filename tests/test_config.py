@@ -52,9 +52,12 @@ def _walk(schema, path=""):
     if isinstance(schema, dict) and schema.get("type") == "object":
         assert schema.get("additionalProperties") is not True and "additionalProperties" in schema, \
             f"{path or '<top>'}: needs additionalProperties false (or a schema for named entries)"
+        # an override map (default {}: maximize.angle_limits) names optional entries whose absence
+        # means "the layout's own value", so they have no default of their own
+        overrides = schema.get("default") == {} and "verride" in schema.get("description", "")
         for k, sub in schema.get("properties", {}).items():
             assert "description" in sub, f"{path}.{k} has no description"
-            assert "default" in sub or k in schema.get("required", []), f"{path}.{k} has no default"
+            assert "default" in sub or k in schema.get("required", []) or overrides, f"{path}.{k} has no default"
             _walk(sub, f"{path}.{k}")
         if isinstance(schema.get("additionalProperties"), dict):
             _walk(schema["additionalProperties"], f"{path}.<name>")

@@ -178,6 +178,7 @@ def test_every_cluster_job_ran_as_a_slurm_job(slurm_cluster, slurm_run):
     assert {jobs[j][0] for j in remote} == {"prepare", "train", "evaluate", "saliency", "faithfulness", "maximize",
                                             "activations", "autoencoder", "periods",
                                             "prepare_control", "train_control", "shortcut",
+                                            "train_seed", "attribution_benchmark", "maximize_comparison",
                                             *(f"{r}_gather" for r in SHARDED)}
     # one Slurm job per shard of every sharded stage, one gather each
     for r in SHARDED:
