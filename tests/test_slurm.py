@@ -186,7 +186,7 @@ def test_every_cluster_job_ran_as_a_slurm_job(slurm_cluster, slurm_run):
         assert sum(jobs[j][0] == f"{r}_gather" for j in remote) == 1, r
     assert {jobs[j][0] for j in local} == {"all", "viewer", "notebook_data_model", "notebook_saliency",
                                            "notebook_maximize", "notebook_hidden_states",
-                                           "notebook_periods", "notebook_html"}
+                                           "notebook_periods", "notebook_attribution", "notebook_html"}
     # every non-local job (and nothing else) went through sbatch ...
     assert set(submitted) == remote, (sorted(submitted), sorted(remote))
     # ... is known to the controller, completed, under its rule's name ...
