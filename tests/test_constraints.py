@@ -306,3 +306,33 @@ def test_layout_limits_keep_the_papers_allowance_from_rest():
             assert 0 <= allowance - allowance_v2 < 1 and hi == 180.0
         cs = C.constraint_set(topo, angle_limits={"spine_mid": [100, 170]})
         assert (cs.angles[0].lo_deg, cs.angles[0].hi_deg) == (100, 170)  # overrides still win
+
+
+@pytest.mark.fast
+def test_newton_step_is_the_minimum_norm_step_on_the_active_rows(synthetic_poses):
+    """The linearised step of the projection, built on the rows active in some frame only, equals
+    the textbook minimum-norm step on the bone rows and the active inequality rows:
+    delta = -r - D_a^T (D_a D_a^T)^-1 (c_a - D_a r), computed densely per frame with numpy."""
+    cs = C.constraint_set(KINECT_V2)
+    x = torch.as_tensor(synthetic_poses[:6], dtype=torch.float64)
+    L = torch.as_tensor(C.mean_bone_lengths(synthetic_poses, len(synthetic_poses), cs.bones)).expand(len(x), -1)
+    rng = np.random.default_rng(3)
+    y = x + torch.as_tensor(rng.normal(scale=0.03, size=x.shape))
+    z = x + torch.as_tensor(rng.normal(scale=0.05, size=x.shape))
+    en = torch.ones(len(x), cs.num_inequalities, dtype=torch.bool)
+    active = torch.as_tensor(rng.random((len(x), cs.num_inequalities)) < 0.3)
+    active[:, 0] = False                     # a row inactive in every frame (left out of the system)
+    for alpha in (0.0, 1.0):
+        delta, lam, _ = C._newton_system(y, z.reshape(len(x), -1), cs, L, None, en, 0.01, active, alpha)
+        h, H, g, G = C.jacobians(y.numpy(), cs, L.numpy(), None, 0.01)
+        nb = len(cs.bones)
+        for b in range(len(x)):
+            rows = np.r_[np.arange(nb), nb + np.flatnonzero(active[b].numpy())]
+            D = np.concatenate([H[b], G[b]])[rows]
+            c = np.concatenate([h[b], g[b]])[rows]
+            r = alpha * (y[b] - z[b]).numpy().reshape(-1)
+            lam_ref = np.linalg.solve(D @ D.T, c - D @ r)
+            np.testing.assert_allclose(delta[b].numpy().reshape(-1), -r - D.T @ lam_ref, atol=1e-9)
+            full = np.zeros(cs.num_inequalities)
+            full[np.flatnonzero(active[b].numpy())] = lam_ref[nb:]
+            np.testing.assert_allclose(lam[b].numpy(), full, atol=1e-9)
