@@ -264,3 +264,33 @@ def test_comparison_table_and_runs_round_trip(tmp_path, poses):
     back = M.read_comparison_runs(tmp_path / "lstm_comparison.h5")
     np.testing.assert_allclose(back["plausible"]["snapshots"][1], run.snapshots[1] * 3.0, rtol=1e-6)
     assert back["attrs"]["sample_id"] == ["a", "b"] and back["attrs"]["targets"] == ["class 1", "class 1"]
+
+
+@pytest.mark.fast
+def test_fig5_paper_vs_plausible_shows_the_frame_where_the_sets_differ_most(poses):
+    """most_different_frame: the frame with the largest single-joint distance between the two
+    results (frame 3, one joint 0.5 apart), not the one with the largest total change (frame 1,
+    every joint 0.3 apart) nor the one where the paper's result floats highest (frame 0); the
+    figure's title names it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from skelvis.plots import maximize as mp
+    x, _ = poses
+    T = 6
+    paper = x[0, :T].copy()
+    paper[0, :, 1] += 1.0                      # the paper's result floats highest in frame 0 ...
+    plaus = paper.copy()                       # ... where both sets give the same pose
+    plaus[1] += np.array([0.3, 0.0, 0.0])      # every joint 0.3 apart
+    plaus[3, 5] += np.array([0.0, 0.3, 0.4])   # one joint 0.5 apart
+    assert mp.most_different_frame(paper, plaus) == (3, pytest.approx(0.5))
+    assert mp.most_different_frame(paper, paper)[0] == 0          # identical: the first frame, distance 0
+    with pytest.raises(ValueError):
+        mp.most_different_frame(paper, plaus[:-1])
+    start = x[0, :T]
+    runs = {"attrs": {"length": np.array([T]), "targets": ["class 1"], "sample_id": ["a"]},
+            "unconstrained": {"snapshots": np.stack([start, start])[None], "response": np.zeros((1, 2))}}
+    for k, last in (("paper", paper), ("plausible", plaus)):
+        runs[k] = {"snapshots": np.stack([start, last])[None], "response": np.zeros((1, 2))}
+    fig = mp.plausible_figure(runs, KINECT_V2, 0)
+    assert "frame 3: where the two results differ most (a joint 0.500 apart)" in fig._suptitle.get_text()
+    assert all(ax.get_title().startswith(f"'{k}' set, frame 3") for ax, k in zip(fig.axes, ("paper", "plausible")))

@@ -85,9 +85,16 @@ save_figure(mp.iterations_figure(pair, topo, note=why), figures, "03_fig5_iterat
 # ## Fig. 5 under the paper's and the plausible constraint set
 # The paper notes that the converged *throw* floats in mid-air. The `plausible` set adds the
 # floor, support (a foot on the floor), volume (no interpenetration of body capsules) and an exact
-# acceleration bound. Left the paper's set, right the plausible set, at the frame where the
-# paper's result floats highest; then the head-to-head with soft penalties (SMART-like) and no
+# acceleration bound. Left the paper's set, right the plausible set, at the frame where the two
+# results differ most (`most_different_frame`: the largest distance of one joint between them; the
+# title says which frame); then the head-to-head with soft penalties (SMART-like) and no
 # constraints (`maximize_comparison`: response gain, share of frames breaking each constraint).
+# Two bone-error columns with different references: `bone_error_vs_start_rate` compares each frame
+# with the same frame of the raw start (what the variant changed, as the attack papers measure it;
+# the projected variants score high here because their repair sets every frame's bone lengths to
+# the sequence mean), `bone_error_vs_mean_rate` with the sequence's mean bone lengths (the
+# projection's target: the projected variants' guarantee; for the unprojected variants mostly the
+# recording's own per-frame bone noise).
 
 # %%
 if comparison and Path(comparison).with_suffix(".h5").exists() and topo.is_skeleton:
