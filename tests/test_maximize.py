@@ -294,3 +294,52 @@ def test_fig5_paper_vs_plausible_shows_the_frame_where_the_sets_differ_most(pose
     fig = mp.plausible_figure(runs, KINECT_V2, 0)
     assert "frame 3: where the two results differ most (a joint 0.500 apart)" in fig._suptitle.get_text()
     assert all(ax.get_title().startswith(f"'{k}' set, frame 3") for ax, k in zip(fig.axes, ("paper", "plausible")))
+
+
+@pytest.mark.fast
+def test_start_repair_is_recorded_and_summarised(poses, tmp_path):
+    """The repair's per-frame displacement is the largest joint move from the raw start to the
+    repaired snapshot 0 (none for the penalty variant, which does not repair); the file keeps it
+    in body-frame units; summarize_repair / repair_line count the moved and the broken frames."""
+    from types import SimpleNamespace
+    x, length = poses
+    x = x[:2].copy()
+    x[0, 3, 7] += np.array([0.0, 0.6, 0.4])        # a hand far off: frame 3 breaks limits
+    plaus = C.constraint_set(KINECT_V2, **C.CONSTRAINT_SETS["plausible"])
+    kw = {"iterations": 1, "step": 0.05, "gradient": "through_time", "max_acceleration": "start"}
+    res = M.activation_maximization(_model("lstm", 1, seed=2), x, length[:2], M.Target("class", 1), plaus, **kw)
+    want = np.linalg.norm(res.snapshots[:, 0] - x, axis=-1).max(-1)
+    want[np.arange(x.shape[1])[None] >= length[:2, None]] = 0.0
+    np.testing.assert_allclose(res.repair_displacement, want, atol=1e-12)
+    assert res.repair_displacement[0, 3] == res.repair_displacement[0].max() > 0.05
+    pen = M.activation_maximization(_model("lstm", 1, seed=2), x, length[:2], M.Target("class", 1), plaus,
+                                    penalty_weights=(1.0, 1.0), **kw)
+    assert pen.repair_displacement is None
+    ds = SimpleNamespace(scale=np.array([2.0, 3.0]), sample_id=np.array(["a", "b"]), length=length[:2],
+                         label=np.array([1, 1]), classes=["throw", "kick", "x"], topology="kinect_v2")
+    M.write_maximization(tmp_path / "m.h5", ds, [M.Target("class", 1)] * 2, [0, 1], res, res, plaus)
+    e = M.read_maximization(tmp_path / "m.h5")[0]
+    T = int(length[0])
+    np.testing.assert_allclose(e["constrained"]["repair_displacement"], want[0, :T] * 2.0, rtol=1e-6)
+    s = M.summarize_repair(e["constrained"], T, scale=2.0)
+    assert s["max_move_frame"] == 3 and s["max_move"] == pytest.approx(want[0, 3] * 2.0, rel=1e-6)
+    assert s["moved"] == int((want[0, :T] > 0.01).sum()) and s["tol"] == pytest.approx(0.02)
+    assert 3 in s["broken_frames"] and s["broken_frames"] == sorted(s["broken_frames"])
+    assert len(s["broken_frames"]) == len(res.start_violations[0])
+
+    # the summary of hand-made lines and displacements (names with spaces and parentheses)
+    run = {"start_violations": ["frame 1: spine_mid >= 160 deg by 3.10, hip_plane <= 90 deg by 12.00",
+                                "frame 4: hip_plane <= 90 deg by 1.5e-01",
+                                "frame 6: support (a foot within 0.2 trunk lengths of the floor) by 0.0308"],
+           "repair_displacement": np.array([0.0, 0.5, 0.001, 0.0, 0.2, 0.0, 0.03, 0.002])}
+    s = M.summarize_repair(run, 8, scale=0.5)
+    assert s["broken_frames"] == [1, 4, 6] and s["moved"] == 3 and (s["max_move"], s["max_move_frame"]) == (0.5, 1)
+    assert list(s["broken"].items()) == [("hip_plane <= 90 deg", 2), ("spine_mid >= 160 deg", 1),
+                                         ("support (a foot within 0.2 trunk lengths of the floor)", 1)]
+    assert M.repair_line(s) == ("start repaired: 3 of 8 frames moved more than 0.005, up to 0.5 (frame 1); "
+                                "3 of 8 frames broke a limit: hip_plane <= 90 deg (2), spine_mid >= 160 deg (1), "
+                                "support (a foot within 0.2 trunk lengths of the floor) (1)")
+    assert M.repair_line(s, names=1).endswith("hip_plane <= 90 deg (2) and 2 more")
+    old = M.summarize_repair({"start_violations": run["start_violations"]}, 8)   # a file from before the field
+    assert old["moved"] is None and "not in this file" in M.repair_line(old)
+    assert M.repair_line(M.summarize_repair(run, 8, mode="skip")).startswith("start not repaired (infeasible_start: skip)")

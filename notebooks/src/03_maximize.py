@@ -60,10 +60,13 @@ pd.DataFrame(rows).round(4)
 # %% [markdown]
 # ## Repairs of the starts
 # Start frames that already break a constraint are projected onto it before the climb
-# (`infeasible_start: repair`); how many frames each start needed, and which limits they broke.
+# (`infeasible_start: repair`); how many frames each start needed, which limits they broke, and how
+# far the repair moved the start (frames moved more than 1% of the spine length, the largest joint
+# displacement in body-frame units; the repair also sets every frame's bone lengths to their
+# sequence mean, so it moves frames that broke no limit). The SkeletonVis page shows the same.
 
 # %%
-mp.repair_summary(entries)
+mp.repair_summary(entries, result["attrs"].get("params", {}).get("infeasible_start", "repair"))
 
 # %% [markdown]
 # ## Fig. 2: one iteration without and with constraints (same frame)

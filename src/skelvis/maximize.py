@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -65,9 +66,12 @@ __all__ = [
     "read_comparison_runs",
     "read_maximization",
     "read_maximization_file",
+    "repair_line",
     "response",
     "run_maximization",
     "select_targets",
+    "start_violation_counts",
+    "summarize_repair",
     "target_gradient",
     "violation_rates",
     "write_comparison",
@@ -181,7 +185,9 @@ class MaximizationResult:
     violation and max joint acceleration (N, I+1); start violations (one line per bad frame);
     with the support / volume constraint also the max height of the lowest foot above
     floor + tolerance and the deepest capsule interpenetration (N, I+1); the floor height (N,) and
-    the acceleration bound (N,) used (NaN when off)."""
+    the acceleration bound (N,) used (NaN when off); with ``infeasible_start='repair'`` how far
+    the repair moved each start frame (N, T): its largest joint displacement, 0 after length (None
+    when the start was not repaired)."""
 
     snapshots: np.ndarray
     response: np.ndarray
@@ -195,6 +201,7 @@ class MaximizationResult:
     max_interpenetration: np.ndarray | None = None
     floor_y: np.ndarray | None = None
     acceleration_bound: np.ndarray | None = None
+    repair_displacement: np.ndarray | None = None
 
 
 def infeasible_frames(seq: np.ndarray, cs: C.ConstraintSet, floor_y=None, tol_deg: float = 0.1) -> np.ndarray:
@@ -322,7 +329,7 @@ def activation_maximization(model: RecurrentClassifier, seq, length, target,
                      if max_acceleration == "start" else torch.full((N,), float(max_acceleration), dtype=torch.float64,
                                                                     device=dev))
     proj_kw = dict(projection or {})
-    L = fy = en = None
+    L = fy = en = repair = None
     lines: list[list[str]] = [[] for _ in range(N)]
     if cs_meas is not None:
         xn = x.cpu().numpy()
@@ -345,7 +352,9 @@ def activation_maximization(model: RecurrentClassifier, seq, length, target,
         if infeasible_start == "repair" and penalty_weights is None:
             # the start itself is projected (a valid start is returned unchanged), so that the
             # constrained and unconstrained runs start from the same valid skeletons
+            raw = x
             x = _project_batch(x, length, cs, L, fy, en, acc_bound, proj_kw)
+            repair = ((x - raw).norm(dim=-1).amax(-1) * valid).cpu().numpy()
 
     def resp(xx):
         with torch.no_grad(), torch.backends.cudnn.flags(enabled=False):
@@ -380,7 +389,8 @@ def activation_maximization(model: RecurrentClassifier, seq, length, target,
                               start_violations=lines, enabled=None if en is None else en.cpu().numpy(),
                               max_support_violation=m[..., 3], max_interpenetration=m[..., 4],
                               floor_y=nan if fy is None else fy.cpu().numpy(),
-                              acceleration_bound=nan if acc_bound is None else acc_bound.cpu().numpy())
+                              acceleration_bound=nan if acc_bound is None else acc_bound.cpu().numpy(),
+                              repair_displacement=repair)
 
 
 # ------------------------------------------------------------------------- workflow helpers
@@ -513,7 +523,9 @@ def write_maximization(path, ds, targets, idx, con: MaximizationResult, unc: Max
     (I+1, T, J, C) float32 in the un-normalised body frame (times the sample's ``scale``),
     ``response``, ``max_bone_error``, ``max_angle_violation_deg`` (I+1,), ``max_floor_violation``,
     ``max_acceleration``, ``max_support_violation``, ``max_interpenetration``, ``start_violations``
-    (lines), and the same under ``unconstrained/``;
+    (lines), ``repair_displacement`` (T,) float32 (how far the repair moved each start frame, its
+    largest joint displacement in the same frame as the snapshots; only when the start was
+    repaired), and the same under ``unconstrained/``;
     attrs ``target``, ``target_kind``, ``target_index``, ``sample_id``, ``sample_index``, ``label``,
     ``length``, ``model``, ``data``.  Root attrs: ``model``, ``data``, ``topology``, ``classes``,
     ``constraints`` (the inequality names, or none), ``params`` (JSON: the settings used)."""
@@ -541,6 +553,8 @@ def write_maximization(path, ds, targets, idx, con: MaximizationResult, unc: Max
                     grp["max_interpenetration"] = res.max_interpenetration[n] * scale
                 grp.create_dataset("start_violations", data=np.asarray(res.start_violations[n], dtype=object),
                                    dtype=h5py.string_dtype())
+                if res.repair_displacement is not None:
+                    grp["repair_displacement"] = (res.repair_displacement[n][:T] * scale).astype(np.float32)
             g.attrs.update({"target": t.label, "target_kind": t.kind, "target_index": t.index,
                             "target_layer": t.layer, "sample_id": str(ds.sample_id[i]), "sample_index": int(i),
                             "label": int(ds.label[i]), "class": ds.classes[int(ds.label[i])], "length": T,
@@ -581,6 +595,77 @@ def read_maximization_file(path) -> dict[str, Any]:
 def read_maximization(path) -> list[dict]:
     """The target groups of a ``maximize`` file (see :func:`read_maximization_file`), in file order."""
     return read_maximization_file(path)["entries"]
+
+
+# ------------------------------------------------------------------------- start repairs
+
+_VIOLATION = re.compile(r"(.+?) by [-+0-9.eE]+(?:, |$)")
+
+
+def start_violation_counts(lines) -> tuple[list[int], dict[str, int]]:
+    """The ``start_violations`` lines of a run (``frame t: name by v, name by v``,
+    :func:`skelvis.constraints.describe_violations`): the frames that broke a limit, in order, and
+    how many frames broke each limit (most often first, then by name)."""
+    frames, counts = [], {}
+    for line in lines:
+        head, _, rest = str(line).partition(": ")
+        frames.append(int(head.split()[-1]))
+        for name in _VIOLATION.findall(rest):
+            counts[name] = counts.get(name, 0) + 1
+    return frames, dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+#: a start frame counts as moved by the repair beyond this share of the sequence's spine length
+#: (the normalisation scale; 5 mm on a 0.5 m spine)
+MOVED_TOL = 0.01
+
+
+def summarize_repair(run: dict, length: int | None = None, scale: float = 1.0,
+                     mode: str = "repair", tol: float = MOVED_TOL) -> dict[str, Any]:
+    """How the start of one run of a maximisation file was repaired (``run`` as
+    :func:`read_maximization_file` gives it: ``start_violations`` and, when the start was
+    repaired, ``repair_displacement``).
+
+    Returns ``mode`` ('repair' or 'skip', the ``infeasible_start`` setting), ``frames`` (T),
+    ``broken_frames`` (the start frames that broke a limit), ``broken`` ({limit: frames},
+    :func:`start_violation_counts`), ``displacement`` (T,) (how far the repair moved each frame,
+    its largest joint displacement, in the file's units; None when the file has none), ``moved``
+    (frames moved by more than ``tol * scale``), ``max_move`` and ``max_move_frame`` (None without
+    displacements) and ``tol`` (in the file's units).  The repair also sets every frame's bone
+    lengths to their sequence mean, so it can move frames that broke no limit."""
+    lines = list(run.get("start_violations", []))
+    disp = run.get("repair_displacement")
+    T = int(length) if length is not None else (len(disp) if disp is not None else 0)
+    frames, counts = start_violation_counts(lines)
+    out: dict[str, Any] = {"mode": mode, "frames": T, "broken_frames": frames, "broken": counts,
+                           "displacement": None, "moved": None, "max_move": None, "max_move_frame": None,
+                           "tol": float(tol * scale)}
+    if disp is not None and mode == "repair":
+        d = np.asarray(disp, np.float64)[:T]
+        out["displacement"] = d
+        out["moved"] = int((d > out["tol"]).sum())
+        if len(d):
+            out["max_move_frame"] = int(np.argmax(d))
+            out["max_move"] = float(d[out["max_move_frame"]])
+    return out
+
+
+def repair_line(summary: dict[str, Any], names: int = 4) -> str:
+    """One line for a :func:`summarize_repair` summary (the page's repair line): ``start repaired:
+    N of T frames moved more than tol, up to X (frame f); K frames broke a limit: name (frames),
+    ...`` (the ``names`` most frequent limits, then how many more)."""
+    T, k = summary["frames"], len(summary["broken_frames"])
+    items = list(summary["broken"].items())
+    broken = ", ".join(f"{n} ({c})" for n, c in items[:names]) + (
+        f" and {len(items) - names} more" if len(items) > names else "")
+    what = f"{k} of {T} frames broke a limit: {broken}" if k else "no frame broke a limit"
+    if summary["mode"] != "repair":
+        return f"start not repaired (infeasible_start: {summary['mode']}): {what}; those limits are off there"
+    if summary["moved"] is None or summary["max_move"] is None:
+        return f"start repaired: {what} (how far the repair moved them is not in this file: run 'maximize' again)"
+    moved = (f"{summary['moved']} of {T} frames moved more than {summary['tol']:.3g}, up to "
+             f"{summary['max_move']:.3g} (frame {summary['max_move_frame']})")
+    return f"start repaired: {moved}; {what}"
 
 
 # ------------------------------------------------------------- projection against penalties

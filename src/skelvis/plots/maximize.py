@@ -18,6 +18,7 @@ from matplotlib.lines import Line2D
 
 from .. import constraints as C
 from ..case_study import find_class
+from ..maximize import summarize_repair
 from ..topology import Topology
 from .common import draw_skeleton, show_file
 
@@ -265,18 +266,16 @@ def no_comparison_figure(why: str):
     return fig
 
 
-def repair_summary(entries: list[dict]):
-    """One row per target: start frames, frames the repair moved (they broke a limit), and how
-    often each limit was broken, from the ``start_violations`` lines of the maximisation file."""
+def repair_summary(entries: list[dict], mode: str = "repair"):
+    """One row per target: start frames, the frames that broke a limit, how often each limit was
+    broken, and how far the repair moved the start (frames moved more than 1% of the spine
+    length, the largest joint displacement and its frame; :func:`skelvis.maximize.summarize_repair`
+    of the constrained run).  ``mode``: the run's ``infeasible_start`` setting."""
     rows = []
     for e in entries:
-        lines = e["constrained"]["start_violations"]
-        counts: dict[str, int] = {}
-        for line in lines:
-            for part in line.split(": ", 1)[1].split(", "):
-                name = part.rsplit(" by ", 1)[0]
-                counts[name] = counts.get(name, 0) + 1
-        rows.append({"target": e["target"], "sample": e["sample_id"], "frames": int(e.get("length", 0)),
-                     "frames repaired": len(lines),
-                     "limits broken (frames)": "; ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none"})
+        s = summarize_repair(e["constrained"], int(e.get("length", 0)), float(e.get("scale", 1.0)), mode)
+        rows.append({"target": e["target"], "sample": e["sample_id"], "frames": s["frames"],
+                     "frames breaking a limit": len(s["broken_frames"]),
+                     "limits broken (frames)": "; ".join(f"{k}: {v}" for k, v in s["broken"].items()) or "none",
+                     "frames moved": s["moved"], "moved up to": s["max_move"], "at frame": s["max_move_frame"]})
     return pd.DataFrame(rows)
