@@ -24,7 +24,7 @@ from skelvis.datasets.store import read_dataset
 from skelvis.errors import ConfigError, DataFormatError
 from skelvis.evaluate import read_predictions
 from skelvis.faithfulness import write_faithfulness
-from skelvis.maximize import MaximizationResult, Target, write_maximization
+from skelvis.maximize import MaximizationResult, Target, read_maximization_file, write_maximization
 from skelvis.periods import (
     PeriodAnalysis,
     activation_mask,
@@ -106,12 +106,19 @@ def make_fake_maximize(data_path: Path, out: Path, seed=2, iterations=ITERATIONS
     idx = [r for _, r in targets]
     drift = rng.normal(size=(len(idx),) + ds.x.shape[1:]) * 0.02
     zeros = np.zeros((len(idx), iterations + 1))
+    # start repairs: the first target's start broke limits in frames 2, 5 and 7 and the repair moved
+    # every frame a little (frame 5 most); the others broke none and were moved by the bone lengths only
+    T = ds.x.shape[1]
+    repair = rng.uniform(0.002, 0.008, size=(len(idx), T)) * (np.arange(T)[None] < ds.length[idx][:, None])
+    repair[0, [2, 5, 7]] = [0.03, 0.09, 0.02]
+    lines = [["frame 2: spine_mid >= 160 deg by 3.10, hip_plane <= 90 deg by 12.00", "frame 5: hip_plane <= 90 deg by 1.50",
+              "frame 7: support (a foot within 0.2 trunk lengths of the floor) by 0.0308"]] + [[] for _ in idx[1:]]
 
     def run(factor):
         snaps = np.stack([ds.x[idx] + factor * i * drift for i in range(iterations + 1)], 1).astype(np.float32)
         return MaximizationResult(snapshots=snaps, response=np.tile(np.linspace(0, factor, iterations + 1), (len(idx), 1)),
                                   max_bone_error=zeros, max_angle_violation_deg=zeros, max_floor_violation=zeros,
-                                  max_acceleration=zeros, start_violations=[[] for _ in idx])
+                                  max_acceleration=zeros, start_violations=lines, repair_displacement=repair)
     write_maximization(out, ds, [t for t, _ in targets], idx, run(1.0), run(3.0), None, model="m.pt",
                        data=str(data_path))
     return targets
@@ -311,6 +318,41 @@ def test_payload_carries_every_view(inputs):
     assert con.shape[0] == ITERATIONS + 1
     dc, du = viewer.displacement(con), viewer.displacement(unc)
     assert np.allclose(dc[0], 0) and du[-1].mean() > 2 * dc[-1].mean()
+
+
+def expected_repair(maximize_path):
+    """Per target of the maximisation file, what the page's repair line must say, straight from
+    the file: frames, frames moved more than 1% of the spine length (the sample's scale), the
+    largest move and its frame, the frames that broke a limit."""
+    out = []
+    for e in read_maximization_file(maximize_path)["entries"]:
+        run, T = e["constrained"], int(e["length"])
+        d = np.asarray(run["repair_displacement"], np.float64)[:T]
+        broken = [int(line.split(":")[0].split()[1]) for line in run["start_violations"]]
+        out.append({"T": T, "disp": d, "moved": int((d > 0.01 * float(e["scale"])).sum()), "max": float(d.max()),
+                    "argmax": int(d.argmax()), "broken": broken, "tol": 0.01 * float(e["scale"])})
+    return out
+
+
+@pytest.mark.fast
+def test_payload_carries_the_start_repairs(inputs, page_file):
+    """Each maximisation target carries its start repair: the line with the file's numbers, the
+    per-frame displacement and the frames that broke a limit (a byte per frame in the blob)."""
+    _out, payload, blob = page_file
+    want = expected_repair(inputs["args"]["maximize"])
+    assert len(payload["maxruns"]) == len(want)
+    for run, w in zip(payload["maxruns"], want):
+        rep = run["repair"]
+        assert (rep["frames"], rep["moved"], rep["max_move_frame"]) == (w["T"], w["moved"], w["argmax"])
+        assert rep["max_move"] == pytest.approx(w["max"], abs=1e-6) and rep["tol"] == pytest.approx(w["tol"], abs=1e-6)
+        np.testing.assert_allclose(viewer.decode_array(rep["displacement"], blob), w["disp"], atol=w["max"] / 510 + 1e-9)
+        assert np.flatnonzero(viewer.decode_array(rep["broken_mask"], blob) > 0.5).tolist() == w["broken"]
+        assert rep["line"].startswith(f"start repaired: {w['moved']} of {w['T']} frames moved more than ")
+    first = payload["maxruns"][0]["repair"]
+    assert first["broken"] == [["hip_plane <= 90 deg", 2], ["spine_mid >= 160 deg", 1],
+                               ["support (a foot within 0.2 trunk lengths of the floor)", 1]]
+    assert "3 of" in first["line"] and "broke a limit: hip_plane <= 90 deg (2), spine_mid >= 160 deg (1)" in first["line"]
+    assert payload["maxruns"][1]["repair"]["line"].endswith("; no frame broke a limit")
 
 
 @pytest.mark.fast
@@ -636,6 +678,52 @@ def test_browser_maximisation_variants(browser, page_file):
         assert d1["iteration"] == 1
         np.testing.assert_allclose(d1["panels"][1]["colors"], disp["constrained"][1, f], atol=1e-9)
         assert max(d1["panels"][1]["colors"]) < max(d["panels"][1]["colors"])
+    finally:
+        o.close()
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_browser_maximisation_shows_the_start_repair(browser, page_file, inputs):
+    """The maximisation panel shows how the start was repaired: the line with the data file's
+    numbers, a tick on every frame that broke a limit, a how-to-read line; a click on the strip
+    jumps to that frame; another start shows its own line; no console error."""
+    out, payload, _blob = page_file
+    want = expected_repair(inputs["args"]["maximize"])
+    o = Opened(browser, out)
+    page = o.page
+    try:
+        assert not o.drawn()["repairShown"]                     # sensitivity mode: no repair panel
+        page.check("#mode-maximisation")
+        d = o.drawn()
+        k = d["seq"]
+        w = want[k]
+        assert d["repairShown"] and page.is_visible("#repair-line") and page.is_visible("#repair-strip")
+        line = page.text_content("#repair-line")
+        assert line == d["repair"]["line"] == payload["maxruns"][k]["repair"]["line"]
+        assert line.startswith(f"start repaired: {w['moved']} of {w['T']} frames moved more than {w['tol']:.3g}, "
+                               f"up to {w['max']:.3g} (frame {w['argmax']})")
+        assert d["repair"]["marks"] == w["broken"]
+        assert (f"{len(w['broken'])} of {w['T']} frames broke a limit" in line) if w["broken"] else \
+            line.endswith("no frame broke a limit")
+        assert page.text_content("#howto-repair").startswith("How to read:")
+        # a click on the strip at frame t jumps there
+        box = page.locator("#repair-strip").bounding_box()
+        t = w["argmax"]
+        page.mouse.click(box["x"] + (t + 0.5) * box["width"] / w["T"], box["y"] + box["height"] / 2)
+        assert o.drawn()["frame"] == t and o.drawn()["repair"]["frame"] == t
+        shot(page, "06_maximisation_repair.png")
+        # the first target (frames 2, 5, 7 broke limits) on its own
+        t0 = payload["maxruns"][0]["target"]
+        page.select_option("#target", f"{t0['kind']}:{t0['index']}")
+        page.select_option("#sequence", "0")
+        d0 = o.drawn()
+        assert d0["seq"] == 0 and d0["repair"]["marks"] == want[0]["broken"] == [2, 5, 7]
+        line0 = page.text_content("#repair-line")
+        assert f"3 of {want[0]['T']} frames broke a limit: hip_plane <= 90 deg (2)" in line0
+        assert line0.startswith(f"start repaired: {want[0]['moved']} of {want[0]['T']} frames moved")
+        page.check("#mode-sensitivity")
+        assert not o.drawn()["repairShown"]
     finally:
         o.close()
 

@@ -62,7 +62,7 @@ from .errors import DataFormatError
 from .evaluate import read_metrics, read_predictions
 from .faithfulness import read_faithfulness
 from .io import atomic_path
-from .maximize import read_maximization
+from .maximize import read_maximization_file, repair_line, summarize_repair
 from .models import load_model, resolve_device
 from .periods import read_periods
 from .saliency import read_saliency
@@ -334,6 +334,29 @@ def carried_maps(model, x: np.ndarray, length: np.ndarray, label: np.ndarray, pr
     return out
 
 
+def _repair(e: dict[str, Any], L: int, mode: str, blob: _Blob) -> dict[str, Any] | None:
+    """The page's summary of how a maximisation start was repaired (the constrained run's, which
+    the unconstrained run shares; :func:`skelvis.maximize.summarize_repair`): its line
+    (:func:`skelvis.maximize.repair_line`), the numbers in it, and per frame how far the repair
+    moved it and whether it broke a limit (``displacement``, ``broken_mask``: uint8 in the blob);
+    None without constraints."""
+    run = e.get("constrained") or next((e[v] for v in e if isinstance(e[v], dict) and "start_violations" in e[v]),
+                                       None)
+    if run is None or (not run.get("start_violations") and "repair_displacement" not in run):
+        return None
+    s = summarize_repair(run, L, float(e.get("scale", 1.0)), mode)
+    out = {"line": repair_line(s), "mode": s["mode"], "frames": s["frames"], "moved": s["moved"],
+           "max_move": None if s["max_move"] is None else round(s["max_move"], 6), "max_move_frame": s["max_move_frame"],
+           "tol": round(s["tol"], 6), "broken": [[k, v] for k, v in s["broken"].items()],
+           "broken_frames": len(s["broken_frames"]), "displacement": None}
+    mask = np.zeros(L)
+    mask[[t for t in s["broken_frames"] if 0 <= t < L]] = 1.0
+    out["broken_mask"] = blob.add(mask, "map", axis=None)       # uint8: a byte per frame before gzip
+    if s["displacement"] is not None:
+        out["displacement"] = blob.add(s["displacement"], "map", axis=None)
+    return out
+
+
 def _method_label(name: str) -> str:
     """What a method's map measures, for the page's colour bar and title: the attribution
     module's own description (:data:`skelvis.attribution.METHODS`), else the name."""
@@ -397,7 +420,9 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
     }
     rows, why = select_sequences(ds, pred["predicted"], pred["probability"], cfg)
     per = read_periods(periods) if periods else None
-    max_entries = read_maximization(maximize) if maximize else []
+    max_file = read_maximization_file(maximize) if maximize else {"attrs": {}, "entries": []}
+    max_entries = max_file["entries"]
+    repair_mode = (max_file["attrs"].get("params") or {}).get("infeasible_start", "repair")
     # the sequences the periods stage explained and the maximisation starts come along (bounded
     # by the stages' own targets), so the map and the units panel link to them too
     ids = {str(s): i for i, s in enumerate(ds.sample_id)}
@@ -496,6 +521,7 @@ def build_payload(data, metrics, predictions, saliency=None, maximize=None,
                     if key in run:
                         out[key] = [float(x) for x in np.round(np.asarray(run[key], np.float64), 6)]
                 entry["runs"][v] = out
+            entry["repair"] = _repair(e, L, repair_mode, blob)
             payload["maxruns"].append(entry)
             t = entry["target"]
             if t["kind"] == "unit" and t["index"] not in units:

@@ -18,6 +18,7 @@ from matplotlib.lines import Line2D
 
 from .. import constraints as C
 from ..case_study import find_class
+from ..maximize import summarize_repair
 from ..topology import Topology
 from .common import draw_skeleton, show_file
 
@@ -28,6 +29,7 @@ __all__ = [
     "curves_figure",
     "fig5_class",
     "iterations_figure",
+    "most_different_frame",
     "no_comparison_figure",
     "pick_entries",
     "plausible_figure",
@@ -207,18 +209,36 @@ def _measures(seq: np.ndarray, start: np.ndarray, cs: C.ConstraintSet) -> dict[s
             "floor": np.full(len(seq), floor)}
 
 
+def most_different_frame(paper: np.ndarray, plausible: np.ndarray) -> tuple[int, float]:
+    """The frame where the ``paper`` and ``plausible`` results differ most, and by how much.
+
+    paper, plausible: the two final sequences (T, J, 3) of the same target and start.  The
+    difference of frame t is the largest distance of one joint between them,
+    ``max_j |x_paper[t, j] - x_plausible[t, j]|`` (Euclidean, in the sequences' units); returns
+    (the frame with the largest difference, the earliest on ties; that distance).  Fig. 5's
+    side by side shows this frame: the frame where the paper's result floats highest can be one
+    where both sets give the same pose, so it says nothing about what the plausible set changes."""
+    a, b = np.asarray(paper, np.float64), np.asarray(plausible, np.float64)
+    if a.shape != b.shape or a.ndim != 3 or len(a) == 0:
+        raise ValueError(f"two sequences (T, J, 3) of one shape expected, got {a.shape} and {b.shape}")
+    diff = np.nan_to_num(np.linalg.norm(a - b, axis=-1), nan=-np.inf).max(-1)    # (T,)
+    t = int(np.argmax(diff))
+    return t, float(diff[t])
+
+
 def plausible_figure(runs: dict, topo: Topology, target: int = 0, note: str = ""):
     """Fig. 5 under the ``paper`` (left) and ``plausible`` (right) constraint sets, after the last
-    iteration, at the frame where the paper's result floats highest (the floating contortionist):
-    each panel states the lowest foot's height above the floor, the deepest interpenetration of two
-    body capsules and the peak joint acceleration of the whole sequence.  ``runs`` as returned by
+    iteration, at the frame where the two results differ most (:func:`most_different_frame`; the
+    title says which and by how much): each panel states the lowest foot's height above the floor
+    at that frame, the deepest interpenetration of two body capsules and the peak joint
+    acceleration of the whole sequence.  ``runs`` as returned by
     :func:`skelvis.maximize.read_comparison_runs`; the floor is drawn as a line."""
     cs = C.constraint_set(topo, **C.CONSTRAINT_SETS["plausible"])
     T = int(runs["attrs"]["length"][target])
     start = runs["unconstrained"]["snapshots"][target, 0, :T].astype(np.float64)
     seqs = {k: runs[k]["snapshots"][target, -1, :T].astype(np.float64) for k in ("paper", "plausible")}
     meas = {k: _measures(v, start, cs) for k, v in seqs.items()}
-    frame = int(meas["paper"]["lowest_foot"].argmax())
+    frame, dist = most_different_frame(seqs["paper"], seqs["plausible"])
     lims = _limits([seqs["paper"][frame], seqs["plausible"][frame], start[frame]])
     fig, axes = plt.subplots(1, 2, figsize=(7.2, 4.0))
     for ax, k in zip(axes, ("paper", "plausible")):
@@ -230,7 +250,9 @@ def plausible_figure(runs: dict, topo: Topology, target: int = 0, note: str = ""
         ax.axhline(m["floor"][0], color="#8c6d31", lw=1.2, ls="--")
     label = runs["attrs"]["targets"][target]
     fig.suptitle(f"{label}: {runs['attrs']['sample_id'][target]} after {len(runs['paper']['response'][target]) - 1} "
-                 f"iterations (start in grey, floor dashed; body-frame units)" + (f"\n{note}" if note else ""),
+                 f"iterations (start in grey, floor dashed; body-frame units)\n"
+                 f"frame {frame}: where the two results differ most (a joint {dist:.3f} apart)"
+                 + (f"\n{note}" if note else ""),
                  fontsize=9)
     fig.tight_layout()
     return fig
@@ -244,18 +266,16 @@ def no_comparison_figure(why: str):
     return fig
 
 
-def repair_summary(entries: list[dict]):
-    """One row per target: start frames, frames the repair moved (they broke a limit), and how
-    often each limit was broken, from the ``start_violations`` lines of the maximisation file."""
+def repair_summary(entries: list[dict], mode: str = "repair"):
+    """One row per target: start frames, the frames that broke a limit, how often each limit was
+    broken, and how far the repair moved the start (frames moved more than 1% of the spine
+    length, the largest joint displacement and its frame; :func:`skelvis.maximize.summarize_repair`
+    of the constrained run).  ``mode``: the run's ``infeasible_start`` setting."""
     rows = []
     for e in entries:
-        lines = e["constrained"]["start_violations"]
-        counts: dict[str, int] = {}
-        for line in lines:
-            for part in line.split(": ", 1)[1].split(", "):
-                name = part.rsplit(" by ", 1)[0]
-                counts[name] = counts.get(name, 0) + 1
-        rows.append({"target": e["target"], "sample": e["sample_id"], "frames": int(e.get("length", 0)),
-                     "frames repaired": len(lines),
-                     "limits broken (frames)": "; ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none"})
+        s = summarize_repair(e["constrained"], int(e.get("length", 0)), float(e.get("scale", 1.0)), mode)
+        rows.append({"target": e["target"], "sample": e["sample_id"], "frames": s["frames"],
+                     "frames breaking a limit": len(s["broken_frames"]),
+                     "limits broken (frames)": "; ".join(f"{k}: {v}" for k, v in s["broken"].items()) or "none",
+                     "frames moved": s["moved"], "moved up to": s["max_move"], "at frame": s["max_move_frame"]})
     return pd.DataFrame(rows)

@@ -341,6 +341,7 @@
     $("method-box").classList.toggle("hidden", isMax || P.methods.length === 0);
     $("class-filter").disabled = isMax;
     $("status").textContent = "";
+    $("repair-panel").classList.add("hidden"); drawnInfo.repair = null;   // drawFrame shows it for a repaired start
     PANELS = panels();
     if (!PANELS.length) { $("status").textContent = "nothing to show for " + targetName(parseTarget(state.target)) + " in this mode"; ensureViews(0); return; }
     var Lmax = 0; PANELS.forEach(function (p) { Lmax = Math.max(Lmax, p.L); });
@@ -380,7 +381,34 @@
     $("frame-label").textContent = "frame " + f + " / " + ($("frame").max);
     $("iteration-label").textContent = state.mode === "maximisation" ? "iteration " + state.iteration + " / " + $("iteration").max : "";
     drawMap();
+    drawRepair();
     redrawCharts();
+  }
+  // how the current maximisation start was repaired: the line, one bar per frame (how far the
+  // repair moved it) and a tick on each frame that broke a limit; the current frame as a line
+  function drawRepair() {
+    var r = state.mode === "maximisation" ? P.maxruns[state.run] : null, rep = r ? r.repair : null;
+    $("repair-panel").classList.toggle("hidden", !rep);
+    drawnInfo.repair = null;
+    if (!rep) return;
+    $("repair-line").textContent = rep.line;
+    $("howto-repair").textContent = rep.mode === "repair" ?
+      "How to read: the start (the recorded motion) broke the named limits in the frames ticked red, so before the climb it was projected onto the constraints (repaired); each grey bar is how far the repair moved that frame (its largest joint displacement, body-frame units; the repair also sets every frame's bone lengths to their sequence mean, so frames that broke no limit move a little too). Iteration 0 of every variant is the repaired start. The dark line is the current frame; click to jump to a frame." :
+      "How to read: the start (the recorded motion) broke the named limits in the frames ticked red; it was not repaired (infeasible_start: skip), those limits are off in those frames. The dark line is the current frame; click to jump to a frame.";
+    var cv = $("repair-strip"), L = r.length, W = cv.width = Math.max(300, cv.clientWidth || 600), Hh = cv.height;
+    var ctx = cv.getContext("2d"), mask = decode(rep.broken_mask), disp = rep.displacement ? decode(rep.displacement) : null;
+    var dmax = disp ? maxOf(disp) : 0, marks = [], bars = 0, bw = W / L;
+    ctx.clearRect(0, 0, W, Hh);
+    for (var t = 0; t < L; t++) {
+      if (disp && dmax > 0 && disp[t] > 0) {
+        var h = Math.max(1, (Hh - 9) * disp[t] / dmax); bars++;
+        ctx.fillStyle = "#8a8a8a"; ctx.fillRect(t * bw + 0.15 * bw, Hh - h, Math.max(1, 0.7 * bw), h);
+      }
+      if (mask[t] > 0.5) { marks.push(t); ctx.fillStyle = "#D55E00"; ctx.fillRect(t * bw, 0, Math.max(1.5, bw), 6); }
+    }
+    var f = Math.min(state.frame, L - 1);
+    ctx.fillStyle = "#222"; ctx.fillRect((f + 0.5) * bw - 1, 0, 2, Hh);
+    drawnInfo.repair = { line: rep.line, marks: marks, bars: bars, frame: f, howto: $("howto-repair").textContent };
   }
   function setFrame(f) { if (!PANELS.length) return; state.frame = Math.max(0, Math.min(+$("frame").max, +f)); drawFrame(); writeHash(); }
 
@@ -660,6 +688,10 @@
     });
     $("iteration").addEventListener("input", function () { state.iteration = parseInt(this.value, 10); drawAll(); });
     $("frame").addEventListener("input", function () { setFrame(parseInt(this.value, 10)); });
+    $("repair-strip").addEventListener("click", function (e) {
+      var r = P.maxruns[state.run], rc = this.getBoundingClientRect();
+      if (r && rc.width > 0) setFrame(Math.floor((e.clientX - rc.left) / rc.width * r.length));
+    });
     $("play").addEventListener("click", togglePlay);
     $("save-png").addEventListener("click", savePNG);
     $("reset-camera").addEventListener("click", function () { state.cam = { az: DEFAULT_CAM.az, el: DEFAULT_CAM.el, zoom: DEFAULT_CAM.zoom }; drawFrame(); writeHash(); });
@@ -706,6 +738,7 @@
                  colors: colors, argmax: best, hover: state.hover, camera: { az: state.cam.az, el: state.cam.el, zoom: state.cam.zoom },
                  panels: PANELS.map(function (p, i) { return { title: p.title, label: p.label, seq: p.seq, L: p.L, vmax: p.vmax, frame: drawnInfo.panels[i].frame, colors: drawnInfo.panels[i].colors.slice() }; }),
                  map: drawnInfo.map || null, unit: drawnInfo.unit || null, relevance: drawnInfo.relevance || null,
+                 repair: drawnInfo.repair || null, repairShown: !$("repair-panel").classList.contains("hidden"),
                  response: state.mode === "maximisation" ? drawnInfo.response : null,
                  frameLabel: $("frame-label").textContent, iterationLabel: $("iteration-label").textContent, status: $("status").textContent };
       }
