@@ -258,15 +258,17 @@ def layer_states(
 ) -> LayerStates:
     """Run one layer over x (N, T, D) from the zero state: :class:`LayerStates`.
 
-    ``torch_kernels`` (default: when the gates are torch's sigmoid) takes h from torch's
-    ``nn.LSTM``/``nn.GRU`` kernel and c from the linear recurrence c_t = f_t c_{t-1} + i_t g_t
-    (the gates given x_t and h_{t-1}, all frames at once); otherwise :func:`cell_step`'s
-    equations run frame by frame (the input projections of all frames computed at once).
-    ``keep_gates`` also returns every frame's gates (``LayerStates.step``).
+    ``torch_kernels`` (default: when the gates are torch's sigmoid and ``keep_gates`` is off)
+    takes h from torch's ``nn.LSTM``/``nn.GRU`` kernel and c from the linear recurrence
+    c_t = f_t c_{t-1} + i_t g_t (the gates given x_t and h_{t-1}, all frames at once); otherwise
+    :func:`cell_step`'s equations run frame by frame (the input projections of all frames
+    computed at once).  ``keep_gates`` also returns every frame's gates (``LayerStates.step``):
+    the frame loop computes them once on the way, where the kernel path would run the layer and
+    then recompute every gate (measured 5.3 against 7.3 ms for 16 x 64 frames, 100 units).
     """
     gate = gate_function(gate)
     if torch_kernels is None:
-        torch_kernels = gate.name == "sigmoid"
+        torch_kernels = gate.name == "sigmoid" and not keep_gates
     if torch_kernels and gate.name != "sigmoid":
         raise ValueError(f"torch's LSTM/GRU kernels have sigmoid gates, not {gate.name}")
     N, T, _ = x.shape
