@@ -46,12 +46,14 @@ __all__ = [
     "Dataset",
     "DatasetInfo",
     "LazyPoses",
+    "create_poses",
     "iter_dataset",
     "parse_shard",
     "read_dataset",
     "read_dataset_info",
     "sequence_count",
     "shard_rows",
+    "write_contract_fields",
     "write_dataset",
 ]
 
@@ -112,26 +114,40 @@ def write_dataset(ds: Dataset, path) -> None:
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("x", data=np.asarray(ds.x, np.float32), compression="gzip",
                          compression_opts=4, chunks=True)
-        f["length"] = np.asarray(ds.length, np.int32)
-        f["label"] = np.asarray(ds.label, np.int32)
-        f["subject"] = np.asarray(ds.subject, np.int32)
-        f["split"] = np.asarray(ds.split, np.int8)
-        f.create_dataset("sample_id", data=np.asarray([str(s) for s in ds.sample_id], dtype=object),
-                         dtype=h5py.string_dtype())
-        f["scale"] = np.asarray(ds.scale, np.float32)
-        for k, v in ds.extra_arrays.items():
-            if k in _REQUIRED or k == "scale":
-                raise ValueError(f"Dataset.extra_arrays may not be named {k!r} (a contract dataset)")
-            f[k] = np.asarray(v)
-        f.attrs["dataset"] = ds.name
-        f.attrs["topology"] = ds.topology
-        f.attrs["classes"] = json.dumps(list(ds.classes))
-        f.attrs["fps"] = float(ds.fps)
-        f.attrs["normalization"] = json.dumps(ds.normalization)
-        f.attrs["source_sha256"] = ds.source_sha256
-        f.attrs["skelvis_version"] = __version__
-        for k, v in ds.extra_attrs.items():
-            f.attrs[k] = v if isinstance(v, (str, int, float)) else json.dumps(v)
+        write_contract_fields(f, ds)
+
+
+def create_poses(f: h5py.File, shape: tuple[int, ...]) -> h5py.Dataset:
+    """The pre-sized ``x`` of a contract file written block by block: float32 ``shape``, the chunks
+    and compression :func:`write_dataset` gives an array of that shape (so both files read alike);
+    it can be shrunk along the sequences (``resize``) when fewer were written."""
+    shape = tuple(int(s) for s in shape)
+    return f.create_dataset("x", shape=shape, maxshape=shape, dtype=np.float32, compression="gzip",
+                            compression_opts=4, chunks=True if shape[0] else None)
+
+
+def write_contract_fields(f: h5py.File, ds: Dataset | DatasetInfo) -> None:
+    """Everything of the contract but ``x`` (per-sequence arrays and attrs) from ``ds`` into ``f``."""
+    f["length"] = np.asarray(ds.length, np.int32)
+    f["label"] = np.asarray(ds.label, np.int32)
+    f["subject"] = np.asarray(ds.subject, np.int32)
+    f["split"] = np.asarray(ds.split, np.int8)
+    f.create_dataset("sample_id", data=np.asarray([str(s) for s in ds.sample_id], dtype=object),
+                     dtype=h5py.string_dtype())
+    f["scale"] = np.asarray(ds.scale, np.float32)
+    for k, v in ds.extra_arrays.items():
+        if k in _REQUIRED or k == "scale":
+            raise ValueError(f"Dataset.extra_arrays may not be named {k!r} (a contract dataset)")
+        f[k] = np.asarray(v)
+    f.attrs["dataset"] = ds.name
+    f.attrs["topology"] = ds.topology
+    f.attrs["classes"] = json.dumps(list(ds.classes))
+    f.attrs["fps"] = float(ds.fps)
+    f.attrs["normalization"] = json.dumps(ds.normalization)
+    f.attrs["source_sha256"] = ds.source_sha256
+    f.attrs["skelvis_version"] = __version__
+    for k, v in ds.extra_attrs.items():
+        f.attrs[k] = v if isinstance(v, (str, int, float)) else json.dumps(v)
 
 
 @dataclass
