@@ -69,6 +69,32 @@ def test_generator_blocks_equal_the_whole_dataset():
         assert all(b.extra_attrs == whole.extra_attrs for b in blocks)
 
 
+def test_generator_consumes_its_random_streams_as_before():
+    """Values recorded from generate() before it made blocks (main at 71fe027): lengths and cues
+    (integers straight from the per-sequence streams) exactly, pose sums to 1e-9; a change in the
+    order in which the streams are drawn changes all of them."""
+    cfg = SyntheticConfig(subjects=3, repetitions=2, frames=20, max_frames=24, seed=5, faults=0.5)
+    for d in (generate(cfg), _concat(generate_blocks(cfg, 5))):
+        assert d.length[:24].tolist() == [24, 24, 24, 21, 22, 24, 19, 24, 24, 24, 24, 22, 18, 17, 20, 20, 20,
+                                          24, 24, 24, 20, 21, 22, 17]
+        assert d.length[-8:].tolist() == [16, 15, 18, 17, 18, 19, 20, 14]
+        assert np.flatnonzero(d.extra_arrays["shortcut_cue"]).tolist() == [1, 19, 31, 42, 43, 68, 69]
+        assert np.bincount(d.split).tolist() == [52, 0, 26]
+        sums = d.x.astype(np.float64).sum(axis=(1, 2, 3))[[0, 7, 33, 77]]
+        np.testing.assert_allclose(sums, [2204.373973244976, 1837.8886262302985, 1384.67155887658,
+                                          841.2810613699257], rtol=1e-9)
+        np.testing.assert_allclose(np.abs(d.x.astype(np.float64)).sum(), 144454.5027470732, rtol=1e-9)
+
+
+def _concat(blocks):
+    blocks = list(blocks)
+    return Dataset(x=np.concatenate([b.x for b in blocks]), length=np.concatenate([b.length for b in blocks]),
+                   label=np.concatenate([b.label for b in blocks]), subject=np.concatenate([b.subject for b in blocks]),
+                   split=np.concatenate([b.split for b in blocks]), sample_id=np.concatenate([b.sample_id for b in blocks]),
+                   classes=blocks[0].classes, topology=blocks[0].topology, name=blocks[0].name,
+                   extra_arrays={"shortcut_cue": np.concatenate([b.extra_arrays["shortcut_cue"] for b in blocks])})
+
+
 @pytest.mark.parametrize("method", ["ntu", "zscore", "center", "none"])
 def test_streamed_prepare_equals_in_memory(tmp_path, method):
     """52 sequences in blocks of 5 and 7 (neither divides 52) and the default: the same file contents
