@@ -250,3 +250,19 @@ def test_streamed_epoch_memory_does_not_grow_with_n(tmp_path, monkeypatch):
     peaks["in memory"] = _peak(lambda: _train(read_dataset(tmp_path / "d960.h5"), 1000, epochs=1))
     assert peaks[960] < 1.3 * peaks[240] and peaks[960] < x4 / 2, (peaks, x4)
     assert peaks["in memory"] > x4, (peaks, x4)
+
+
+def test_streamed_training_resumes_to_the_uninterrupted_weights(tmp_path, monkeypatch):
+    """The streamed order depends only on (seed, epoch): killed after epoch 2 and resumed from the
+    checkpoint, training ends with the weights of an uninterrupted run."""
+    monkeypatch.setattr(T, "STREAM_BLOCK", 16)
+    monkeypatch.setattr(T, "STREAM_WINDOW", 2)
+    ds = _planted(N=96)
+    write_dataset(ds, tmp_path / "d.h5")
+    lazy = read_dataset(tmp_path / "d.h5", lazy=True)
+    whole, _ = _train(lazy, 0, epochs=4)
+    _train(lazy, 0, epochs=4, checkpoint=tmp_path / "ck.pt", stop_after_epoch=2)
+    resumed, hist = _train(lazy, 0, epochs=4, checkpoint=tmp_path / "ck.pt")
+    assert len(hist) == 4
+    for k, v in whole.state_dict().items():
+        torch.testing.assert_close(v, resumed.state_dict()[k], rtol=0, atol=0)
