@@ -266,3 +266,18 @@ def test_streamed_training_resumes_to_the_uninterrupted_weights(tmp_path, monkey
     assert len(hist) == 4
     for k, v in whole.state_dict().items():
         torch.testing.assert_close(v, resumed.state_dict()[k], rtol=0, atol=0)
+
+
+def test_read_rows_reads_bounded_spans(tmp_path):
+    """read_rows equals fancy indexing for scattered, contiguous and single rows, from memory and
+    from data.h5, whatever the span; x is chunked in whole sequences."""
+    ds = _planted(N=100)
+    write_dataset(ds, tmp_path / "d.h5")
+    lazy = read_dataset(tmp_path / "d.h5", lazy=True)
+    with h5py.File(tmp_path / "d.h5") as f:
+        assert f["x"].chunks[1:] == ds.x.shape[1:]
+    for rows in (np.array([3]), np.arange(10, 40), np.array([0, 1, 2, 50, 51, 97, 99]),
+                 np.flatnonzero(ds.split == 1)):
+        for span in (1, 4, 1000):
+            for x in (ds.x, lazy.x):
+                np.testing.assert_array_equal(T.read_rows(x, rows, span), ds.x[rows])

@@ -195,7 +195,7 @@ def predict(model: nn.Module, x: torch.Tensor, length: torch.Tensor, batch_size:
     return torch.cat(out) if out else torch.zeros(0, getattr(model, "num_classes", 0))
 
 
-def accuracy_by_split(model: nn.Module, ds, device="cpu", block: int = 4096) -> dict[str, float]:
+def accuracy_by_split(model: nn.Module, ds, device="cpu", block: int = 1024) -> dict[str, float]:
     """Share of correctly classified samples per split name present in ``ds``.  The poses are taken
     ``block`` sequences at a time (a multiple of :func:`predict`'s batch: the same batches as one
     pass), so a lazily read ``ds.x`` is never held whole."""

@@ -77,12 +77,23 @@ def streams(shape, cfg: TrainConfig) -> bool:
     return x_bytes(shape) > cfg.memory_budget_mb * 2 ** 20
 
 
-def read_rows(x, rows: np.ndarray) -> np.ndarray:
-    """``x[rows]`` (float32) for increasing ``rows``: one contiguous read of their span, then the rows
-    (``x`` an array or a :class:`~skelvis.datasets.store.LazyPoses`)."""
-    a, b = int(rows[0]), int(rows[-1]) + 1
-    span = np.asarray(x[a:b], np.float32)
-    return span if len(rows) == b - a else span[rows - a]
+def read_rows(x, rows: np.ndarray, span: int | None = None) -> np.ndarray:
+    """``x[rows]`` (float32) for increasing ``rows`` (``x`` an array or a
+    :class:`~skelvis.datasets.store.LazyPoses`): contiguous reads of at most ``span`` (default
+    :data:`STREAM_BLOCK`) rows, each from the next wanted row on, keeping the wanted ones, so that
+    memory holds the result and one read however far apart the rows are."""
+    rows = np.asarray(rows, np.int64)
+    span = max(1, int(span or STREAM_BLOCK))
+    out = np.empty((len(rows),) + tuple(x.shape[1:]), np.float32)
+    i = 0
+    while i < len(rows):
+        a = int(rows[i])
+        j = int(np.searchsorted(rows, a + span, side="left"))
+        b = int(rows[j - 1]) + 1
+        part = np.asarray(x[a:b], np.float32)
+        out[i:j] = part if j - i == b - a else part[rows[i:j] - a]
+        i = j
+    return out
 
 
 class BlockShuffleLoader:
