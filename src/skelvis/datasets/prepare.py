@@ -122,7 +122,8 @@ def prepare_dataset(name: str, cfg: dict[str, Any], raw: str | None = None, seed
     ds = screen_sequences(ds)
     topo = get_topology(ds.topology)
     method = cfg["normalization"]
-    # in place: the rule holds the dataset's x once (N x T x J x C float32, 1.3 GB at NTU-60 size)
+    # in place: x is held once (N x T x J x C float32, 1.3 GB at NTU-60 size; the prepare rule
+    # writes blocks instead: prepare_to_file)
     ds.x = np.ascontiguousarray(ds.x, np.float32)
     x, scale, info = normalize(ds.x, ds.length, topo, method, train_mask=ds.split == 0, out=ds.x)
     ds.x, ds.scale, ds.normalization = x, scale, info
