@@ -1,14 +1,15 @@
 """Rule train: data.h5 -> model, metrics.json, history.csv (thin adapter)."""
-from skelvis.datasets.store import read_dataset
+from skelvis.datasets.store import read_dataset, read_dataset_info
 from skelvis.evaluate import write_history, write_metrics
 from skelvis.models import accuracy_by_split, save_model
 from skelvis.rulelog import rule_logging
 from skelvis.settings import TrainConfig
-from skelvis.train import train_classifier
+from skelvis.train import streams, train_classifier
 
 with rule_logging(snakemake) as log:
     cfg = TrainConfig.from_section(snakemake.params.train, seed=snakemake.params.seed, device=snakemake.params.device)
-    ds = read_dataset(snakemake.input.data)
+    # x larger than train.memory_budget_mb is read lazily and streamed in blocks (train.py)
+    ds = read_dataset(snakemake.input.data, lazy=streams(read_dataset_info(snakemake.input.data).shape, cfg))
     log.info("settings %s", cfg)
     model, history = train_classifier(ds, dict(snakemake.params.model), cfg,
                                       checkpoint=snakemake.params.checkpoint)

@@ -195,10 +195,17 @@ def predict(model: nn.Module, x: torch.Tensor, length: torch.Tensor, batch_size:
     return torch.cat(out) if out else torch.zeros(0, getattr(model, "num_classes", 0))
 
 
-def accuracy_by_split(model: nn.Module, ds, device="cpu") -> dict[str, float]:
-    """Share of correctly classified samples per split name present in ``ds``."""
-    x, length, _ = to_tensors(ds, device=device)
-    pred = predict(model, x, length).argmax(1).cpu().numpy()
+def accuracy_by_split(model: nn.Module, ds, device="cpu", block: int = 1024) -> dict[str, float]:
+    """Share of correctly classified samples per split name present in ``ds``.  The poses are taken
+    ``block`` sequences at a time (a multiple of :func:`predict`'s batch: the same batches as one
+    pass), so a lazily read ``ds.x`` is never held whole."""
+    n = len(ds.x)
+    parts = []
+    for i in range(0, n, block):
+        sl = slice(i, min(i + block, n))
+        x = torch.from_numpy(np.ascontiguousarray(ds.x[sl], np.float32)).flatten(2).to(device)
+        parts.append(predict(model, x, torch.from_numpy(ds.length[sl].astype(np.int64)).to(device)).argmax(1).cpu())
+    pred = torch.cat(parts).numpy() if parts else np.zeros(0, np.int64)
     out = {}
     for k, name in SPLIT_NAMES.items():
         m = ds.split == k

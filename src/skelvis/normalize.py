@@ -84,7 +84,9 @@ def normalize(x: np.ndarray, length: np.ndarray, topology: Topology, method: str
     x: (N, T, J, C); length: (N,). Returns (x_norm float32 (N, T, J, C), scale (N,), info dict
     recorded in the data.h5 ``normalization`` attribute).  The transform runs in blocks of
     :data:`BLOCK` sequences into ``out`` (a new float32 array by default; ``out=x`` for a float32
-    ``x`` normalises in place, so a whole dataset is held once: the ``prepare`` rule's choice).
+    ``x`` normalises in place, so a whole dataset is held once).  ``x`` and ``out`` may be the
+    same HDF5 dataset for ``zscore`` or ``none`` (transformed on disk, a block at a time: the
+    streamed ``prepare``'s second pass); ``ntu`` and ``center`` need a NumPy ``x``.
     """
     if method not in METHODS:
         raise ValueError(f"normalization must be one of {METHODS}, got {method!r}")
@@ -123,7 +125,8 @@ def normalize(x: np.ndarray, length: np.ndarray, topology: Topology, method: str
                 return np.einsum("ntjc,nkc->ntjk", xb - origin[sl, None, None, :], R[sl]) / scale[sl, None, None, None]
     for i in range(0, n, BLOCK):
         sl = slice(i, min(i + BLOCK, n))
-        out[sl] = transform(np.asarray(x[sl], np.float64), sl) * _valid_mask(x[sl], length[sl])
+        xb = np.asarray(x[sl], np.float64)
+        out[sl] = (transform(xb, sl) * _valid_mask(xb, length[sl])).astype(np.float32, copy=False)
     return out, scale.astype(np.float32), info
 
 

@@ -55,8 +55,9 @@ rule prepare:
         "results/{dataset}/benchmarks/prepare.tsv"
     conda:
         ENV
-    # memory: the normalised array plus the parsed raw data, which scales with the download;
-    # real datasets get at least 8 GB (a local folder's size is not known in advance)
+    # memory: data.h5 is written a block of sequences at a time (the synthetic generator makes
+    # them block by block, so it stays flat in N); a real dataset's reader still parses the raw
+    # data whole, which scales with the download: at least 8 GB (a local folder's size is not known in advance)
     resources:
         mem_mb=lambda wc, input, attempt: int(
             max(

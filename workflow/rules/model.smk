@@ -43,11 +43,15 @@ rule train:
     conda:
         ENV
     threads: 8
-    # memory: data.h5 is read whole and copied to tensors (about 3x its size) plus torch itself;
+    # memory: data.h5 is read whole (about 3x its size with the tensors) when x is at most
+    # train.memory_budget_mb, else streamed in blocks (a window of 8,192 sequences), plus torch itself;
     # runtime: ~30 KB per 100-frame sequence, every sequence once per epoch at >= 200 sequences/s
     # (a GPU or 8 cores; benchmarks/bench_gpu_training.py), plus a fixed 30 min
     resources:
-        mem_mb=lambda wc, input, attempt: int(2000 + 3 * input.size_mb) * attempt,
+        mem_mb=lambda wc, input, attempt: int(
+            2000 + 3 * min(input.size_mb, config["train"]["memory_budget_mb"])
+        )
+        * attempt,
         runtime=lambda wc, input, attempt: int(
             30 + input.size_mb * 33 * config["train"]["epochs"] / (200 * 60)
         )

@@ -46,12 +46,15 @@ __all__ = [
     "Dataset",
     "DatasetInfo",
     "LazyPoses",
+    "create_poses",
     "iter_dataset",
     "parse_shard",
+    "pose_chunks",
     "read_dataset",
     "read_dataset_info",
     "sequence_count",
     "shard_rows",
+    "write_contract_fields",
     "write_dataset",
 ]
 
@@ -109,29 +112,60 @@ class Dataset:
 
 def write_dataset(ds: Dataset, path) -> None:
     """Write ``ds`` to ``path`` atomically in the HDF5 contract."""
+    x = np.asarray(ds.x, np.float32)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.create_dataset("x", data=np.asarray(ds.x, np.float32), compression="gzip",
-                         compression_opts=4, chunks=True)
-        f["length"] = np.asarray(ds.length, np.int32)
-        f["label"] = np.asarray(ds.label, np.int32)
-        f["subject"] = np.asarray(ds.subject, np.int32)
-        f["split"] = np.asarray(ds.split, np.int8)
-        f.create_dataset("sample_id", data=np.asarray([str(s) for s in ds.sample_id], dtype=object),
-                         dtype=h5py.string_dtype())
-        f["scale"] = np.asarray(ds.scale, np.float32)
-        for k, v in ds.extra_arrays.items():
-            if k in _REQUIRED or k == "scale":
-                raise ValueError(f"Dataset.extra_arrays may not be named {k!r} (a contract dataset)")
-            f[k] = np.asarray(v)
-        f.attrs["dataset"] = ds.name
-        f.attrs["topology"] = ds.topology
-        f.attrs["classes"] = json.dumps(list(ds.classes))
-        f.attrs["fps"] = float(ds.fps)
-        f.attrs["normalization"] = json.dumps(ds.normalization)
-        f.attrs["source_sha256"] = ds.source_sha256
-        f.attrs["skelvis_version"] = __version__
-        for k, v in ds.extra_attrs.items():
-            f.attrs[k] = v if isinstance(v, (str, int, float)) else json.dumps(v)
+        f.create_dataset("x", data=x, compression="gzip", compression_opts=4, chunks=pose_chunks(x.shape))
+        write_contract_fields(f, ds)
+
+
+#: bytes of poses per HDF5 chunk of ``x`` (whole sequences, see :func:`pose_chunks`)
+CHUNK_BYTES = 2 ** 20
+
+
+def pose_chunks(shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """HDF5 chunk shape of ``x`` (N, T, J, C): whole sequences, about :data:`CHUNK_BYTES` (1 MiB;
+    35 sequences of 100 frames x 25 joints), so that reading any rows, contiguous or not,
+    decompresses at most about 1 MiB more than asked for (h5py's own guess cuts across frames and
+    joints: 2,750 sequences a chunk at NTU-60 size).  None (contiguous) for an empty x."""
+    shape = tuple(int(s) for s in shape)
+    if not shape or not shape[0] or not all(shape[1:]):
+        return None
+    per_sequence = int(np.prod(shape[1:])) * 4
+    return (max(1, min(shape[0], round(CHUNK_BYTES / per_sequence))),) + shape[1:]
+
+
+def create_poses(f: h5py.File, shape: tuple[int, ...]) -> h5py.Dataset:
+    """The pre-sized ``x`` of a contract file written block by block: float32 ``shape``, the chunks
+    and compression :func:`write_dataset` gives an array of that shape (so both files read alike);
+    it can be shrunk along the sequences (``resize``) when fewer were written."""
+    shape = tuple(int(s) for s in shape)
+    chunks = pose_chunks(shape)
+    return f.create_dataset("x", shape=shape, maxshape=shape, dtype=np.float32, chunks=chunks,
+                            **({"compression": "gzip", "compression_opts": 4} if chunks else {}))
+
+
+def write_contract_fields(f: h5py.File, ds: Dataset | DatasetInfo) -> None:
+    """Everything of the contract but ``x`` (per-sequence arrays and attrs) from ``ds`` into ``f``."""
+    f["length"] = np.asarray(ds.length, np.int32)
+    f["label"] = np.asarray(ds.label, np.int32)
+    f["subject"] = np.asarray(ds.subject, np.int32)
+    f["split"] = np.asarray(ds.split, np.int8)
+    f.create_dataset("sample_id", data=np.asarray([str(s) for s in ds.sample_id], dtype=object),
+                     dtype=h5py.string_dtype())
+    f["scale"] = np.asarray(ds.scale, np.float32)
+    for k, v in ds.extra_arrays.items():
+        if k in _REQUIRED or k == "scale":
+            raise ValueError(f"Dataset.extra_arrays may not be named {k!r} (a contract dataset)")
+        f[k] = np.asarray(v)
+    f.attrs["dataset"] = ds.name
+    f.attrs["topology"] = ds.topology
+    f.attrs["classes"] = json.dumps(list(ds.classes))
+    f.attrs["fps"] = float(ds.fps)
+    f.attrs["normalization"] = json.dumps(ds.normalization)
+    f.attrs["source_sha256"] = ds.source_sha256
+    f.attrs["skelvis_version"] = __version__
+    for k, v in ds.extra_attrs.items():
+        f.attrs[k] = v if isinstance(v, (str, int, float)) else json.dumps(v)
 
 
 @dataclass

@@ -71,7 +71,7 @@ exactly that twin).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,10 +90,12 @@ __all__ = [
     "SyntheticConfig",
     "forward_kinematics",
     "generate",
+    "generate_blocks",
     "mirror_name",
     "partner_class",
     "pose_parameters",
     "rest_offsets",
+    "sequence_total",
     "shortcut_settings",
 ]
 
@@ -567,14 +569,8 @@ def _sensor_fault(X: np.ndarray, rng: np.random.Generator) -> None:
         X[s:s + n, j] += d / np.linalg.norm(d) * rng.uniform(0.15, 0.35)
 
 
-def generate(cfg: SyntheticConfig | None = None) -> Dataset:
-    """Generate the dataset (deterministic under ``cfg.seed``); coordinates in camera space.
-
-    Returns a :class:`Dataset` with raw (un-normalised) x (N, T, 25, 3), subject-wise splits,
-    ``class_joints`` and (when on) ``shortcut`` in ``extra_attrs`` and ``shortcut_cue`` (N,) int8
-    in ``extra_arrays``.
-    """
-    cfg = cfg or SyntheticConfig()
+def _setup(cfg: SyntheticConfig) -> tuple[dict[str, Any] | None, np.ndarray]:
+    """The checked shortcut settings and the subject-wise split (the main stream's only draw)."""
     unknown = [c for c in cfg.classes if c not in _CLASS_DEFS]
     if unknown:
         raise ValueError(f"unknown synthetic class(es) {unknown}; known: {list(CATALOG)}")
@@ -588,11 +584,15 @@ def generate(cfg: SyntheticConfig | None = None) -> Dataset:
     subject_split = np.zeros(n_sub, np.int8)
     subject_split[perm[n_tr:n_tr + n_va]] = 1
     subject_split[perm[n_tr + n_va:]] = 2
-    # written straight into the padded array (no list of sequences to stack: one copy of x at any N)
-    x = np.zeros((n_sub * len(cfg.classes) * cfg.repetitions, cfg.max_frames, 25, 3), np.float32)
-    length = np.zeros(len(x), np.int32)
-    labels, subjects, ids, cue = [], [], [], []
-    for s in range(n_sub):
+    return sc, subject_split
+
+
+def _sequences(cfg: SyntheticConfig, sc: dict[str, Any] | None, subject_split: np.ndarray
+               ) -> Iterator[tuple[np.ndarray, int, int, bool, str]]:
+    """Every sequence in file order (subject, class, repetition): ``(X (T_i, 25, 3) float64, class
+    index, subject (1-based), carries the cue, sample id)``.  Each sequence draws only from its own
+    seeded streams, so any grouping of this sequence into blocks gives the same numbers."""
+    for s in range(cfg.subjects):
         srng = np.random.default_rng([cfg.seed, s])
         scale = (1 + srng.uniform(-cfg.bone_scale, cfg.bone_scale)) * \
             (1 + np.clip(srng.normal(0, cfg.bone_jitter / 2, 25), -cfg.bone_jitter, cfg.bone_jitter))
@@ -616,7 +616,7 @@ def generate(cfg: SyntheticConfig | None = None) -> Dataset:
                 carries = False
                 if sc is not None:
                     in_train_class = subject_split[s] == 0 and cls == sc["class"]
-                    carries = share_roll < (sc["share"] if in_train_class else sc["other_share"])
+                    carries = bool(share_roll < (sc["share"] if in_train_class else sc["other_share"]))
                     if carries:
                         _plant_cue(params, min(sc["frames"], T))
                 yaw = prng.uniform(-cfg.max_yaw_deg, cfg.max_yaw_deg)
@@ -628,24 +628,81 @@ def generate(cfg: SyntheticConfig | None = None) -> Dataset:
                     X = X + prng.normal(0, cfg.noise, X.shape)
                 if fault_roll < cfg.faults:
                     _sensor_fault(X, xrng)
-                x[len(labels), :len(X)] = X
-                length[len(labels)] = len(X)
-                labels.append(ci)
-                subjects.append(s + 1)
-                cue.append(carries)
-                ids.append(f"S{s + 1:03d}_{cls}_R{r + 1:02d}")
-    subject = np.array(subjects, np.int32)
+                yield X, ci, s + 1, carries, f"S{s + 1:03d}_{cls}_R{r + 1:02d}"
+
+
+def _attrs(cfg: SyntheticConfig, sc: dict[str, Any] | None) -> dict[str, Any]:
     generator = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()}
     extra = {"class_joints": {c: list(CLASS_JOINTS[c]) for c in cfg.classes}, "generator": generator,
              "designed_pairs": [list(p) for p in DESIGNED_PAIRS if set(p) <= set(cfg.classes)]}
-    arrays = {}
     if sc is not None:
         extra["shortcut"] = {"class": sc["class"], "joints": list(SHORTCUT_JOINTS),
                              "frames": [0, sc["frames"]], "share": sc["share"],
                              "other_share": sc["other_share"], "split": "train",
                              "cue": "left hand raised above the head, then lowered"}
-        arrays["shortcut_cue"] = np.array(cue, np.int8)
-    return Dataset(x=x, length=length, label=np.array(labels, np.int32), subject=subject,
-                   split=subject_split[subject - 1], sample_id=np.array(ids), classes=list(cfg.classes),
-                   topology="kinect_v2", name="synthetic", fps=cfg.fps, extra_attrs=extra,
-                   extra_arrays=arrays)
+    return extra
+
+
+def sequence_total(cfg: SyntheticConfig) -> int:
+    """How many sequences :func:`generate` makes: subjects x classes x repetitions."""
+    return cfg.subjects * len(cfg.classes) * cfg.repetitions
+
+
+def generate_blocks(cfg: SyntheticConfig | None = None, block: int = 1024) -> Iterator[Dataset]:
+    """:func:`generate` in blocks of at most ``block`` sequences, in file order (each a
+    :class:`Dataset` with the same attrs): memory holds one block of poses at any N, and the
+    concatenated blocks equal :func:`generate`'s arrays bit for bit.  The checks run before the
+    first block is asked for."""
+    cfg = cfg or SyntheticConfig()
+    sc, subject_split = _setup(cfg)
+    extra = _attrs(cfg, sc)
+    return _blocks(cfg, sc, subject_split, extra, max(1, int(block)))
+
+
+def _blocks(cfg, sc, subject_split, extra, block) -> Iterator[Dataset]:
+    seqs = _sequences(cfg, sc, subject_split)
+    remaining = sequence_total(cfg)
+    while remaining > 0:
+        n = min(block, remaining)
+        remaining -= n
+        # written straight into the padded block (no list of sequences to stack)
+        x = np.zeros((n, cfg.max_frames, 25, 3), np.float32)
+        length = np.zeros(n, np.int32)
+        label = np.zeros(n, np.int32)
+        subject = np.zeros(n, np.int32)
+        cue = np.zeros(n, np.int8)
+        ids = []
+        for i in range(n):
+            X, ci, subj, carries, sid = next(seqs)
+            x[i, :len(X)] = X
+            length[i], label[i], subject[i], cue[i] = len(X), ci, subj, carries
+            ids.append(sid)
+        yield Dataset(x=x, length=length, label=label, subject=subject, split=subject_split[subject - 1],
+                      sample_id=np.array(ids), classes=list(cfg.classes), topology="kinect_v2",
+                      name="synthetic", fps=cfg.fps, extra_attrs=dict(extra),
+                      extra_arrays={"shortcut_cue": cue} if sc is not None else {})
+
+
+def generate(cfg: SyntheticConfig | None = None) -> Dataset:
+    """Generate the dataset (deterministic under ``cfg.seed``); coordinates in camera space.
+
+    Returns a :class:`Dataset` with raw (un-normalised) x (N, T, 25, 3), subject-wise splits,
+    ``class_joints`` and (when on) ``shortcut`` in ``extra_attrs`` and ``shortcut_cue`` (N,) int8
+    in ``extra_arrays``.  :func:`generate_blocks` makes the same data a block at a time.
+    """
+    cfg = cfg or SyntheticConfig()
+    sc, subject_split = _setup(cfg)
+    x = np.zeros((sequence_total(cfg), cfg.max_frames, 25, 3), np.float32)   # one copy of x at any N
+    meta = {k: [] for k in ("length", "label", "subject", "sample_id", "shortcut_cue")}
+    start = 0
+    for b in _blocks(cfg, sc, subject_split, {}, 1024):
+        x[start:start + len(b.x)] = b.x
+        start += len(b.x)
+        for k, parts in meta.items():
+            parts.append(b.extra_arrays.get(k, np.zeros(0, np.int8)) if k == "shortcut_cue" else getattr(b, k))
+    cat = {k: np.concatenate(v) if v else np.zeros(0, np.int32) for k, v in meta.items()}
+    return Dataset(x=x, length=cat["length"], label=cat["label"], subject=cat["subject"],
+                   split=subject_split[cat["subject"] - 1], sample_id=cat["sample_id"].astype(str),
+                   classes=list(cfg.classes), topology="kinect_v2", name="synthetic", fps=cfg.fps,
+                   extra_attrs=_attrs(cfg, sc),
+                   extra_arrays={"shortcut_cue": cat["shortcut_cue"].astype(np.int8)} if sc is not None else {})
