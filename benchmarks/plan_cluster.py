@@ -89,8 +89,9 @@ def plan(scale: dict, target: int, limit_h: float, gpu: dict | None) -> dict:
 
 
 def markdown(p: dict) -> str:
-    lines = [f"Target: {p['sequences']:,} sequences; partition limit {p['limit_hours']:g} h; measured at "
-             f"{', '.join(f'{n:,}' for n in p['measured_sizes'])} sequences.", "",
+    sizes = ", ".join(f"{n:,}" for n in p["measured_sizes"])
+    lines = [(f"Target: {p['sequences']:,} sequences; partition limit {p['limit_hours']:g} h; measured at "
+              f"{sizes} sequences."), "",
              "| rule | time exponent | time at target (h, train: one epoch) | jobs | h per job | mem_mb per job | output (GB) |",
              "|---|---|---|---|---|---|---|"]
     for r in p["rules"]:
@@ -98,10 +99,10 @@ def markdown(p: dict) -> str:
                      f"{r['seconds_per_job'] / 3600:.2f} | {r['mem_mb']} | {r['output_gb']:.2f} |")
     t = p["training"]
     if "hours" in t:
-        lines += ["", f"Training, the paper's {t['iterations']:,} iterations of batch {t['batch']}: "
-                      f"**{t['hours']} h** on {t['device']} ({t['source']})."]
-    lines += ["", f"Disk: **{p['disk_gb']} GB** of results, plus {p['shard_scratch_gb']} GB of shard files until the "
-                  "gathers have run."]
+        lines += ["", (f"Training, the paper's {t['iterations']:,} iterations of batch {t['batch']}: "
+                       f"**{t['hours']} h** on {t['device']} ({t['source']}).")]
+    lines += ["", (f"Disk: **{p['disk_gb']} GB** of results, plus {p['shard_scratch_gb']} GB of shard files until "
+                   "the gathers have run.")]
     return "\n".join(lines)
 
 
