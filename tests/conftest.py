@@ -41,6 +41,17 @@ def without_venv(path: str) -> str:
     return os.pathsep.join(p for p in path.split(os.pathsep) if p and Path(p).resolve() != VENV_BIN.resolve())
 
 
+def peak_memory(fn) -> int:
+    """Peak bytes Python allocated (tracemalloc) while ``fn()`` ran."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1500,
                   env: dict | None = None, venv_on_path: bool = True) -> subprocess.CompletedProcess:
     """Run snakemake (from the test's venv) in ``workdir``; output captured as text.

@@ -4,11 +4,10 @@ notebook 04 reads only what it draws.  Each equals its in-memory form, whatever 
 and its peak numpy allocation (tracemalloc) does not grow with N."""
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
 import pytest
 import torch
+from conftest import peak_memory
 from test_periods import _tiny_dataset
 from test_streaming import _dataset, _model
 
@@ -21,15 +20,6 @@ from skelvis.models import build_model
 from skelvis.settings import ActivationsConfig, PeriodsConfig
 
 pytestmark = pytest.mark.fast
-
-
-def _peak(fn) -> int:
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def test_evaluate_and_activations_stream_equal_in_memory(tmp_path):
@@ -60,9 +50,9 @@ def test_evaluate_and_activations_memory_is_bounded(tmp_path):
     for N in (40, 400):
         ds = _dataset(N=N, T=30, J=25, K=4, seed=N)
         write_dataset(ds, tmp_path / f"d{N}.h5")
-        peaks[N] = _peak(lambda N=N: A.stream_activations(m, tmp_path / f"d{N}.h5", tmp_path / f"a{N}.h5",
+        peaks[N] = peak_memory(lambda N=N: A.stream_activations(m, tmp_path / f"d{N}.h5", tmp_path / f"a{N}.h5",
                                                        ActivationsConfig(batch_size=16, device="cpu")))
-        peaks[("ev", N)] = _peak(lambda N=N: E.stream_evaluation(m, tmp_path / f"d{N}.h5", chunk=16))
+        peaks[("ev", N)] = peak_memory(lambda N=N: E.stream_evaluation(m, tmp_path / f"d{N}.h5", chunk=16))
     assert peaks[400] < 1.3 * peaks[40] and peaks[400] < 400 * 30 * 32 * 4, peaks     # hidden: 1.5 MB
     assert peaks[("ev", 400)] < 1.3 * peaks[("ev", 40)] and peaks[("ev", 400)] < 400 * 30 * 25 * 3 * 4, peaks
 
@@ -134,5 +124,5 @@ def test_periods_on_a_subset_read_from_disk(tmp_path):
     big = _tiny_dataset(N=480)
     write_dataset(big, tmp_path / "big.h5")
     capped = PeriodsConfig(**{**cfg.__dict__, "max_sequences": 24})
-    peaks = [_peak(lambda p=p: P.analyse_periods_file(m, tmp_path / p, capped)) for p in ("d.h5", "big.h5")]
+    peaks = [peak_memory(lambda p=p: P.analyse_periods_file(m, tmp_path / p, capped)) for p in ("d.h5", "big.h5")]
     assert peaks[1] < 1.5 * peaks[0], peaks

@@ -7,12 +7,11 @@ larger than ``train.memory_budget_mb``: every training row once per epoch, in a 
 that changes between epochs, with a peak allocation that does not grow with N."""
 from __future__ import annotations
 
-import tracemalloc
-
 import h5py
 import numpy as np
 import pytest
 import torch
+from conftest import peak_memory
 
 from skelvis import train as T
 from skelvis.datasets import prepare as P
@@ -27,15 +26,6 @@ pytestmark = pytest.mark.fast
 
 SMALL = {"reader": "synthetic", "normalization": "ntu", "max_frames": 32,
          "synthetic": {"subjects": 4, "repetitions": 1, "frames": 24}}
-
-
-def _peak(fn) -> int:
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def _assert_same_file(a, b):
@@ -140,7 +130,7 @@ def test_streamed_prepare_memory_does_not_grow_with_n(tmp_path):
     for reps in (2, 8):
         cfg = {"reader": "synthetic", "normalization": "ntu", "max_frames": 40,
                "synthetic": {"subjects": 4, "repetitions": reps, "frames": 30}}
-        peaks[reps] = _peak(lambda cfg=cfg, reps=reps: P.prepare_to_file("d", cfg, tmp_path / f"d{reps}.h5",
+        peaks[reps] = peak_memory(lambda cfg=cfg, reps=reps: P.prepare_to_file("d", cfg, tmp_path / f"d{reps}.h5",
                                                                           seed=0, block=16))
     x_bytes = 4 * 8 * 13 * 40 * 25 * 3 * 4
     assert peaks[8] < 1.3 * peaks[2] and peaks[8] < x_bytes, (peaks, x_bytes)
@@ -245,9 +235,9 @@ def test_streamed_epoch_memory_does_not_grow_with_n(tmp_path, monkeypatch):
         ds = _planted(N=N, T=20, J=25)
         write_dataset(ds, tmp_path / f"d{N}.h5")
         lazy = read_dataset(tmp_path / f"d{N}.h5", lazy=True)
-        peaks[N] = _peak(lambda lazy=lazy: _train(lazy, 0, epochs=1))
+        peaks[N] = peak_memory(lambda lazy=lazy: _train(lazy, 0, epochs=1))
     x4 = 960 * 20 * 25 * 3 * 4
-    peaks["in memory"] = _peak(lambda: _train(read_dataset(tmp_path / "d960.h5"), 1000, epochs=1))
+    peaks["in memory"] = peak_memory(lambda: _train(read_dataset(tmp_path / "d960.h5"), 1000, epochs=1))
     assert peaks[960] < 1.3 * peaks[240] and peaks[960] < x4 / 2, (peaks, x4)
     assert peaks["in memory"] > x4, (peaks, x4)
 
