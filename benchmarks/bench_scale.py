@@ -18,6 +18,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -68,6 +69,21 @@ def benchmarks(wd: Path) -> dict:
     return dict(out)
 
 
+def exact_peaks(wd: Path) -> dict:
+    """{rule: largest exact peak RSS (MB)} from the rules' logs (skelvis.rulelog writes
+    ``rule <name>, threads ...`` first and ``done in ... peak RSS <MB> MB`` last, by getrusage);
+    notebooks (papermill) have no such line."""
+    out: dict = {}
+    for log in wd.glob("logs/**/*.log"):
+        text = log.read_text(errors="replace")
+        m_rule = re.search(r" rule (\S+), threads", text)
+        m_rss = re.findall(r"done in [0-9.]+ s, peak RSS ([0-9.]+) MB", text)
+        if m_rule and m_rss:
+            rule = m_rule.group(1)
+            out[rule] = max(out.get(rule, 0.0), float(m_rss[-1]))
+    return out
+
+
 def output_bytes(wd: Path, args) -> dict:
     """{rule: bytes of its outputs} from ``snakemake --summary`` (output_file, date, rule, ...)."""
     return _outputs(wd, args)[0]
@@ -110,6 +126,9 @@ def run_size(n: int, workdir: Path, cores: int, until, keep: bool, shards: int =
     if p.returncode:
         raise SystemExit(f"snakemake failed at N = {n} ({wd}):\n{p.stderr[-4000:]}")
     rules = benchmarks(wd)
+    for rule, mb in exact_peaks(wd).items():
+        if rule in rules:
+            rules[rule]["max_rss_exact_mb"] = round(mb, 1)
     sizes, files = _outputs(wd, args)
     for rule, r in rules.items():
         b = int(sizes.get(rule, 0))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import resource
 import sys
 import time
 from collections.abc import Iterator
@@ -31,7 +32,8 @@ def _paths(files) -> list:
 
 @contextlib.contextmanager
 def rule_logging(smk) -> Iterator[logging.Logger]:
-    """Send logging and stderr to ``smk.log[0]`` (if any), set torch threads, log I/O and duration."""
+    """Send logging and stderr to ``smk.log[0]`` (if any), set torch threads, log I/O, duration,
+    and the process's peak resident memory and CPU time (``getrusage``)."""
     log_path = smk.log[0] if len(smk.log) else None
     handlers = []
     stream = None
@@ -60,7 +62,11 @@ def rule_logging(smk) -> Iterator[logging.Logger]:
     else:
         for p in _paths(smk.output):
             log.info("wrote %s", p)
-        log.info("done in %.1f s", time.perf_counter() - t0)
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        # exact, unlike Snakemake's benchmark: file, which samples memory and CPU (each second for
+        # the first 30 s, then every 30 s) and so can miss a short peak (ru_maxrss: KiB on Linux)
+        log.info("done in %.1f s, peak RSS %.1f MB, CPU %.1f s", time.perf_counter() - t0,
+                 ru.ru_maxrss / 1024, ru.ru_utime + ru.ru_stime)
     finally:
         sys.stderr = old_err
         if stream is not None:

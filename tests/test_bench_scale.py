@@ -1,0 +1,50 @@
+"""The measurements of benchmarks/bench_scale.py: each rule's exact peak memory from its log."""
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.fast
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bench_scale():
+    spec = importlib.util.spec_from_file_location("bench_scale", ROOT / "benchmarks" / "bench_scale.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+RULE = """
+import sys, types
+import numpy as np
+from skelvis.rulelog import rule_logging
+log, rule, mb = sys.argv[1], sys.argv[2], int(sys.argv[3])
+smk = types.SimpleNamespace(log=[log], input=[], output=[], threads=1, rule=rule)
+with rule_logging(smk):
+    if mb:
+        a = np.ones(mb * 2**20 // 8)   # touched and freed at once: a peak a sampler can miss
+        assert a.sum() > 0
+"""
+
+
+def _run_rule(log: Path, rule: str, mb: int):
+    """One rule in its own process (its own high-water mark), as Snakemake runs a script."""
+    subprocess.run([sys.executable, "-c", RULE, str(log), rule, str(mb)], check=True)
+
+
+def test_rule_log_records_the_exact_peak_and_bench_scale_reads_it(tmp_path):
+    """A rule that briefly allocates 300 MB logs a peak RSS about that much above an idle rule's
+    (getrusage, not sampled), and bench_scale takes each rule's largest peak over its logs."""
+    wd = tmp_path / "wd"
+    _run_rule(wd / "logs/d/light/lstm.log", "light", 0)
+    _run_rule(wd / "logs/d/heavy/lstm_2d.log", "heavy", 300)
+    _run_rule(wd / "logs/d/heavy/lstm_3d.log", "heavy", 0)
+    peaks = _bench_scale().exact_peaks(wd)
+    assert set(peaks) == {"light", "heavy"}
+    assert 280 <= peaks["heavy"] - peaks["light"] <= 400
+    text = (wd / "logs/d/heavy/lstm_2d.log").read_text()
+    assert "peak RSS" in text and "CPU" in text
