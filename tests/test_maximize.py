@@ -297,6 +297,30 @@ def test_fig5_paper_vs_plausible_shows_the_frame_where_the_sets_differ_most(pose
 
 
 @pytest.mark.fast
+def test_fig5_shows_the_named_class_only_where_the_sets_differ(poses):
+    """most_different_target: the first target of the class Figs. 2 and 5 show when the two sets
+    move one of its joints by at least min_distance; else the target where they differ most, and
+    the reason for the figure's title."""
+    from skelvis.plots import maximize as mp
+    x, _ = poses
+    T = 6
+    start = x[0, :T]
+    shifts = {"throw": 0.004, "kick": 0.3, "bow": 0.1}     # largest joint distance per target
+    runs = {"attrs": {"length": np.array([T, T, T]), "targets": list(shifts), "sample_id": ["a", "b", "c"]}}
+    paper = np.stack([np.stack([start, start])] * 3)
+    plaus = paper.copy()
+    for k, d in enumerate(shifts.values()):
+        plaus[k, -1, 2, 0, 0] += d                     # frame 2, joint 0, x
+    runs["paper"], runs["plausible"] = {"snapshots": paper}, {"snapshots": plaus}
+    k, why = mp.most_different_target(runs, prefer="throw")
+    assert k == 1 and "'throw'" in why and "0.004" in why
+    assert mp.most_different_target(runs, prefer="bow") == (2, "")
+    assert mp.most_different_target(runs, prefer="throw", min_distance=0.001) == (0, "")
+    k, why = mp.most_different_target(runs, prefer="mop")
+    assert k == 1 and "not in the file" in why
+
+
+@pytest.mark.fast
 def test_start_repair_is_recorded_and_summarised(poses, tmp_path):
     """The repair's per-frame displacement is the largest joint move from the raw start to the
     repaired snapshot 0 (none for the penalty variant, which does not repair); the file keeps it

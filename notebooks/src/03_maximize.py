@@ -102,9 +102,8 @@ save_figure(mp.iterations_figure(pair, topo, note=why), figures, "03_fig5_iterat
 # %%
 if comparison and Path(comparison).with_suffix(".h5").exists() and topo.is_skeleton:
     runs = read_comparison_runs(Path(comparison).with_suffix(".h5"))
-    labels = runs["attrs"]["targets"]
-    k = next((i for i, t in enumerate(labels) if t == shown), 0)
-    save_figure(mp.plausible_figure(runs, topo, k), figures, "03_fig5_paper_vs_plausible")
+    k, why_target = mp.most_different_target(runs, prefer=shown)
+    save_figure(mp.plausible_figure(runs, topo, k, note=why_target), figures, "03_fig5_paper_vs_plausible")
     display_table = read_comparison(comparison)
 else:
     display_table = pd.DataFrame()

@@ -226,6 +226,35 @@ def most_different_frame(paper: np.ndarray, plausible: np.ndarray) -> tuple[int,
     return t, float(diff[t])
 
 
+def most_different_target(runs: dict, prefer: str | None = None, min_distance: float = 0.02) -> tuple[int, str]:
+    """Which target of a comparison file Fig. 5's paper-vs-plausible panel shows, and why.
+
+    ``runs`` as returned by :func:`skelvis.maximize.read_comparison_runs`.  Per target, the
+    largest joint distance between its final ``paper`` and ``plausible`` sequences
+    (:func:`most_different_frame`).  The first target labelled ``prefer`` (the class Figs. 2 and 5
+    show) when the two sets move one of its joints by at least ``min_distance`` (body-frame units,
+    where the trunk is about 0.5); otherwise the target where they differ most,
+    since a panel of two identical poses shows nothing of what the plausible set changes."""
+    labels = list(runs["attrs"]["targets"])
+    lengths = runs["attrs"]["length"]
+    dist = []
+    for k in range(len(labels)):
+        T = int(lengths[k])
+        a = runs["paper"]["snapshots"][k, -1, :T]
+        b = runs["plausible"]["snapshots"][k, -1, :T]
+        dist.append(most_different_frame(a, b)[1] if T else 0.0)
+    if not labels:
+        raise ValueError("the comparison file has no targets")
+    best = int(np.argmax(dist))
+    first = next((k for k, t in enumerate(labels) if t == prefer), None)
+    if first is not None and dist[first] >= min_distance:
+        return first, ""
+    if first is None:
+        return best, f"the target where the two sets differ most ({prefer!r} is not in the file)"
+    return best, (f"the target where the two sets differ most: on {prefer!r} they differ by at most "
+                  f"{dist[first]:.3f}")
+
+
 def plausible_figure(runs: dict, topo: Topology, target: int = 0, note: str = ""):
     """Fig. 5 under the ``paper`` (left) and ``plausible`` (right) constraint sets, after the last
     iteration, at the frame where the two results differ most (:func:`most_different_frame`; the
