@@ -155,6 +155,21 @@ def exponents(sizes, runs, key: str = "seconds") -> dict:
     return out
 
 
+def merge(paths, out: str) -> Path:
+    """One scale JSON from several (each a ``bench_scale`` result), exponents over all sizes."""
+    runs, compared = {}, []
+    for p in paths:
+        doc = json.loads(Path(p).read_text())
+        runs.update(doc["runs"])
+        compared.append(doc.get("compared", str(p)))
+    sizes = sorted(int(n) for n in runs)
+    write_result(out, {"time_exponent": exponents(sizes, runs)},
+                 compared=" + ".join(compared) + f" (merged from {[str(p) for p in paths]})",
+                 goals={"time_exponent": "<= 1.1 per rule", "max_rss_mb": "flat in N"},
+                 sizes=sizes, runs={str(n): runs[str(n)] for n in sizes})
+    return OUT / f"{out}.json"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000, 32000])
@@ -164,7 +179,12 @@ def main(argv=None):
     ap.add_argument("--keep", action="store_true", help="keep each size's results/ folder")
     ap.add_argument("--shards", type=int, default=1, help="config shards (scattergather jobs per stage)")
     ap.add_argument("--out", default="scale", help="name of the JSON under results/bench (default scale)")
+    ap.add_argument("--merge", type=Path, nargs="+", default=None,
+                    help="instead of running: merge the runs of these scale JSONs (sizes measured by separate "
+                         "invocations) into --out and fit the exponents over all their sizes")
     a = ap.parse_args(argv)
+    if a.merge:
+        return merge(a.merge, a.out)
     runs = {}
     for n in a.sizes:
         print(f"== N = {n}", flush=True)

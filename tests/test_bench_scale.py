@@ -1,5 +1,6 @@
 """The measurements of benchmarks/bench_scale.py: each rule's exact peak memory from its log."""
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,24 @@ def test_rule_log_records_the_exact_peak_and_bench_scale_reads_it(tmp_path):
     assert 280 <= peaks["heavy"] - peaks["light"] <= 400
     text = (wd / "logs/d/heavy/lstm_2d.log").read_text()
     assert "peak RSS" in text and "CPU" in text
+
+
+def test_merged_runs_give_the_exponent_over_every_size(tmp_path, monkeypatch):
+    """Sizes measured by two invocations merge into one file whose exponents fit all sizes:
+    seconds = 0.01 N (slope 1) for one rule, constant for another (slope 0)."""
+    bs = _bench_scale()
+    monkeypatch.setattr(bs, "OUT", tmp_path)
+    import _util
+    monkeypatch.setattr(_util, "OUT", tmp_path)
+
+    def run(n):
+        return {"rules": {"saliency": {"seconds": 0.01 * n, "max_rss_mb": 400.0},
+                          "periods": {"seconds": 30.0, "max_rss_mb": 800.0}}}
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps({"runs": {"44000": run(44000), "4000": run(4000)}, "compared": "big"}))
+    b.write_text(json.dumps({"runs": {"2000": run(2000), "8000": run(8000)}, "compared": "small"}))
+    out = bs.main(["--merge", str(a), str(b), "--out", "merged"])
+    doc = json.loads(out.read_text())
+    assert doc["sizes"] == [2000, 4000, 8000, 44000]
+    assert doc["summary"]["time_exponent"]["saliency"] == pytest.approx(1.0, abs=1e-3)
+    assert doc["summary"]["time_exponent"]["periods"] == pytest.approx(0.0, abs=1e-3)
