@@ -40,7 +40,7 @@ from skelvis.datasets.store import read_dataset
 from skelvis.plots import attribution as ap
 from skelvis.topology import get_topology
 
-ds = read_dataset(data)
+ds = read_dataset(data, lazy=True)  # poses read on access: only the sequences a figure draws
 table = read_benchmark(benchmark)
 bench = read_benchmark_maps(maps)
 joints = get_topology(ds.topology).joints
