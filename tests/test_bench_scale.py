@@ -41,6 +41,9 @@ def test_rule_log_records_the_exact_peak_and_bench_scale_reads_it(tmp_path):
     """A rule that briefly allocates 300 MB logs a peak RSS about that much above an idle rule's
     (getrusage, not sampled), and bench_scale takes each rule's largest peak over its logs."""
     wd = tmp_path / "wd"
+    import numpy as np
+    launcher = np.ones(500 * 2**20 // 8)   # a large launcher (as pytest or snakemake can be): Linux
+    assert launcher.sum() > 0              # carries getrusage's maxrss across exec, VmHWM it resets
     _run_rule(wd / "logs/d/light/lstm.log", "light", 0)
     _run_rule(wd / "logs/d/heavy/lstm_2d.log", "heavy", 300)
     _run_rule(wd / "logs/d/heavy/lstm_3d.log", "heavy", 0)

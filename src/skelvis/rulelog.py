@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["get_logger", "rule_logging"]
+__all__ = ["get_logger", "peak_rss_mb", "rule_logging"]
 
 
 def get_logger(name: str = "skelvis") -> logging.Logger:
@@ -28,6 +28,21 @@ def _paths(files) -> list:
         return [str(f) for f in files]
     except TypeError:
         return []
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB: ``VmHWM`` of /proc/self/status (Linux; the
+    high-water mark of this address space, reset by exec) or else ``getrusage``'s ``ru_maxrss``
+    (which Linux carries across exec, so a script started from a large process would report the
+    launcher's memory)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
 
 
 @contextlib.contextmanager
@@ -64,9 +79,9 @@ def rule_logging(smk) -> Iterator[logging.Logger]:
             log.info("wrote %s", p)
         ru = resource.getrusage(resource.RUSAGE_SELF)
         # exact, unlike Snakemake's benchmark: file, which samples memory and CPU (each second for
-        # the first 30 s, then every 30 s) and so can miss a short peak (ru_maxrss: KiB on Linux)
+        # the first 30 s, then every 30 s) and so can miss a short peak
         log.info("done in %.1f s, peak RSS %.1f MB, CPU %.1f s", time.perf_counter() - t0,
-                 ru.ru_maxrss / 1024, ru.ru_utime + ru.ru_stime)
+                 peak_rss_mb(), ru.ru_utime + ru.ru_stime)
     finally:
         sys.stderr = old_err
         if stream is not None:
