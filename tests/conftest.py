@@ -41,6 +41,15 @@ def without_venv(path: str) -> str:
     return os.pathsep.join(p for p in path.split(os.pathsep) if p and Path(p).resolve() != VENV_BIN.resolve())
 
 
+def load_benchmark(name: str):
+    """The module benchmarks/<name>.py (not a package: loaded from its file)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def peak_memory(fn) -> int:
     """Peak bytes Python allocated (tracemalloc) while ``fn()`` ran."""
     import tracemalloc

@@ -1,22 +1,18 @@
 """The measurements of benchmarks/bench_scale.py: each rule's exact peak memory from its log."""
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_benchmark
 
 pytestmark = pytest.mark.fast
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _bench_scale():
-    spec = importlib.util.spec_from_file_location("bench_scale", ROOT / "benchmarks" / "bench_scale.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark('bench_scale')
 
 
 RULE = """

@@ -1,20 +1,15 @@
 """benchmarks/plan_cluster.py: the NTU-120 Slurm plan follows from the measured costs."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from conftest import load_benchmark
 
 pytestmark = pytest.mark.fast
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("plan_cluster", ROOT / "benchmarks" / "plan_cluster.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark('plan_cluster')
 
 
 def _scale(rule_costs):
