@@ -9,7 +9,7 @@ size, 114,480 sequences, in the setting of config/ntu_scale.yaml) it extrapolate
   seconds(N) = seconds(N_max) * (N / N_max) ** e,   e = the rule's fitted time exponent, clipped
                                                       to [0, 2] (bounded stages stay flat)
   bytes(N)   = the same with the exponent of the rule's output bytes
-  memory     = the largest peak RSS measured, x 1.5 (the rules' memory is flat in N)
+  memory     = the largest peak RSS measured (sampled or exact), x 1.5 (flat in N)
 
 and chooses, for the per-sequence stages that split with Snakemake's ``scattergather``
 (evaluate, saliency, faithfulness, activations), the number of shards that keeps each shard
@@ -59,7 +59,8 @@ def plan(scale: dict, target: int, limit_h: float, gpu: dict | None) -> dict:
         grow = target / n_hi
         sec = hi["seconds"] * grow ** min(max(e_t if e_t is not None else 1.0, 0.0), 2.0)
         byt = hi["output_bytes"] * grow ** min(max(e_b if e_b is not None else 1.0, 0.0), 2.0)
-        rss = max(p["max_rss_mb"] for _, p in have)
+        # the exact peak (the rule's own log, getrusage/VmHWM) where measured: Snakemake samples
+        rss = max(max(p["max_rss_mb"], p.get("max_rss_exact_mb") or 0.0) for _, p in have)
         shards = max(1, math.ceil(sec / (0.5 * limit_h * 3600))) if rule in SHARDED else 1
         rows.append({"rule": rule, "measured_at": n_hi, "time_exponent": None if e_t is None else round(e_t, 2),
                      "seconds_at_target": round(sec), "shards": shards,

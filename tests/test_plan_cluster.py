@@ -35,6 +35,8 @@ def test_linear_stage_is_extrapolated_and_sharded_to_fit_the_limit():
     assert sal["shards"] == 7 and sal["seconds_per_job"] <= 1800
     assert sal["output_gb"] == pytest.approx(114_480 * 40_000 / 1e9, abs=0.005)
     assert sal["mem_mb"] == 1000                      # 1.5 x 450 MB, rounded up to 500 MB
+    scale["runs"]["4000"]["rules"]["saliency"]["max_rss_exact_mb"] = 1400.0   # a peak the sampler missed
+    assert {r["rule"]: r for r in pc.plan(scale, 114_480, 1.0, None)["rules"]}["saliency"]["mem_mb"] == 2500
     assert per["time_exponent"] == pytest.approx(0.0, abs=1e-9) and per["seconds_at_target"] == 300
     assert per["shards"] == 1                         # not a scattergather stage
     assert p["disk_gb"] == pytest.approx(sal["output_gb"] + per["output_gb"], abs=0.1)
