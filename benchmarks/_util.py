@@ -21,6 +21,16 @@ def best_time(fn, repeat: int = 3, warmup: int = 1) -> float:
     return min(times)
 
 
+def growth_exponent(ns, values) -> float | None:
+    """Least-squares slope of log(value) against log(N) over the positive values (None with fewer
+    than two): how a cost grows with the number of sequences N (1: linearly)."""
+    import numpy as np
+    pts = [(n, v) for n, v in zip(ns, values) if v and v > 0]
+    if len(pts) < 2:
+        return None
+    return float(np.polyfit(np.log([p[0] for p in pts]), np.log([p[1] for p in pts]), 1)[0])
+
+
 def write_result(name: str, summary: dict, **details) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}.json"

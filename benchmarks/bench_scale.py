@@ -26,12 +26,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import OUT, write_result
+from _util import OUT, growth_exponent, write_result
 
 PARTS = ("workflow", "scripts", "notebooks", "config", "envs", "profiles")
 BASE = ROOT / "config" / "ntu_scale.yaml"
@@ -147,11 +146,10 @@ def exponents(sizes, runs, key: str = "seconds") -> dict:
     out = {}
     rules = sorted({r for n in sizes for r in runs[str(n)]["rules"]})
     for rule in rules:
-        pts = [(n, runs[str(n)]["rules"][rule][key]) for n in sizes
-               if rule in runs[str(n)]["rules"] and runs[str(n)]["rules"][rule].get(key, 0) > 0]
-        if len(pts) >= 2:
-            ln, ls = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
-            out[rule] = round(float(np.polyfit(ln, ls, 1)[0]), 3)
+        have = [n for n in sizes if rule in runs[str(n)]["rules"]]
+        e = growth_exponent(have, [runs[str(n)]["rules"][rule].get(key, 0) for n in have])
+        if e is not None:
+            out[rule] = round(e, 3)
     return out
 
 

@@ -26,21 +26,11 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import OUT, write_result
+from _util import OUT, growth_exponent, write_result
 
 SHARDED = ("evaluate", "saliency", "faithfulness", "activations")
 ITERATIONS, BATCH = 25_800, 128
-
-
-def slope(ns, values) -> float | None:
-    """Least-squares slope of log(value) against log(N) over the positive values (None below 2)."""
-    pts = [(n, v) for n, v in zip(ns, values) if v and v > 0]
-    if len(pts) < 2:
-        return None
-    return float(np.polyfit(np.log([p[0] for p in pts]), np.log([p[1] for p in pts]), 1)[0])
 
 
 def plan(scale: dict, target: int, limit_h: float, gpu: dict | None) -> dict:
@@ -54,8 +44,8 @@ def plan(scale: dict, target: int, limit_h: float, gpu: dict | None) -> dict:
         if not have:
             continue
         n_hi, hi = have[-1]
-        e_t = slope([n for n, _ in have], [p["seconds"] for _, p in have])
-        e_b = slope([n for n, _ in have], [p["output_bytes"] for _, p in have])
+        e_t = growth_exponent([n for n, _ in have], [p["seconds"] for _, p in have])
+        e_b = growth_exponent([n for n, _ in have], [p["output_bytes"] for _, p in have])
         grow = target / n_hi
         sec = hi["seconds"] * grow ** min(max(e_t if e_t is not None else 1.0, 0.0), 2.0)
         byt = hi["output_bytes"] * grow ** min(max(e_b if e_b is not None else 1.0, 0.0), 2.0)
