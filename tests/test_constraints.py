@@ -323,7 +323,7 @@ def test_newton_step_is_the_minimum_norm_step_on_the_active_rows(synthetic_poses
     active = torch.as_tensor(rng.random((len(x), cs.num_inequalities)) < 0.3)
     active[:, 0] = False                     # a row inactive in every frame (left out of the system)
     for alpha in (0.0, 1.0):
-        delta, lam, _ = C._newton_system(y, z.reshape(len(x), -1), cs, L, None, en, 0.01, active, alpha)
+        delta, lam = C._newton_system(y, z.reshape(len(x), -1), cs, L, None, en, 0.01, active, alpha)
         h, H, g, G = C.jacobians(y.numpy(), cs, L.numpy(), None, 0.01)
         nb = len(cs.bones)
         for b in range(len(x)):

@@ -692,7 +692,7 @@ def _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active_ineq, alpha, cb=Non
     """One linearised step, on Jacobian blocks: minimise |y + delta - alpha z - (1-alpha) y|
     subject to the linearised equalities and the rows of ``active_ineq``.  ``cb``: the residuals
     and blocks of :func:`constraint_blocks` at y, when the caller has them.
-    Returns (delta (B, J, 3), lambda of the inequality rows, residuals c).
+    Returns (delta (B, J, 3), lambda of the inequality rows (B, ni), zero on rows left out).
 
     Only the rows active in some frame of the batch enter the system (an inequality row inactive
     in every frame would only add an identity row to M): with the volume rows most of the m rows
@@ -719,7 +719,7 @@ def _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active_ineq, alpha, cb=Non
     delta = -r - (D.transpose(1, 2) @ lam[..., None]).reshape(B, J, 3)
     lam_i = lam.new_zeros(B, ni_full)
     lam_i[:, rows[rows >= nb] - nb] = lam[:, nb:]
-    return delta, lam_i, c
+    return delta, lam_i
 
 
 _DONE = 1e-11  # residual below which a frame's restoration stops (its next step would be as small)
@@ -751,7 +751,7 @@ def _restore(y, zf, cs, Lt, fy, en, margin_deg, max_iter, tol):
             if len(todo) == 0:
                 break
         active = en[todo] & ((g < 0) | keep[todo])
-        delta, lam, _ = _newton_system(ys, zf[todo], cs, Ls, fs, en[todo], margin_deg, active, 0.0, cb)
+        delta, lam = _newton_system(ys, zf[todo], cs, Ls, fs, en[todo], margin_deg, active, 0.0, cb)
         keep[todo] = active & (lam < 0)
         y[todo] = ys + delta
         if delta.numel() == 0:
@@ -848,10 +848,10 @@ def _project_active(target, cs: ConstraintSet, target_length, floor_y=None, enab
         for it in range(1, refine_iter + 1):
             cb = constraint_blocks(y, cs, Lt, fy, margin_deg)
             near = en & (cb[0][:, len(cs.bones):] < near_tol)
-            delta, lam, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, near, 1.0, cb)
+            delta, lam = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, near, 1.0, cb)
             release = near & (lam > 0)
             if bool(release.any()):  # same system again without the rows whose multiplier has the wrong sign
-                delta, _, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, near & ~release, 1.0, cb)
+                delta, _ = _newton_system(y, zf, cs, Lt, fy, en, margin_deg, near & ~release, 1.0, cb)
             if delta.abs().max().item() < 1e-9:
                 break
             trial = _restore(y + step[:, None, None] * delta, zf, cs, Lt, fy, en, margin_deg, max_iter, tol)
