@@ -324,10 +324,11 @@ def _jacobian_into(model: nn.Module, x: torch.Tensor, length: torch.Tensor, out:
         out = torch.empty(H, n, T, D, device=x.device, dtype=x.dtype)
     if len(coefs) == 1:
         coef, W = coefs[0]                                               # (n, T, G, H), (G, H, D)
-        a = (coef * valid[:, :, None, None]).permute(3, 0, 1, 2).reshape(H, n * T, -1)
+        # both operands contiguous, unit-major: with a strided operand bmm copies it unit by unit
+        a = (coef * valid[:, :, None, None]).permute(3, 0, 1, 2).reshape(H, n * T, -1).contiguous()
         flat = out.view(H, n * T, D) if out.is_contiguous() else None
         if flat is not None:
-            torch.bmm(a, W.permute(1, 0, 2), out=flat)
+            torch.bmm(a, W.permute(1, 0, 2).contiguous(), out=flat)
         else:                                                            # a chunk of a larger buffer
             for u in range(H):
                 torch.mm(a[u], W[:, u], out=out[u].view(n * T, D))
