@@ -112,7 +112,7 @@ class TrainConfig(StageConfig):
     weight_decay: float = 0.0
     grad_clip: float = 5.0
     validation_fraction: float = 0.0
-    memory_budget_mb: int = 1000
+    memory_budget_mb: int = 256
     seed: int = 0
     device: str = "auto"
 

@@ -27,6 +27,7 @@ import io
 import logging
 import re
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -407,9 +408,15 @@ def split_ntu(meta: dict[str, int], benchmark: str, validation_subjects) -> int:
 _DEFAULT_VALIDATION = {"paper": [2]}
 
 
-@register_reader("ntu")
-def _read_ntu(name: str, cfg: dict[str, Any], raw: str | None, seed: int) -> Dataset:
-    """Reader ``ntu``: every ``*.skeleton`` under ``raw``; options in ``cfg['ntu']``."""
+def ntu_blocks(name: str, cfg: dict[str, Any], raw: str | None, seed: int = 0
+               ) -> tuple[tuple[int, int, int, int], Callable[[int], Iterator[Dataset]]]:
+    """Reader ``ntu`` a block of files at a time: ``((N, T, 25, 3), blocks)``, where ``blocks(step)``
+    yields :class:`Dataset` blocks of at most ``step`` sequences in file order (poses padded to
+    ``max_frames``), reading and parsing only that block's files (256 at a time).  N, the classes
+    and the splits come from the file names alone; the digest of the files and the bodies seen per
+    file run on with the blocks, so the last block carries them complete (``source_sha256``,
+    ``extra_attrs``).  Concatenated, the blocks are :func:`_read_ntu`'s dataset.  Options in
+    ``cfg['ntu']``."""
     opts = dict(cfg.get("ntu") or {})
     benchmark = opts.get("benchmark", "paper")
     actions = opts.get("actions")
@@ -425,8 +432,6 @@ def _read_ntu(name: str, cfg: dict[str, Any], raw: str | None, seed: int) -> Dat
     missing = read_missing_list(missing_path) if missing_path else set()
     if not missing_path:
         log.warning("no missing-skeleton list given (data.%s.ntu.missing_list or downloads.missing_skeletons)", name)
-    digest = DigestOfFiles()
-    seqs, meta_rows, ids, bodies_hist = [], [], [], {}
     n_missing = n_action = 0
     todo = []
     for p in files:
@@ -444,35 +449,60 @@ def _read_ntu(name: str, cfg: dict[str, Any], raw: str | None, seed: int) -> Dat
             n_action += 1
             continue
         todo.append((p, sid, meta))
-    chunk = 256
-    for c in tqdm(range(0, len(todo), chunk), desc="ntu", mininterval=10, unit="chunk"):
-        part = todo[c:c + chunk]
-        datas = [p.read_bytes() for p, _, _ in part]
-        for (p, _, _), d in zip(part, datas):
-            digest.update(p.name, d)
-        for (p, sid, meta), sk in zip(part, read_skeletons([p for p, _, _ in part], datas)):
-            seq, info = main_actor(sk)
-            bodies_hist[info["bodies"]] = bodies_hist.get(info["bodies"], 0) + 1
-            if len(seq) == 0:
-                seq = np.zeros((1, J, 3), np.float32)  # excluded later as all-zero, with a log line
-            seqs.append(seq)
-            meta_rows.append(meta)
-            ids.append(sid)
-    log.info("ntu: %d files, %d on the missing-skeleton list excluded, %d excluded by action filter, "
-             "%d read; bodies seen per file: %s", len(files), n_missing, n_action, len(seqs),
-             dict(sorted(bodies_hist.items())))
-    if not seqs:
+    if not todo:
+        log.info("ntu: %d files, %d on the missing-skeleton list excluded, %d excluded by action filter, 0 read",
+                 len(files), n_missing, n_action)
         raise DataFormatError(raw, "no NTU samples left after the action filter and missing list",
                               fix="check data.<name>.ntu.actions and the folder")
-    used = sorted({m["action"] for m in meta_rows})
+    used = sorted({m["action"] for _, _, m in todo})
     lut = {a: k for k, a in enumerate(used)}
     classes = [NTU60_ACTIONS[a - 1] if a <= 60 else f"A{a:03d}" for a in used]
-    x, length = pad_sequences(seqs, int(cfg["max_frames"]))
-    split = np.array([split_ntu(m, benchmark, val_subjects) for m in meta_rows], np.int8)
-    ds = Dataset(x=x, length=length, label=np.array([lut[m["action"]] for m in meta_rows], np.int32),
-                 subject=np.array([m["subject"] for m in meta_rows], np.int32), split=split,
-                 sample_id=np.array(ids), classes=classes, topology="kinect_v2", name=name, fps=30.0,
-                 source_sha256=digest.hexdigest())
-    ds.extra_attrs.update(bodies_seen={str(k): v for k, v in sorted(bodies_hist.items())},
-                          missing_list_excluded=n_missing, benchmark=benchmark)
+    T = int(cfg["max_frames"])
+
+    def blocks(step: int) -> Iterator[Dataset]:
+        step = max(1, int(step))
+        digest, bodies_hist = DigestOfFiles(), {}
+        bar = tqdm(total=len(todo), desc="ntu", mininterval=10, unit="file")
+        for b in range(0, len(todo), step):
+            block = todo[b:b + step]
+            seqs = []
+            for c in range(0, len(block), 256):
+                part = block[c:c + 256]
+                datas = [p.read_bytes() for p, _, _ in part]
+                for (p, _, _), d in zip(part, datas):
+                    digest.update(p.name, d)
+                for sk in read_skeletons([p for p, _, _ in part], datas):
+                    seq, info = main_actor(sk)
+                    bodies_hist[info["bodies"]] = bodies_hist.get(info["bodies"], 0) + 1
+                    if len(seq) == 0:
+                        seq = np.zeros((1, J, 3), np.float32)  # excluded later as all-zero, with a log line
+                    seqs.append(seq)
+                del datas
+                bar.update(len(part))
+            x, length = pad_sequences(seqs, T)
+            del seqs
+            metas = [m for _, _, m in block]
+            ds = Dataset(x=x, length=length, label=np.array([lut[m["action"]] for m in metas], np.int32),
+                         subject=np.array([m["subject"] for m in metas], np.int32),
+                         split=np.array([split_ntu(m, benchmark, val_subjects) for m in metas], np.int8),
+                         sample_id=np.array([sid for _, sid, _ in block]), classes=list(classes),
+                         topology="kinect_v2", name=name, fps=30.0, source_sha256=digest.hexdigest())
+            ds.extra_attrs.update(bodies_seen={str(k): v for k, v in sorted(bodies_hist.items())},
+                                  missing_list_excluded=n_missing, benchmark=benchmark)
+            if b + step >= len(todo):
+                bar.close()
+                log.info("ntu: %d files, %d on the missing-skeleton list excluded, %d excluded by action filter, "
+                         "%d read; bodies seen per file: %s", len(files), n_missing, n_action, len(todo),
+                         dict(sorted(bodies_hist.items())))
+            yield ds
+
+    return (len(todo), T, J, 3), blocks
+
+
+@register_reader("ntu")
+def _read_ntu(name: str, cfg: dict[str, Any], raw: str | None, seed: int) -> Dataset:
+    """Reader ``ntu``: every ``*.skeleton`` under ``raw`` as one dataset (:func:`ntu_blocks` in one
+    block); options in ``cfg['ntu']``."""
+    shape, blocks = ntu_blocks(name, cfg, raw, seed)
+    (ds,) = blocks(shape[0])
     return ds

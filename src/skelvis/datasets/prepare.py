@@ -66,7 +66,7 @@ def _read_synthetic(name: str, cfg: dict[str, Any], raw: str | None, seed: int) 
     return ds
 
 
-def _synthetic_blocks(name: str, cfg: dict[str, Any], seed: int
+def _synthetic_blocks(name: str, cfg: dict[str, Any], raw: str | None, seed: int
                       ) -> tuple[tuple[int, int, int, int], Callable[[int], Iterator[Dataset]]]:
     scfg = _synthetic_config(cfg, seed)
 
@@ -77,9 +77,10 @@ def _synthetic_blocks(name: str, cfg: dict[str, Any], seed: int
     return (sequence_total(scfg), scfg.max_frames, 25, 3), blocks
 
 
-#: readers that make their sequences a block at a time: ``(name, cfg, seed) -> ((N, T, J, C),
-#: block size -> blocks)`` (the others are read whole and then cut into blocks)
-BLOCK_READERS = {"synthetic": _synthetic_blocks}
+#: readers that make their sequences a block at a time: ``(name, cfg, raw, seed) -> ((N, T, J, C),
+#: block size -> blocks)``; the last block carries the dataset's attrs complete (a digest of the
+#: source files is known only once they are all read).  The others are read whole, then cut.
+BLOCK_READERS = {"synthetic": _synthetic_blocks, "ntu": ntu.ntu_blocks}
 
 #: sequences per block of the streamed ``prepare`` (:func:`prepare_to_file`); rounded to whole HDF5
 #: chunks of ``x`` (at 100 frames about 30 MB of poses, plus the transform's float64 temporaries)
@@ -153,8 +154,8 @@ def prepare_to_file(name: str, cfg: dict[str, Any], path, raw: str | None = None
                     block: int | None = None) -> Dataset:
     """:func:`prepare_dataset` written to the contract file ``path`` a block of sequences at a time.
 
-    The reader yields blocks (the synthetic generator makes them one by one; other readers are read
-    whole, then cut); each block is screened, normalised in place and written into a pre-sized
+    The reader yields blocks (the synthetic generator makes them one by one, the ``ntu`` reader reads
+    one block of files at a time; other readers are read whole, then cut); each block is screened, normalised in place and written into a pre-sized
     chunked ``x`` (shrunk at the end by the sequences screening dropped).  ``ntu``, ``center`` and
     ``none`` transform each sequence on its own; ``zscore`` needs the moments of the training split,
     so its blocks are written raw and then transformed on disk in a second pass.  Memory: one block
@@ -165,7 +166,7 @@ def prepare_to_file(name: str, cfg: dict[str, Any], path, raw: str | None = None
     cfg = _checked(name, cfg)
     reader, method = cfg["reader"], cfg["normalization"]
     if reader in BLOCK_READERS:
-        shape, make_blocks = BLOCK_READERS[reader](name, cfg, seed)
+        shape, make_blocks = BLOCK_READERS[reader](name, cfg, user_folder(raw, cfg), seed)
     else:
         whole = READERS[reader](name, cfg, user_folder(raw, cfg), seed)
         shape = whole.x.shape
@@ -181,7 +182,9 @@ def prepare_to_file(name: str, cfg: dict[str, Any], path, raw: str | None = None
             step = X.chunks[0] * max(1, round(PREPARE_BLOCK / X.chunks[0]))
         head, meta, done, info = None, [], 0, {}
         screened: dict[str, list] = {k: [] for k in _SCREENING}
+        last = None
         for b in make_blocks(step):
+            last = b.subset(np.zeros(len(b.x), bool))      # attrs only: the last block's are complete
             if head is None:
                 head, topo = b.subset(np.zeros(len(b.x), bool)), get_topology(b.topology)   # attrs only
                 for k in _SCREENING:
@@ -209,11 +212,11 @@ def prepare_to_file(name: str, cfg: dict[str, Any], path, raw: str | None = None
         if method == "zscore":          # the moments of the training split, then x on disk
             _, keep["scale"], info = normalize(X, keep["length"], topo, method, train_mask=keep["split"] == 0,
                                                out=X)
-        attrs = {k: v for k, v in head.extra_attrs.items() if k not in _SCREENING}
+        attrs = {k: v for k, v in last.extra_attrs.items() if k not in _SCREENING}
         attrs.update(screened)
         out = Dataset(x=np.zeros((done, 0, 0, 0), np.float32), **keep, classes=list(head.classes),
                       topology=head.topology, name=head.name, fps=head.fps, normalization=info,
-                      source_sha256=head.source_sha256, extra_attrs=attrs, extra_arrays=extra_arrays)
+                      source_sha256=last.source_sha256, extra_attrs=attrs, extra_arrays=extra_arrays)
         write_contract_fields(f, out)
         shape = X.shape
     log.info("%s: %d sequences, T=%d, J=%d, C=%d, %d classes, splits %s", name, shape[0], shape[1], shape[2],
