@@ -178,14 +178,23 @@ def pairs_figure(P, pairs: Sequence[tuple[int, int, str]], split: str | None = N
     for ax, (a, b, why) in zip(axes.flat, pairs):
         idx = base[np.isin(label[base], (a, b))]
         sc = _draw_paths(ax, Z, length, idx, vmax=vmax, s=7, alpha=0.7, line_alpha=0.3) or sc
+        _limits(ax, Z[base])
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo - 0.08 * (hi - lo), hi + 0.08 * (hi - lo))  # room for a name above or below
+        marks = []
         for c, color in ((a, "#1f3d99"), (b, "#8c1c13")):
             m = idx[label[idx] == c]
             if len(m):  # one name per class at the median end, with the spread of the ends as a ring
-                x, y = np.median(ends[m, 0]), np.median(ends[m, 1])
                 ax.scatter(ends[m, 0], ends[m, 1], s=22, facecolors="none", edgecolors=color, lw=0.8, zorder=4)
-                ax.text(x, y, f" {classes[c]} ({len(m)})", fontsize=10, color=color, path_effects=_HALO,
-                        zorder=5, ha="left", va="bottom")
-        _limits(ax, Z[base])
+                marks.append((np.median(ends[m, 0]), np.median(ends[m, 1]), f"{classes[c]} ({len(m)})", color))
+        # the upper name above its ends, the lower one below (the two never overlap); on the side of
+        # the axes' centre, so that a name near the edge stays inside the panel
+        x_mid = np.mean(ax.get_xlim())
+        for k, (x, y, text, color) in enumerate(sorted(marks, key=lambda t: -t[1])):
+            up = k == 0
+            ax.annotate(text, (x, y), xytext=(0, 9 if up else -9), textcoords="offset points", fontsize=10,
+                        color=color, path_effects=_HALO, zorder=5, ha="right" if x > x_mid else "left",
+                        va="bottom" if up else "top")
         ax.set_title(f"{classes[a]} vs {classes[b]}  ({why})", fontsize=10)
         _axes_labels(ax)
     for ax in list(axes.flat)[len(pairs):]:
