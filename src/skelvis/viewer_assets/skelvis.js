@@ -12,8 +12,10 @@
   var BUF = null;
   var $ = function (id) { return document.getElementById(id); };
   var BONE = "#8c8c8c";
-  // Okabe & Ito's colour-blind-safe qualitative palette (classes, variants)
-  var QUAL = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"];
+  // Okabe & Ito's colour-blind-safe qualitative palette (classes, variants), then Paul Tol's darker
+  // "muted" colours for the 9th to 16th class (the default run has 13: no two share a colour)
+  var QUAL = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
+              "#882255", "#44AA99", "#999933", "#332288", "#AA4499", "#117733", "#DDCC77", "#661100"];
   function lut(hex) { var a = new Uint8Array(768); for (var i = 0; i < 768; i++) a[i] = parseInt(hex.substr(2 * i, 2), 16); return a; }
   var SEQ = lut(P.colormaps.sequential), DIV = lut(P.colormaps.diverging);
   function rgb(L, v) { var i = Math.max(0, Math.min(255, Math.round(v * 255))) * 3; return "rgb(" + L[i] + "," + L[i + 1] + "," + L[i + 2] + ")"; }
@@ -459,9 +461,12 @@
     ctx.strokeStyle = "#999"; ctx.lineWidth = 1; ctx.strokeRect(MAPM.l, MAPM.t, W, Hh);
     ctx.fillStyle = "#222"; ctx.font = "10px sans-serif"; ctx.textAlign = "center";
     [0, 0.5, 1].forEach(function (r) {
+      // the end ticks' labels run inward from the corner, so that the two at a corner do not overlap
+      ctx.textAlign = r === 0 ? "left" : (r === 1 ? "right" : "center");
       ctx.fillText(fmt(b.lo[0] + r * (b.hi[0] - b.lo[0])), MAPM.l + r * W, MAPM.t + Hh + 12);
-      ctx.save(); ctx.translate(MAPM.l - 6, MAPM.t + (1 - r) * Hh); ctx.rotate(-Math.PI / 2); ctx.fillText(fmt(b.lo[1] + r * (b.hi[1] - b.lo[1])), 0, 0); ctx.restore();
+      ctx.save(); ctx.translate(MAPM.l - 6, MAPM.t + (1 - r) * Hh); ctx.rotate(-Math.PI / 2); ctx.fillText(fmt(b.lo[1] + r * (b.hi[1] - b.lo[1])), r === 0 ? 4 : (r === 1 ? -4 : 0), 0); ctx.restore();
     });
+    ctx.textAlign = "center";
     ctx.fillText("code 1 (autoencoder of the hidden states)", MAPM.l + W / 2, MAPM.t + Hh + 28);
     ctx.save(); ctx.translate(12, MAPM.t + Hh / 2); ctx.rotate(-Math.PI / 2); ctx.fillText("code 2", 0, 0); ctx.restore();
     ctx.textAlign = "left"; ctx.lineJoin = "round";
