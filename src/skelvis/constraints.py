@@ -548,7 +548,9 @@ def constraint_blocks(x, cs: ConstraintSet, target_length=None, floor_y=None, ma
         vals = np.asarray(vals, float)
         return vals if xp is np else torch.tensor(vals, dtype=x.dtype, device=x.device)
 
-    def stack(parts):  # list of (..., k, 3) -> (..., k, 4, 3) padded with zeros
+    def stack(parts):  # list of (..., k, 3) -> (..., k, 4, 3) padded with zeros (numpy: see _np_assemble)
+        if xp is np:
+            return parts
         while len(parts) < 4:
             parts.append(parts[0] * 0)
         return xp.stack(parts, -2)
@@ -615,12 +617,42 @@ def constraint_blocks(x, cs: ConstraintSet, target_length=None, floor_y=None, ma
         rows.append(g)
         if jac:
             blocks.append(blk)
-    cat = (lambda a, d: np.concatenate(a, d)) if xp is np else (lambda a, d: torch.cat(a, d))
     if not rows:
         c = x[..., :0, 0]
         return c, (x[..., :0, :1, :].reshape(batch + (0, 1, 3))[..., :0, :] if jac else None)
-    c = cat(rows, -1)
-    return (c, cat(blocks, -3)) if jac else (c, None)
+    if xp is np:
+        return _np_assemble(rows, blocks if jac else None, batch)
+    c = torch.cat(rows, -1)
+    return (c, torch.cat(blocks, -3)) if jac else (c, None)
+
+
+def _np_assemble(rows, blocks, batch):
+    """numpy: the residuals (..., m) and blocks (..., m, 4, 3) of :func:`constraint_blocks`, each
+    part written into one frame-last buffer ((m, ...) and (m, 4, 3, ...), returned as views with
+    the frame axes first): no stacking and concatenation of frame-first copies, and the projection
+    (:func:`_np_newton_system`) reads them frame-last.  ``blocks``: per entry of ``rows`` a list of
+    slot parts (..., k, 3) or an array (..., k, s, 3)."""
+    n = len(batch)
+    fr = tuple(range(n))
+    sizes = [r.shape[-1] for r in rows]
+    m = sum(sizes)
+    c = np.empty((m,) + batch)
+    k0 = 0
+    for r, k in zip(rows, sizes):
+        c[k0:k0 + k] = r.transpose((n,) + fr)
+        k0 += k
+    c = c.transpose(tuple(range(1, n + 1)) + (0,))
+    if blocks is None:
+        return c, None
+    D = np.zeros((m, 4, 3) + batch)
+    k0 = 0
+    for parts, k in zip(blocks, sizes):
+        if not isinstance(parts, list):
+            parts = [parts[..., s, :] for s in range(parts.shape[-2])]
+        for s, part in enumerate(parts):
+            D[k0:k0 + k, s] = part.transpose((n, n + 1) + fr)
+        k0 += k
+    return c, D.transpose(tuple(range(3, n + 3)) + (0, 1, 2))
 
 
 def equality_residuals(x, cs: ConstraintSet, target_length):
@@ -773,14 +805,270 @@ def _feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg):
     return ok
 
 
+# --------------------------------------------------------------------- the numpy path (CPU)
+#
+# The same algorithm as _project_active / _restore / _newton_system / _feasible, on numpy arrays:
+# with a hundred frames every array is small and torch's per-operation overhead (several
+# microseconds a call) was most of the time.  J J^T and J^T lambda are assembled from the
+# products of the Jacobian blocks that share a joint (index arrays precomputed per constraint set
+# and row subset, :func:`_np_structure`) instead of through a dense (B, m, 3J) Jacobian, whose
+# zero-filling and products were the rest.  :func:`project` takes this path for CPU tensors and
+# numpy arrays, the torch path for tensors on an accelerator; both give the same poses to rounding.
+
+_NP_STRUCT_CACHE = 512  # row subsets kept per constraint set
+
+
+def _np_structure(cs: ConstraintSet, rows: np.ndarray):
+    """Index arrays of the system on the rows ``rows`` (indices into :func:`row_joints`), cached.
+
+    Returns (idx (m, 4) joints of the kept rows; pa, pb: flat slot indices (row * 4 + slot) of the
+    pairs of used slots on the same joint with row(pa) <= row(pb), sorted by their entry of M;
+    starts: where each entry's run of pairs starts; tk, tl: that entry (tk <= tl); sj: the used
+    slots sorted by joint, jstarts: where each joint's run starts, joints: those joints)."""
+    cache = cs.__dict__.setdefault("_cache", {}).setdefault("np_struct", {})
+    key = rows.tobytes()
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    if len(cache) >= _NP_STRUCT_CACHE:
+        cache.clear()
+    idx_full, used_full = row_joints(cs)
+    idx, used = idx_full[rows], used_full[rows]
+    m = len(rows)
+    flat = np.where(used, idx, -1).reshape(-1)
+    slot = np.flatnonzero(flat >= 0)
+    jj = flat[slot]
+    p, q = np.nonzero(jj[:, None] == jj[None, :])
+    pa, pb = slot[p], slot[q]
+    sel = pa // 4 <= pb // 4
+    pa, pb = pa[sel], pb[sel]
+    tgt = (pa // 4) * m + pb // 4
+    order = np.argsort(tgt, kind="stable")
+    pa, pb, tgt = pa[order], pb[order], tgt[order]
+    starts = np.flatnonzero(np.r_[True, tgt[1:] != tgt[:-1]]) if len(tgt) else np.zeros(0, int)
+    tk, tl = tgt[starts] // m, tgt[starts] % m
+    order = np.argsort(jj, kind="stable")
+    sj, js = slot[order], jj[order]
+    jstarts = np.flatnonzero(np.r_[True, js[1:] != js[:-1]]) if len(js) else np.zeros(0, int)
+    out = (idx, pa, pb, starts, tk, tl, sj, jstarts, js[jstarts])
+    cache[key] = out
+    return out
+
+
+def _np_spd_solve(M, rhs):
+    """:func:`_spd_solve` for numpy M (B, m, m), rhs (B, m): numpy's batched Cholesky, then torch's
+    batched triangular solves on the same memory (numpy has none; LU costs twice as much)."""
+    try:
+        Lc = np.linalg.cholesky(M)
+    except np.linalg.LinAlgError:
+        return np.linalg.solve(M, rhs[..., None])[..., 0]
+    return torch.cholesky_solve(torch.from_numpy(np.ascontiguousarray(rhs[..., None])), torch.from_numpy(Lc)).numpy()[..., 0]
+
+
+def _np_newton_system(y, zf, cs, Lt, fy, margin_deg, active_ineq, alpha, cb=None):
+    """:func:`_newton_system` on numpy arrays (same arguments, ``en`` left out as there it is
+    unused): (delta (B, J, 3), lambda of the inequality rows (B, ni), zero on rows left out).
+    Works frame-last ((rows, ..., B) arrays): every gather then copies contiguous runs of B."""
+    B, J, _ = y.shape
+    nb = len(cs.bones)
+    c, blk = constraint_blocks(y, cs, Lt, fy, margin_deg) if cb is None else cb
+    ni_full = c.shape[1] - nb
+    a = np.concatenate([np.ones((nb, B)), active_ineq.T], 0)                    # (m, B)
+    rows = np.flatnonzero(a.any(1))
+    idx, pa, pb, starts, tk, tl, sj, jstarts, joints = _np_structure(cs, rows)
+    m = len(rows)
+    a = a[rows]
+    bT = np.ascontiguousarray(blk.transpose(1, 2, 3, 0))[rows] * a[:, None, None]   # (m, 4, 3, B)
+    rhs = c.T[rows] * a                                                           # (m, B)
+    if alpha:
+        rT = np.ascontiguousarray((alpha * (y - zf.reshape(B, J, 3))).transpose(1, 2, 0))  # (J, 3, B)
+        rhs = rhs - (bT * rT[idx]).sum((1, 2))
+    bf = bT.reshape(m * 4, 3, B)
+    M = np.zeros((B, m, m))
+    if len(pa):
+        vals = np.add.reduceat((bf[pa] * bf[pb]).sum(1), starts, axis=0).T       # (B, entries)
+        M[:, tk, tl] = vals
+        M[:, tl, tk] = vals
+    ar = np.arange(m)
+    M[:, ar, ar] += (1.0 - a + 1e-12).T
+    lam = _np_spd_solve(M, rhs.T).T                                              # (m, B)
+    stepT = np.zeros((J, 3, B))
+    if len(sj):
+        stepT[joints] = np.add.reduceat((bT * lam[:, None, None]).reshape(m * 4, 3, B)[sj], jstarts, axis=0)
+    delta = -stepT.transpose(2, 0, 1)
+    if alpha:
+        delta = delta - rT.transpose(2, 0, 1)
+    lam_i = np.zeros((B, ni_full))
+    lam_i[:, rows[rows >= nb] - nb] = lam[nb:].T
+    return delta, lam_i
+
+
+def _np_restore(y, zf, cs, Lt, fy, en, margin_deg, max_iter, tol):
+    """:func:`_restore` on numpy arrays."""
+    y = y.copy()
+    nb = len(cs.bones)
+    keep = np.zeros_like(en)
+    todo = np.arange(len(y))
+    for _ in range(max_iter):
+        if len(todo) == 0:
+            break
+        ys, Ls, fs = y[todo], Lt[todo], None if fy is None else fy[todo]
+        cb = constraint_blocks(ys, cs, Ls, fs, margin_deg)
+        g = cb[0][:, nb:]
+        done = ~((g < -_DONE) & en[todo]).any(1)
+        if nb:
+            done &= np.abs(cb[0][:, :nb]).max(1) <= _DONE
+        if done.any():
+            nd = ~done
+            todo, ys, Ls = todo[nd], ys[nd], Ls[nd]
+            fs = None if fs is None else fs[nd]
+            cb, g = (cb[0][nd], cb[1][nd]), g[nd]
+            if len(todo) == 0:
+                break
+        active = en[todo] & ((g < 0) | keep[todo])
+        delta, lam = _np_newton_system(ys, zf[todo], cs, Ls, fs, margin_deg, active, 0.0, cb)
+        keep[todo] = active & (lam < 0)
+        y[todo] = ys + delta
+        if delta.size == 0:
+            break
+        todo = todo[np.abs(delta.reshape(len(delta), -1)).max(1) >= tol]
+    return y
+
+
+def _ineq_tol(cs: ConstraintSet, angle_tol_deg: float) -> np.ndarray:
+    """(ni,) the feasibility tolerance of each inequality row (negative: how far below 0 is allowed)."""
+    return np.where(cs.inequality_kinds() == "angle", -math.radians(angle_tol_deg), -1e-9)
+
+
+def _np_feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg):
+    """:func:`_feasible` on numpy arrays."""
+    ok = np.ones(len(y), bool)
+    if len(cs.bones):
+        ok &= bone_length_error(y, cs, Lt).max(-1) <= bone_tol
+    if cs.num_inequalities:
+        g = constraint_blocks(y, cs, Lt, fy, 0.0, jac=False, bones=False)[0]
+        ok &= ~((g < _ineq_tol(cs, angle_tol_deg)) & en).any(-1)
+    return ok
+
+
+def _np(v, dtype=np.float64):
+    """A numpy array of ``v`` (a CPU tensor shares its memory)."""
+    if isinstance(v, torch.Tensor):
+        v = v.detach().cpu()
+        return v.numpy().astype(dtype, copy=False) if v.dtype != torch.bool else v.numpy()
+    return np.asarray(v, dtype)
+
+
+def _np_inputs(target, cs, target_length, floor_y, enabled, x_init):
+    z = _np(target)
+    B = z.shape[0]
+    Lt = np.broadcast_to(_np(target_length), (B, len(cs.bones)))
+    fy = None if floor_y is None else np.broadcast_to(_np(floor_y), (B,))
+    ni = cs.num_inequalities
+    en = (np.ones((B, ni), bool) if enabled is None
+          else np.broadcast_to(_np(enabled, bool).astype(bool, copy=False), (B, ni)))
+    x0 = None if x_init is None else _np(x_init)
+    return z, Lt, fy, en, x0
+
+
+def _np_project(target, cs, target_length, floor_y, enabled, x_init, max_iter, refine_iter, tol, margin_deg,
+                bone_tol, angle_tol_deg, pair_slack) -> ProjectionResult:
+    """:func:`project` on numpy arrays (float64, CPU)."""
+    z, Lt, fy, en, x0 = _np_inputs(target, cs, target_length, floor_y, enabled, x_init)
+    if not len(cs.capsule_pairs):
+        return _np_project_active(z, cs, Lt, fy, en, x0, max_iter, refine_iter, tol, margin_deg, bone_tol,
+                                  angle_tol_deg)
+    kinds = cs.inequality_kinds()
+    fixed = np.flatnonzero(kinds != "volume")
+    vol = np.flatnonzero(kinds == "volume")
+    ell = trunk_length(z, cs, Lt)[:, None]
+    cand = np.zeros(len(vol), bool)
+    x = z if x0 is None else x0
+    for pose in {id(z): z, id(x): x}.values():
+        g = _capsule_terms(pose, cs, Lt, False)[0]
+        cand |= ((g < pair_slack * ell) & en[:, vol]).any(0)
+    res = None
+    for _ in range(4):
+        keep = np.flatnonzero(cand)
+        sub = cs.with_pairs(keep)
+        res = _np_project_active(z, sub, Lt, fy, en[:, np.concatenate([fixed, vol[keep]])], x0, max_iter,
+                                 refine_iter, tol, margin_deg, bone_tol, angle_tol_deg)
+        g = _capsule_terms(res.x.numpy(), cs, Lt, False)[0]
+        new = ((g < 0) & en[:, vol]).any(0) & ~cand
+        if not new.any():
+            break
+        cand |= new
+        x0 = res.x.numpy()
+    return res
+
+
+def _np_project_active(z, cs, Lt, fy, en, x0, max_iter, refine_iter, tol, margin_deg, bone_tol,
+                       angle_tol_deg) -> ProjectionResult:
+    """:func:`_project_active` on numpy arrays: z (B, J, 3), Lt (B, nb), fy (B,) or None, en (B, ni)."""
+    B = z.shape[0]
+    ni, nb = cs.num_inequalities, len(cs.bones)
+    zf = z.reshape(B, -1)
+    y = z.copy() if x0 is None else np.array(x0, np.float64)
+    it = 0
+    if nb or ni:
+        y = _np_restore(y, zf, cs, Lt, fy, en, margin_deg, max_iter, tol)
+        step = np.ones(B)
+        near_tol = np.where(cs.inequality_kinds() == "angle", math.radians(1e-3), 1e-6)
+        for it in range(1, refine_iter + 1):
+            cb = constraint_blocks(y, cs, Lt, fy, margin_deg)
+            near = en & (cb[0][:, nb:] < near_tol)
+            delta, lam = _np_newton_system(y, zf, cs, Lt, fy, margin_deg, near, 1.0, cb)
+            release = near & (lam > 0)
+            if release.any():  # same system again without the rows whose multiplier has the wrong sign
+                delta, _ = _np_newton_system(y, zf, cs, Lt, fy, margin_deg, near & ~release, 1.0, cb)
+            if np.abs(delta).max() < 1e-9:
+                break
+            trial = _np_restore(y + step[:, None, None] * delta, zf, cs, Lt, fy, en, margin_deg, max_iter, tol)
+            d_old = np.linalg.norm((y - z).reshape(B, -1), axis=-1)
+            d_new = np.linalg.norm((trial - z).reshape(B, -1), axis=-1)
+            better = (d_new < d_old) & _np_feasible(trial, cs, Lt, fy, en, bone_tol, angle_tol_deg)
+            y = np.where(better[:, None, None], trial, y)
+            step = np.where(better, np.minimum(step * 2, 1.0), step / 2)
+    berr = bone_length_error(y, cs, Lt).max(-1) if nb else np.zeros(B)
+    viol = angle_violation_deg(y, cs, fy) * en
+    kinds = cs.inequality_kinds()
+
+    def worst(kind):
+        cols = np.flatnonzero(kinds == kind)
+        return torch.from_numpy(np.ascontiguousarray(viol[..., cols].max(-1)) if len(cols) else np.zeros(B))
+
+    converged = bool(_np_feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg).all()) if (nb or ni) else True
+    return ProjectionResult(x=torch.from_numpy(y), bone_error=torch.from_numpy(np.asarray(berr, np.float64)),
+                            angle_violation=worst("angle"), floor_violation=worst("floor"), iterations=it,
+                            converged=converged, support_violation=worst("support"),
+                            interpenetration=worst("volume"))
+
+
+def _numpy_backend(x, backend: str | None) -> bool:
+    """Whether :func:`project` takes the numpy path for ``x`` (see there)."""
+    if backend is None:
+        return not (isinstance(x, torch.Tensor) and x.device.type != "cpu")
+    if backend not in ("numpy", "torch"):
+        raise ValueError(f"backend must be 'numpy', 'torch' or None, got {backend!r}")
+    return backend == "numpy"
+
+
 def project(target, cs: ConstraintSet, target_length, floor_y=None, enabled=None, x_init=None,
             max_iter: int = 30, refine_iter: int = 3, tol: float = 1e-9, margin_deg: float = 0.01,
-            bone_tol: float = 1e-6, angle_tol_deg: float = 1e-3, pair_slack: float = 0.25) -> ProjectionResult:
+            bone_tol: float = 1e-6, angle_tol_deg: float = 1e-3, pair_slack: float = 0.25,
+            backend: str | None = None) -> ProjectionResult:
     """Closest poses to ``target`` (B, J, 3) satisfying C, all frames at once (Eq. 14); see
     :func:`_project_active`.  With the volume constraint, only the capsule pairs closer than
     ``(r_i + r_j + pair_slack) * ell`` in the target or the start of some frame enter the system (the
     active set); a pair left out that ends interpenetrating joins it and the projection is redone
-    from its result (at most three times)."""
+    from its result (at most three times).
+
+    backend: 'numpy' (the default for numpy arrays and CPU tensors: far less overhead per operation
+    on these small arrays) or 'torch' (the default for tensors on an accelerator); the same
+    algorithm, the same poses to rounding.  The result holds float64 tensors either way."""
+    if _numpy_backend(target, backend):
+        return _np_project(target, cs, target_length, floor_y, enabled, x_init, max_iter, refine_iter, tol,
+                           margin_deg, bone_tol, angle_tol_deg, pair_slack)
     if not len(cs.capsule_pairs):
         return _project_active(target, cs, target_length, floor_y, enabled, x_init, max_iter, refine_iter, tol,
                                margin_deg, bone_tol, angle_tol_deg)
