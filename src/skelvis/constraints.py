@@ -41,6 +41,7 @@ relative bone-length error and the angle violation in degrees.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -865,10 +866,145 @@ def _np_spd_solve(M, rhs):
     return torch.cholesky_solve(torch.from_numpy(np.ascontiguousarray(rhs[..., None])), torch.from_numpy(Lc)).numpy()[..., 0]
 
 
-def _np_newton_system(y, zf, cs, Lt, fy, margin_deg, active_ineq, alpha, cb=None):
-    """:func:`_newton_system` on numpy arrays (same arguments, ``en`` left out as there it is
-    unused): (delta (B, J, 3), lambda of the inequality rows (B, ni), zero on rows left out).
-    Works frame-last ((rows, ..., B) arrays): every gather then copies contiguous runs of B."""
+def _fl(a, copy: bool = False):
+    """``a`` (B, ...) with frame-last memory, viewed with the frame axis first (a copy unless it
+    already is, or always with ``copy``): numpy keeps that layout through indexing of the other
+    axes, elementwise operations and reductions, so every operation of the numpy path runs over
+    contiguous runs of B values."""
+    n = a.ndim
+    base = a.transpose(tuple(range(1, n)) + (0,))
+    base = np.array(base, order="C") if copy else np.ascontiguousarray(base)
+    return base.transpose((n - 1,) + tuple(range(n - 1)))
+
+
+def _take(a, sel):
+    """Frames ``sel`` (indices or mask) of a frame-last ``a`` (see :func:`_fl`), still frame-last."""
+    n = a.ndim
+    return a.transpose(tuple(range(1, n)) + (0,))[..., sel].transpose((n - 1,) + tuple(range(n - 1)))
+
+
+def _newton_kernel(blk, c, a, rows, pa, pb, starts, tk, tl, sj, idx, r, use_r, step, lam):  # pragma: no cover (numba)
+    """The per-frame work of :func:`_np_newton_system` as one loop over frames, compiled by numba
+    (:func:`_compiled_newton_kernel`): M = D_a D_a^T + diag(1 - a + 1e-12) from the block products
+    of the structure of :func:`_np_structure`, rhs = c a - D_a r, lambda = M^-1 rhs by Cholesky
+    (Gaussian elimination with partial pivoting where a pivot is not positive, as :func:`_spd_solve`
+    falls back to LU), and step = D_a^T lambda accumulated per joint.  blk (m_full, 4, 3, B),
+    c and a (m_full, B), r (J, 3, B) (read when use_r); writes step (J, 3, B) (zeroed by the caller)
+    and lam (m, B) on the kept rows ``rows``."""
+    m = rows.shape[0]
+    B = blk.shape[3]
+    ne = starts.shape[0]
+    npair = pa.shape[0]
+    M = np.empty((m, m))
+    M0 = np.empty((m, m))
+    x = np.empty(m)
+    for b in range(B):
+        M[:, :] = 0.0
+        for e in range(ne):
+            hi = starts[e + 1] if e + 1 < ne else npair
+            v = 0.0
+            for p in range(starts[e], hi):
+                rk, sk = rows[pa[p] // 4], pa[p] % 4
+                rl, sl = rows[pb[p] // 4], pb[p] % 4
+                v += (blk[rk, sk, 0, b] * blk[rl, sl, 0, b] + blk[rk, sk, 1, b] * blk[rl, sl, 1, b]
+                      + blk[rk, sk, 2, b] * blk[rl, sl, 2, b])
+            k, l = tk[e], tl[e]
+            v *= a[rows[k], b] * a[rows[l], b]
+            M[k, l] = v
+            M[l, k] = v
+        for k in range(m):
+            rk = rows[k]
+            ak = a[rk, b]
+            M[k, k] += 1.0 - ak + 1e-12
+            v = c[rk, b]
+            if use_r:
+                for s in range(4):
+                    j = idx[k, s]
+                    v -= blk[rk, s, 0, b] * r[j, 0, b] + blk[rk, s, 1, b] * r[j, 1, b] + blk[rk, s, 2, b] * r[j, 2, b]
+            x[k] = v * ak
+        M0[:, :] = M
+        ok = True
+        for j in range(m):  # Cholesky, lower triangle
+            d = M[j, j]
+            for q in range(j):
+                d -= M[j, q] * M[j, q]
+            if not d > 0.0:
+                ok = False
+                break
+            d = math.sqrt(d)
+            M[j, j] = d
+            for i in range(j + 1, m):
+                v = M[i, j]
+                for q in range(j):
+                    v -= M[i, q] * M[j, q]
+                M[i, j] = v / d
+        if ok:
+            for i in range(m):
+                v = x[i]
+                for q in range(i):
+                    v -= M[i, q] * x[q]
+                x[i] = v / M[i, i]
+            for i in range(m - 1, -1, -1):
+                v = x[i]
+                for q in range(i + 1, m):
+                    v -= M[q, i] * x[q]
+                x[i] = v / M[i, i]
+        else:
+            for j in range(m):  # Gaussian elimination with partial pivoting on M0
+                piv = j
+                for i in range(j + 1, m):
+                    if abs(M0[i, j]) > abs(M0[piv, j]):
+                        piv = i
+                if piv != j:
+                    for q in range(m):
+                        M0[j, q], M0[piv, q] = M0[piv, q], M0[j, q]
+                    x[j], x[piv] = x[piv], x[j]
+                for i in range(j + 1, m):
+                    f = M0[i, j] / M0[j, j]
+                    for q in range(j, m):
+                        M0[i, q] -= f * M0[j, q]
+                    x[i] -= f * x[j]
+            for i in range(m - 1, -1, -1):
+                v = x[i]
+                for q in range(i + 1, m):
+                    v -= M0[i, q] * x[q]
+                x[i] = v / M0[i, i]
+        for k in range(m):
+            lam[k, b] = x[k]
+        for p in range(sj.shape[0]):
+            k, s = sj[p] // 4, sj[p] % 4
+            rk = rows[k]
+            w = x[k] * a[rk, b]
+            j = idx[k, s]
+            step[j, 0, b] += w * blk[rk, s, 0, b]
+            step[j, 1, b] += w * blk[rk, s, 1, b]
+            step[j, 2, b] += w * blk[rk, s, 2, b]
+
+
+_KERNEL: list = []
+
+
+def _compiled_newton_kernel():
+    """:func:`_newton_kernel` compiled by numba (cached on disk), or None without numba or with
+    ``SKELVIS_NO_NUMBA`` set (the numpy code of :func:`_np_newton_system` then does the same)."""
+    if not _KERNEL:
+        fn = None
+        if not os.environ.get("SKELVIS_NO_NUMBA"):
+            try:
+                import numba
+            except ImportError:
+                numba = None
+            if numba is not None:
+                fn = numba.njit(cache=True, nogil=True)(_newton_kernel)
+        _KERNEL.append(fn)
+    return _KERNEL[0]
+
+
+def _np_newton_system(y, z, cs, Lt, fy, margin_deg, active_ineq, alpha, cb=None):
+    """:func:`_newton_system` on numpy arrays (target z (B, J, 3) in place of zf, unused when
+    alpha is 0; ``en`` left out as it is unused there): (delta (B, J, 3), lambda of the inequality
+    rows (B, ni), zero on rows left out).  Works frame-last ((rows, ..., B) arrays): every gather
+    then copies contiguous runs of B."""
     B, J, _ = y.shape
     nb = len(cs.bones)
     c, blk = constraint_blocks(y, cs, Lt, fy, margin_deg) if cb is None else cb
@@ -877,11 +1013,23 @@ def _np_newton_system(y, zf, cs, Lt, fy, margin_deg, active_ineq, alpha, cb=None
     rows = np.flatnonzero(a.any(1))
     idx, pa, pb, starts, tk, tl, sj, jstarts, joints = _np_structure(cs, rows)
     m = len(rows)
+    kernel = _compiled_newton_kernel()
+    if kernel is not None:
+        rT = (np.ascontiguousarray((alpha * (y - z)).transpose(1, 2, 0)) if alpha else np.zeros((1, 1, 1)))
+        stepT, lam = np.zeros((J, 3, B)), np.empty((m, B))
+        kernel(np.ascontiguousarray(blk.transpose(1, 2, 3, 0)), np.ascontiguousarray(c.T), a, rows, pa, pb,
+               starts, tk, tl, sj, idx, rT, bool(alpha), stepT, lam)
+        delta = -stepT.transpose(2, 0, 1)
+        if alpha:
+            delta = delta - rT.transpose(2, 0, 1)
+        lam_i = np.zeros((B, ni_full))
+        lam_i[:, rows[rows >= nb] - nb] = lam[nb:].T
+        return delta, lam_i
     a = a[rows]
     bT = np.ascontiguousarray(blk.transpose(1, 2, 3, 0))[rows] * a[:, None, None]   # (m, 4, 3, B)
     rhs = c.T[rows] * a                                                           # (m, B)
     if alpha:
-        rT = np.ascontiguousarray((alpha * (y - zf.reshape(B, J, 3))).transpose(1, 2, 0))  # (J, 3, B)
+        rT = np.ascontiguousarray((alpha * (y - z)).transpose(1, 2, 0))                  # (J, 3, B)
         rhs = rhs - (bT * rT[idx]).sum((1, 2))
     bf = bT.reshape(m * 4, 3, B)
     M = np.zeros((B, m, m))
@@ -903,16 +1051,17 @@ def _np_newton_system(y, zf, cs, Lt, fy, margin_deg, active_ineq, alpha, cb=None
     return delta, lam_i
 
 
-def _np_restore(y, zf, cs, Lt, fy, en, margin_deg, max_iter, tol):
-    """:func:`_restore` on numpy arrays."""
-    y = y.copy()
+def _np_restore(y, cs, Lt, fy, en, margin_deg, max_iter, tol):
+    """:func:`_restore` on numpy arrays (frame-last, :func:`_fl`; the target is not needed)."""
+    y = _fl(y, copy=True)
     nb = len(cs.bones)
     keep = np.zeros_like(en)
     todo = np.arange(len(y))
     for _ in range(max_iter):
         if len(todo) == 0:
             break
-        ys, Ls, fs = y[todo], Lt[todo], None if fy is None else fy[todo]
+        full = len(todo) == len(y)
+        ys, Ls, fs = (y, Lt, fy) if full else (_take(y, todo), _take(Lt, todo), None if fy is None else fy[todo])
         cb = constraint_blocks(ys, cs, Ls, fs, margin_deg)
         g = cb[0][:, nb:]
         done = ~((g < -_DONE) & en[todo]).any(1)
@@ -920,18 +1069,18 @@ def _np_restore(y, zf, cs, Lt, fy, en, margin_deg, max_iter, tol):
             done &= np.abs(cb[0][:, :nb]).max(1) <= _DONE
         if done.any():
             nd = ~done
-            todo, ys, Ls = todo[nd], ys[nd], Ls[nd]
+            todo, ys, Ls = todo[nd], _take(ys, nd), _take(Ls, nd)
             fs = None if fs is None else fs[nd]
-            cb, g = (cb[0][nd], cb[1][nd]), g[nd]
+            cb, g = (_take(cb[0], nd), _take(cb[1], nd)), g[nd]
             if len(todo) == 0:
                 break
         active = en[todo] & ((g < 0) | keep[todo])
-        delta, lam = _np_newton_system(ys, zf[todo], cs, Ls, fs, margin_deg, active, 0.0, cb)
+        delta, lam = _np_newton_system(ys, None, cs, Ls, fs, margin_deg, active, 0.0, cb)
         keep[todo] = active & (lam < 0)
-        y[todo] = ys + delta
+        y.transpose(1, 2, 0)[..., todo] = (ys + delta).transpose(1, 2, 0)
         if delta.size == 0:
             break
-        todo = todo[np.abs(delta.reshape(len(delta), -1)).max(1) >= tol]
+        todo = todo[np.abs(delta).max((1, 2)) >= tol]
     return y
 
 
@@ -1007,25 +1156,25 @@ def _np_project_active(z, cs, Lt, fy, en, x0, max_iter, refine_iter, tol, margin
     """:func:`_project_active` on numpy arrays: z (B, J, 3), Lt (B, nb), fy (B,) or None, en (B, ni)."""
     B = z.shape[0]
     ni, nb = cs.num_inequalities, len(cs.bones)
-    zf = z.reshape(B, -1)
-    y = z.copy() if x0 is None else np.array(x0, np.float64)
+    z, Lt = _fl(z), _fl(Lt)
+    y = z if x0 is None else _fl(x0)
     it = 0
     if nb or ni:
-        y = _np_restore(y, zf, cs, Lt, fy, en, margin_deg, max_iter, tol)
+        y = _np_restore(y, cs, Lt, fy, en, margin_deg, max_iter, tol)
         step = np.ones(B)
         near_tol = np.where(cs.inequality_kinds() == "angle", math.radians(1e-3), 1e-6)
         for it in range(1, refine_iter + 1):
             cb = constraint_blocks(y, cs, Lt, fy, margin_deg)
             near = en & (cb[0][:, nb:] < near_tol)
-            delta, lam = _np_newton_system(y, zf, cs, Lt, fy, margin_deg, near, 1.0, cb)
+            delta, lam = _np_newton_system(y, z, cs, Lt, fy, margin_deg, near, 1.0, cb)
             release = near & (lam > 0)
             if release.any():  # same system again without the rows whose multiplier has the wrong sign
-                delta, _ = _np_newton_system(y, zf, cs, Lt, fy, margin_deg, near & ~release, 1.0, cb)
+                delta, _ = _np_newton_system(y, z, cs, Lt, fy, margin_deg, near & ~release, 1.0, cb)
             if np.abs(delta).max() < 1e-9:
                 break
-            trial = _np_restore(y + step[:, None, None] * delta, zf, cs, Lt, fy, en, margin_deg, max_iter, tol)
-            d_old = np.linalg.norm((y - z).reshape(B, -1), axis=-1)
-            d_new = np.linalg.norm((trial - z).reshape(B, -1), axis=-1)
+            trial = _np_restore(y + step[:, None, None] * delta, cs, Lt, fy, en, margin_deg, max_iter, tol)
+            d_old = (((y - z) ** 2).sum((1, 2))) ** 0.5
+            d_new = (((trial - z) ** 2).sum((1, 2))) ** 0.5
             better = (d_new < d_old) & _np_feasible(trial, cs, Lt, fy, en, bone_tol, angle_tol_deg)
             y = np.where(better[:, None, None], trial, y)
             step = np.where(better, np.minimum(step * 2, 1.0), step / 2)
@@ -1038,7 +1187,7 @@ def _np_project_active(z, cs, Lt, fy, en, x0, max_iter, refine_iter, tol, margin
         return torch.from_numpy(np.ascontiguousarray(viol[..., cols].max(-1)) if len(cols) else np.zeros(B))
 
     converged = bool(_np_feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg).all()) if (nb or ni) else True
-    return ProjectionResult(x=torch.from_numpy(y), bone_error=torch.from_numpy(np.asarray(berr, np.float64)),
+    return ProjectionResult(x=torch.from_numpy(np.ascontiguousarray(y)), bone_error=torch.from_numpy(np.asarray(berr, np.float64)),
                             angle_violation=worst("angle"), floor_violation=worst("floor"), iterations=it,
                             converged=converged, support_violation=worst("support"),
                             interpenetration=worst("volume"))
@@ -1249,8 +1398,9 @@ def project_sequence(seq, cs: ConstraintSet, target_length, length: int | None =
     fy = None if floor_y is None else torch.as_tensor(floor_y, dtype=torch.float64).expand(T)
     res = project(seq[:T], cs, target_length, floor_y=fy, enabled=en, **kw)
     if max_acceleration is not None and T >= 3:
-        res = _bound_acceleration(res, cs, target_length, fy, en, float(max_acceleration), max_iter, tol,
-                                  kw.get("margin_deg", 0.01))
+        bound_fn = _np_bound_acceleration if _numpy_backend(seq, kw.get("backend")) else _bound_acceleration
+        res = bound_fn(res, cs, target_length, fy, en, float(max_acceleration), max_iter, tol,
+                       kw.get("margin_deg", 0.01))
     out[:T] = res.x
     res.x = out
     return res
@@ -1313,6 +1463,70 @@ def _bound_acceleration(res, cs_full, target_length, fy, en_full, bound, max_ite
     return ProjectionResult(x=y, bone_error=berr, angle_violation=worst("angle"), floor_violation=worst("floor"),
                             iterations=res.iterations, converged=ok, support_violation=worst("support"),
                             interpenetration=worst("volume"))
+
+
+def _np_bound_acceleration(res, cs_full, target_length, fy, en_full, bound, max_iter, tol, margin_deg):
+    """:func:`_bound_acceleration` on numpy arrays (the checks and the active sets, many small
+    operations); the coupled step (:func:`_sequence_step`: a few larger solves) stays in torch, on
+    the same memory."""
+    y = np.array(_np(res.x))
+    T, J, _ = y.shape
+    Lt = np.array(np.broadcast_to(_np(target_length), (T, len(cs_full.bones))))  # writable copies (torch views)
+    fy = None if fy is None else np.array(np.broadcast_to(_np(fy), (T,)))
+    ni = cs_full.num_inequalities
+    en_full = np.ones((T, ni), bool) if en_full is None else np.array(np.broadcast_to(_np(en_full, bool), (T, ni)))
+    inner = bound * (1 - 1e-6)   # as in _bound_acceleration
+    outer = bound * (1 + 1e-12)
+    kinds_full = cs_full.inequality_kinds()
+    vol = np.flatnonzero(kinds_full == "volume")
+    near = np.zeros(len(vol), bool)
+    if len(vol):
+        g = _capsule_terms(y, cs_full, Lt, False)[0]
+        near = ((g < 0.25 * trunk_length(y, cs_full, Lt)[:, None]) & en_full[:, vol]).any(0)
+    Lt_t = torch.from_numpy(Lt)
+    fy_t = None if fy is None else torch.from_numpy(fy)
+    for _round in range(3):
+        cs, en = cs_full, en_full
+        if len(vol):
+            cs = cs_full.with_pairs(np.flatnonzero(near))
+            en = en_full[:, np.concatenate([np.flatnonzero(kinds_full != "volume"), vol[near]])]
+        keep_f = np.zeros(en.shape, bool)
+        keep_a = np.zeros((T - 2, J), bool)
+        for _ in range(max_iter):
+            if (float(acceleration(y).max()) <= outer and not keep_a.any()
+                    and _np_feasible(y, cs, Lt, fy, en, 1e-9, 1e-6).all()):
+                break  # every bound holds: a feasible sequence is returned unchanged
+            g = constraint_blocks(y, cs, Lt, fy, margin_deg, jac=False, bones=False)[0]
+            active = en & ((g < 0) | keep_f)
+            yt = torch.from_numpy(y)
+            t, j, ca, u, _act = _acceleration_rows(yt, outer, inner, torch.from_numpy(keep_a))
+            delta, lam_f, lam_a = _sequence_step(yt, cs, Lt_t, fy_t, margin_deg, torch.from_numpy(active), t, j, ca, u)
+            keep_f = active & (lam_f.numpy() < 0)
+            keep_a = np.zeros_like(keep_a)
+            keep_a[t.numpy() - 1, j.numpy()] = lam_a.numpy() < 0
+            delta = delta.numpy()
+            y = y + delta
+            if float(np.abs(delta).max()) < tol:
+                break
+        if not len(vol):
+            break
+        g = _capsule_terms(y, cs_full, Lt, False)[0]
+        new = ((g < 0) & en_full[:, vol]).any(0) & ~near
+        if not new.any():
+            break
+        near |= new
+    berr = bone_length_error(y, cs_full, Lt).max(-1)
+    viol = angle_violation_deg(y, cs_full, fy) * en_full
+
+    def worst(kind):
+        cols = np.flatnonzero(kinds_full == kind)
+        return torch.from_numpy(np.ascontiguousarray(viol[..., cols].max(-1)) if len(cols) else np.zeros(T))
+
+    acc_ok = float(acceleration(y).max()) <= bound + 1e-9
+    ok = bool(_np_feasible(y, cs_full, Lt, fy, en_full, 1e-6, 1e-3).all()) and acc_ok
+    return ProjectionResult(x=torch.from_numpy(y), bone_error=torch.from_numpy(berr), angle_violation=worst("angle"),
+                            floor_violation=worst("floor"), iterations=res.iterations, converged=ok,
+                            support_violation=worst("support"), interpenetration=worst("volume"))
 
 
 def project_slsqp(target: np.ndarray, cs: ConstraintSet, target_length: np.ndarray, floor_y=None,
