@@ -32,7 +32,9 @@ any leading batch shape ``(..., J, 3)``.
 over all joints) to ``x + d`` that satisfies C, by a batched active-set Gauss-Newton (SQP)
 iteration: each step linearises the equalities and the active inequalities and applies the
 minimum-norm correction ``delta = -r - J^T (J J^T)^{-1} (c - J r)`` (``r`` = current minus target),
-solving one small (m x m) system per frame with ``torch.linalg.solve``.  An inequality is active
+solving one small (m x m) system per frame (Cholesky).  On the CPU (numpy arrays and CPU tensors)
+it runs in numpy, each batch of those systems as one numba-compiled loop over frames; tensors on
+an accelerator take the same algorithm in torch (``backend`` of :func:`project`).  An inequality is active
 while it is violated or while its multiplier still pushes (KKT sign), so the result is the
 projection, not just any feasible point.  Limits are targeted with a small inner margin
 (``margin_deg``) so that converged poses meet them strictly; feasibility is reported as the
