@@ -47,6 +47,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import torch
 from scipy.optimize import minimize
@@ -987,18 +988,10 @@ _KERNEL: list = []
 
 
 def _compiled_newton_kernel():
-    """:func:`_newton_kernel` compiled by numba (cached on disk), or None without numba or with
+    """:func:`_newton_kernel` compiled by numba at its first call (cached on disk), or None with
     ``SKELVIS_NO_NUMBA`` set (the numpy code of :func:`_np_newton_system` then does the same)."""
     if not _KERNEL:
-        fn = None
-        if not os.environ.get("SKELVIS_NO_NUMBA"):
-            try:
-                import numba
-            except ImportError:
-                numba = None
-            if numba is not None:
-                fn = numba.njit(cache=True, nogil=True)(_newton_kernel)
-        _KERNEL.append(fn)
+        _KERNEL.append(None if os.environ.get("SKELVIS_NO_NUMBA") else numba.njit(cache=True, nogil=True)(_newton_kernel))
     return _KERNEL[0]
 
 
