@@ -143,8 +143,8 @@ def main(argv=None):
     summary["plausible_iteration_load_1min"] = round(os.getloadavg()[0], 2)
     details["plausible_iteration_s"] = times
     write_result("maximize", summary, details=details,
-                 compared="skelvis.constraints.project (batched active-set Gauss-Newton/SQP, torch float64, "
-                          "all frames at once) vs scipy.optimize.minimize(method='SLSQP') per frame with "
+                 compared="skelvis.constraints.project (batched active-set Gauss-Newton/SQP, float64, all "
+                          "frames at once; on the CPU numpy with numba-compiled Newton systems) vs scipy.optimize.minimize(method='SLSQP') per frame with "
                           "analytic Jacobians (skelvis.constraints.project_slsqp), interleaved repetitions",
                  note="median_speedup: median over repetitions of SLSQP seconds / batched seconds (same load); "
                       "plausible compares the per-frame rows (the acceleration bound couples frames, SLSQP per "

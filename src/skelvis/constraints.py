@@ -32,7 +32,9 @@ any leading batch shape ``(..., J, 3)``.
 over all joints) to ``x + d`` that satisfies C, by a batched active-set Gauss-Newton (SQP)
 iteration: each step linearises the equalities and the active inequalities and applies the
 minimum-norm correction ``delta = -r - J^T (J J^T)^{-1} (c - J r)`` (``r`` = current minus target),
-solving one small (m x m) system per frame with ``torch.linalg.solve``.  An inequality is active
+solving one small (m x m) system per frame (Cholesky).  On the CPU (numpy arrays and CPU tensors)
+it runs in numpy, each batch of those systems as one numba-compiled loop over frames; tensors on
+an accelerator take the same algorithm in torch (``backend`` of :func:`project`).  An inequality is active
 while it is violated or while its multiplier still pushes (KKT sign), so the result is the
 projection, not just any feasible point.  Limits are targeted with a small inner margin
 (``margin_deg``) so that converged poses meet them strictly; feasibility is reported as the
@@ -41,9 +43,11 @@ relative bone-length error and the angle violation in degrees.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import torch
 from scipy.optimize import minimize
@@ -548,7 +552,9 @@ def constraint_blocks(x, cs: ConstraintSet, target_length=None, floor_y=None, ma
         vals = np.asarray(vals, float)
         return vals if xp is np else torch.tensor(vals, dtype=x.dtype, device=x.device)
 
-    def stack(parts):  # list of (..., k, 3) -> (..., k, 4, 3) padded with zeros
+    def stack(parts):  # list of (..., k, 3) -> (..., k, 4, 3) padded with zeros (numpy: see _np_assemble)
+        if xp is np:
+            return parts
         while len(parts) < 4:
             parts.append(parts[0] * 0)
         return xp.stack(parts, -2)
@@ -615,12 +621,42 @@ def constraint_blocks(x, cs: ConstraintSet, target_length=None, floor_y=None, ma
         rows.append(g)
         if jac:
             blocks.append(blk)
-    cat = (lambda a, d: np.concatenate(a, d)) if xp is np else (lambda a, d: torch.cat(a, d))
     if not rows:
         c = x[..., :0, 0]
         return c, (x[..., :0, :1, :].reshape(batch + (0, 1, 3))[..., :0, :] if jac else None)
-    c = cat(rows, -1)
-    return (c, cat(blocks, -3)) if jac else (c, None)
+    if xp is np:
+        return _np_assemble(rows, blocks if jac else None, batch)
+    c = torch.cat(rows, -1)
+    return (c, torch.cat(blocks, -3)) if jac else (c, None)
+
+
+def _np_assemble(rows, blocks, batch):
+    """numpy: the residuals (..., m) and blocks (..., m, 4, 3) of :func:`constraint_blocks`, each
+    part written into one frame-last buffer ((m, ...) and (m, 4, 3, ...), returned as views with
+    the frame axes first): no stacking and concatenation of frame-first copies, and the projection
+    (:func:`_np_newton_system`) reads them frame-last.  ``blocks``: per entry of ``rows`` a list of
+    slot parts (..., k, 3) or an array (..., k, s, 3)."""
+    n = len(batch)
+    fr = tuple(range(n))
+    sizes = [r.shape[-1] for r in rows]
+    m = sum(sizes)
+    c = np.empty((m,) + batch)
+    k0 = 0
+    for r, k in zip(rows, sizes):
+        c[k0:k0 + k] = r.transpose((n,) + fr)
+        k0 += k
+    c = c.transpose(tuple(range(1, n + 1)) + (0,))
+    if blocks is None:
+        return c, None
+    D = np.zeros((m, 4, 3) + batch)
+    k0 = 0
+    for parts, k in zip(blocks, sizes):
+        if not isinstance(parts, list):
+            parts = [parts[..., s, :] for s in range(parts.shape[-2])]
+        for s, part in enumerate(parts):
+            D[k0:k0 + k, s] = part.transpose((n, n + 1) + fr)
+        k0 += k
+    return c, D.transpose(tuple(range(3, n + 3)) + (0, 1, 2))
 
 
 def equality_residuals(x, cs: ConstraintSet, target_length):
@@ -773,14 +809,410 @@ def _feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg):
     return ok
 
 
+# --------------------------------------------------------------------- the numpy path (CPU)
+#
+# The same algorithm as _project_active / _restore / _newton_system / _feasible, on numpy arrays:
+# with a hundred frames every array is small and torch's per-operation overhead (several
+# microseconds a call) was most of the time.  J J^T and J^T lambda are assembled from the
+# products of the Jacobian blocks that share a joint (index arrays precomputed per constraint set
+# and row subset, :func:`_np_structure`) instead of through a dense (B, m, 3J) Jacobian, whose
+# zero-filling and products were the rest.  :func:`project` takes this path for CPU tensors and
+# numpy arrays, the torch path for tensors on an accelerator; both give the same poses to rounding.
+
+_NP_STRUCT_CACHE = 512  # row subsets kept per constraint set
+
+
+def _np_structure(cs: ConstraintSet, rows: np.ndarray):
+    """Index arrays of the system on the rows ``rows`` (indices into :func:`row_joints`), cached.
+
+    Returns (idx (m, 4) joints of the kept rows; pa, pb: flat slot indices (row * 4 + slot) of the
+    pairs of used slots on the same joint with row(pa) <= row(pb), sorted by their entry of M;
+    starts: where each entry's run of pairs starts; tk, tl: that entry (tk <= tl); sj: the used
+    slots sorted by joint, jstarts: where each joint's run starts, joints: those joints)."""
+    cache = cs.__dict__.setdefault("_cache", {}).setdefault("np_struct", {})
+    key = rows.tobytes()
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    if len(cache) >= _NP_STRUCT_CACHE:
+        cache.clear()
+    idx_full, used_full = row_joints(cs)
+    idx, used = idx_full[rows], used_full[rows]
+    m = len(rows)
+    flat = np.where(used, idx, -1).reshape(-1)
+    slot = np.flatnonzero(flat >= 0)
+    jj = flat[slot]
+    p, q = np.nonzero(jj[:, None] == jj[None, :])
+    pa, pb = slot[p], slot[q]
+    sel = pa // 4 <= pb // 4
+    pa, pb = pa[sel], pb[sel]
+    tgt = (pa // 4) * m + pb // 4
+    order = np.argsort(tgt, kind="stable")
+    pa, pb, tgt = pa[order], pb[order], tgt[order]
+    starts = np.flatnonzero(np.r_[True, tgt[1:] != tgt[:-1]]) if len(tgt) else np.zeros(0, int)
+    tk, tl = tgt[starts] // m, tgt[starts] % m
+    order = np.argsort(jj, kind="stable")
+    sj, js = slot[order], jj[order]
+    jstarts = np.flatnonzero(np.r_[True, js[1:] != js[:-1]]) if len(js) else np.zeros(0, int)
+    out = (idx, pa, pb, starts, tk, tl, sj, jstarts, js[jstarts])
+    cache[key] = out
+    return out
+
+
+def _np_spd_solve(M, rhs):
+    """:func:`_spd_solve` for numpy M (B, m, m), rhs (B, m): numpy's batched Cholesky, then torch's
+    batched triangular solves on the same memory (numpy has none; LU costs twice as much)."""
+    try:
+        Lc = np.linalg.cholesky(M)
+    except np.linalg.LinAlgError:
+        return np.linalg.solve(M, rhs[..., None])[..., 0]
+    return torch.cholesky_solve(torch.from_numpy(np.ascontiguousarray(rhs[..., None])), torch.from_numpy(Lc)).numpy()[..., 0]
+
+
+def _fl(a, copy: bool = False):
+    """``a`` (B, ...) with frame-last memory, viewed with the frame axis first (a copy unless it
+    already is, or always with ``copy``): numpy keeps that layout through indexing of the other
+    axes, elementwise operations and reductions, so every operation of the numpy path runs over
+    contiguous runs of B values."""
+    n = a.ndim
+    base = a.transpose(tuple(range(1, n)) + (0,))
+    base = np.array(base, order="C") if copy else np.ascontiguousarray(base)
+    return base.transpose((n - 1,) + tuple(range(n - 1)))
+
+
+def _take(a, sel):
+    """Frames ``sel`` (indices or mask) of a frame-last ``a`` (see :func:`_fl`), still frame-last."""
+    n = a.ndim
+    return a.transpose(tuple(range(1, n)) + (0,))[..., sel].transpose((n - 1,) + tuple(range(n - 1)))
+
+
+def _newton_kernel(blk, c, a, rows, pa, pb, starts, tk, tl, sj, idx, r, use_r, step, lam):  # pragma: no cover (numba)
+    """The per-frame work of :func:`_np_newton_system` as one loop over frames, compiled by numba
+    (:func:`_compiled_newton_kernel`): M = D_a D_a^T + diag(1 - a + 1e-12) from the block products
+    of the structure of :func:`_np_structure`, rhs = c a - D_a r, lambda = M^-1 rhs by Cholesky
+    (Gaussian elimination with partial pivoting where a pivot is not positive, as :func:`_spd_solve`
+    falls back to LU), and step = D_a^T lambda accumulated per joint.  blk (m_full, 4, 3, B),
+    c and a (m_full, B), r (J, 3, B) (read when use_r); writes step (J, 3, B) (zeroed by the caller)
+    and lam (m, B) on the kept rows ``rows``."""
+    m = rows.shape[0]
+    B = blk.shape[3]
+    ne = starts.shape[0]
+    npair = pa.shape[0]
+    M = np.empty((m, m))
+    M0 = np.empty((m, m))
+    x = np.empty(m)
+    for b in range(B):
+        M[:, :] = 0.0
+        for e in range(ne):
+            hi = starts[e + 1] if e + 1 < ne else npair
+            v = 0.0
+            for p in range(starts[e], hi):
+                rk, sk = rows[pa[p] // 4], pa[p] % 4
+                rl, sl = rows[pb[p] // 4], pb[p] % 4
+                v += (blk[rk, sk, 0, b] * blk[rl, sl, 0, b] + blk[rk, sk, 1, b] * blk[rl, sl, 1, b]
+                      + blk[rk, sk, 2, b] * blk[rl, sl, 2, b])
+            k, l = tk[e], tl[e]
+            v *= a[rows[k], b] * a[rows[l], b]
+            M[k, l] = v
+            M[l, k] = v
+        for k in range(m):
+            rk = rows[k]
+            ak = a[rk, b]
+            M[k, k] += 1.0 - ak + 1e-12
+            v = c[rk, b]
+            if use_r:
+                for s in range(4):
+                    j = idx[k, s]
+                    v -= blk[rk, s, 0, b] * r[j, 0, b] + blk[rk, s, 1, b] * r[j, 1, b] + blk[rk, s, 2, b] * r[j, 2, b]
+            x[k] = v * ak
+        M0[:, :] = M
+        ok = True
+        for j in range(m):  # Cholesky, lower triangle
+            d = M[j, j]
+            for q in range(j):
+                d -= M[j, q] * M[j, q]
+            if not d > 0.0:
+                ok = False
+                break
+            d = math.sqrt(d)
+            M[j, j] = d
+            for i in range(j + 1, m):
+                v = M[i, j]
+                for q in range(j):
+                    v -= M[i, q] * M[j, q]
+                M[i, j] = v / d
+        if ok:
+            for i in range(m):
+                v = x[i]
+                for q in range(i):
+                    v -= M[i, q] * x[q]
+                x[i] = v / M[i, i]
+            for i in range(m - 1, -1, -1):
+                v = x[i]
+                for q in range(i + 1, m):
+                    v -= M[q, i] * x[q]
+                x[i] = v / M[i, i]
+        else:
+            for j in range(m):  # Gaussian elimination with partial pivoting on M0
+                piv = j
+                for i in range(j + 1, m):
+                    if abs(M0[i, j]) > abs(M0[piv, j]):
+                        piv = i
+                if piv != j:
+                    for q in range(m):
+                        M0[j, q], M0[piv, q] = M0[piv, q], M0[j, q]
+                    x[j], x[piv] = x[piv], x[j]
+                for i in range(j + 1, m):
+                    f = M0[i, j] / M0[j, j]
+                    for q in range(j, m):
+                        M0[i, q] -= f * M0[j, q]
+                    x[i] -= f * x[j]
+            for i in range(m - 1, -1, -1):
+                v = x[i]
+                for q in range(i + 1, m):
+                    v -= M0[i, q] * x[q]
+                x[i] = v / M0[i, i]
+        for k in range(m):
+            lam[k, b] = x[k]
+        for p in range(sj.shape[0]):
+            k, s = sj[p] // 4, sj[p] % 4
+            rk = rows[k]
+            w = x[k] * a[rk, b]
+            j = idx[k, s]
+            step[j, 0, b] += w * blk[rk, s, 0, b]
+            step[j, 1, b] += w * blk[rk, s, 1, b]
+            step[j, 2, b] += w * blk[rk, s, 2, b]
+
+
+_KERNEL: list = []
+
+
+def _compiled_newton_kernel():
+    """:func:`_newton_kernel` compiled by numba at its first call (cached on disk), or None with
+    ``SKELVIS_NO_NUMBA`` set (the numpy code of :func:`_np_newton_system` then does the same)."""
+    if not _KERNEL:
+        _KERNEL.append(None if os.environ.get("SKELVIS_NO_NUMBA") else numba.njit(cache=True, nogil=True)(_newton_kernel))
+    return _KERNEL[0]
+
+
+def _np_newton_system(y, z, cs, Lt, fy, margin_deg, active_ineq, alpha, cb=None):
+    """:func:`_newton_system` on numpy arrays (target z (B, J, 3) in place of zf, unused when
+    alpha is 0; ``en`` left out as it is unused there): (delta (B, J, 3), lambda of the inequality
+    rows (B, ni), zero on rows left out).  Works frame-last ((rows, ..., B) arrays): every gather
+    then copies contiguous runs of B."""
+    B, J, _ = y.shape
+    nb = len(cs.bones)
+    c, blk = constraint_blocks(y, cs, Lt, fy, margin_deg) if cb is None else cb
+    ni_full = c.shape[1] - nb
+    a = np.concatenate([np.ones((nb, B)), active_ineq.T], 0)                    # (m, B)
+    rows = np.flatnonzero(a.any(1))
+    idx, pa, pb, starts, tk, tl, sj, jstarts, joints = _np_structure(cs, rows)
+    m = len(rows)
+    kernel = _compiled_newton_kernel()
+    if kernel is not None:
+        rT = (np.ascontiguousarray((alpha * (y - z)).transpose(1, 2, 0)) if alpha else np.zeros((1, 1, 1)))
+        stepT, lam = np.zeros((J, 3, B)), np.empty((m, B))
+        kernel(np.ascontiguousarray(blk.transpose(1, 2, 3, 0)), np.ascontiguousarray(c.T), a, rows, pa, pb,
+               starts, tk, tl, sj, idx, rT, bool(alpha), stepT, lam)
+        delta = -stepT.transpose(2, 0, 1)
+        if alpha:
+            delta = delta - rT.transpose(2, 0, 1)
+        lam_i = np.zeros((B, ni_full))
+        lam_i[:, rows[rows >= nb] - nb] = lam[nb:].T
+        return delta, lam_i
+    a = a[rows]
+    bT = np.ascontiguousarray(blk.transpose(1, 2, 3, 0))[rows] * a[:, None, None]   # (m, 4, 3, B)
+    rhs = c.T[rows] * a                                                           # (m, B)
+    if alpha:
+        rT = np.ascontiguousarray((alpha * (y - z)).transpose(1, 2, 0))                  # (J, 3, B)
+        rhs = rhs - (bT * rT[idx]).sum((1, 2))
+    bf = bT.reshape(m * 4, 3, B)
+    M = np.zeros((B, m, m))
+    if len(pa):
+        vals = np.add.reduceat((bf[pa] * bf[pb]).sum(1), starts, axis=0).T       # (B, entries)
+        M[:, tk, tl] = vals
+        M[:, tl, tk] = vals
+    ar = np.arange(m)
+    M[:, ar, ar] += (1.0 - a + 1e-12).T
+    lam = _np_spd_solve(M, rhs.T).T                                              # (m, B)
+    stepT = np.zeros((J, 3, B))
+    if len(sj):
+        stepT[joints] = np.add.reduceat((bT * lam[:, None, None]).reshape(m * 4, 3, B)[sj], jstarts, axis=0)
+    delta = -stepT.transpose(2, 0, 1)
+    if alpha:
+        delta = delta - rT.transpose(2, 0, 1)
+    lam_i = np.zeros((B, ni_full))
+    lam_i[:, rows[rows >= nb] - nb] = lam[nb:].T
+    return delta, lam_i
+
+
+def _np_restore(y, cs, Lt, fy, en, margin_deg, max_iter, tol):
+    """:func:`_restore` on numpy arrays (frame-last, :func:`_fl`; the target is not needed)."""
+    y = _fl(y, copy=True)
+    nb = len(cs.bones)
+    keep = np.zeros_like(en)
+    todo = np.arange(len(y))
+    for _ in range(max_iter):
+        if len(todo) == 0:
+            break
+        full = len(todo) == len(y)
+        ys, Ls, fs = (y, Lt, fy) if full else (_take(y, todo), _take(Lt, todo), None if fy is None else fy[todo])
+        cb = constraint_blocks(ys, cs, Ls, fs, margin_deg)
+        g = cb[0][:, nb:]
+        done = ~((g < -_DONE) & en[todo]).any(1)
+        if nb:
+            done &= np.abs(cb[0][:, :nb]).max(1) <= _DONE
+        if done.any():
+            nd = ~done
+            todo, ys, Ls = todo[nd], _take(ys, nd), _take(Ls, nd)
+            fs = None if fs is None else fs[nd]
+            cb, g = (_take(cb[0], nd), _take(cb[1], nd)), g[nd]
+            if len(todo) == 0:
+                break
+        active = en[todo] & ((g < 0) | keep[todo])
+        delta, lam = _np_newton_system(ys, None, cs, Ls, fs, margin_deg, active, 0.0, cb)
+        keep[todo] = active & (lam < 0)
+        y.transpose(1, 2, 0)[..., todo] = (ys + delta).transpose(1, 2, 0)
+        if delta.size == 0:
+            break
+        todo = todo[np.abs(delta).max((1, 2)) >= tol]
+    return y
+
+
+def _ineq_tol(cs: ConstraintSet, angle_tol_deg: float) -> np.ndarray:
+    """(ni,) the feasibility tolerance of each inequality row (negative: how far below 0 is allowed)."""
+    return np.where(cs.inequality_kinds() == "angle", -math.radians(angle_tol_deg), -1e-9)
+
+
+def _np_feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg):
+    """:func:`_feasible` on numpy arrays."""
+    ok = np.ones(len(y), bool)
+    if len(cs.bones):
+        ok &= bone_length_error(y, cs, Lt).max(-1) <= bone_tol
+    if cs.num_inequalities:
+        g = constraint_blocks(y, cs, Lt, fy, 0.0, jac=False, bones=False)[0]
+        ok &= ~((g < _ineq_tol(cs, angle_tol_deg)) & en).any(-1)
+    return ok
+
+
+def _np(v, dtype=np.float64):
+    """A numpy array of ``v`` (a CPU tensor shares its memory)."""
+    if isinstance(v, torch.Tensor):
+        v = v.detach().cpu()
+        return v.numpy().astype(dtype, copy=False) if v.dtype != torch.bool else v.numpy()
+    return np.asarray(v, dtype)
+
+
+def _np_inputs(target, cs, target_length, floor_y, enabled, x_init):
+    z = _np(target)
+    B = z.shape[0]
+    Lt = np.broadcast_to(_np(target_length), (B, len(cs.bones)))
+    fy = None if floor_y is None else np.broadcast_to(_np(floor_y), (B,))
+    ni = cs.num_inequalities
+    en = (np.ones((B, ni), bool) if enabled is None
+          else np.broadcast_to(_np(enabled, bool).astype(bool, copy=False), (B, ni)))
+    x0 = None if x_init is None else _np(x_init)
+    return z, Lt, fy, en, x0
+
+
+def _np_project(target, cs, target_length, floor_y, enabled, x_init, max_iter, refine_iter, tol, margin_deg,
+                bone_tol, angle_tol_deg, pair_slack) -> ProjectionResult:
+    """:func:`project` on numpy arrays (float64, CPU)."""
+    z, Lt, fy, en, x0 = _np_inputs(target, cs, target_length, floor_y, enabled, x_init)
+    if not len(cs.capsule_pairs):
+        return _np_project_active(z, cs, Lt, fy, en, x0, max_iter, refine_iter, tol, margin_deg, bone_tol,
+                                  angle_tol_deg)
+    kinds = cs.inequality_kinds()
+    fixed = np.flatnonzero(kinds != "volume")
+    vol = np.flatnonzero(kinds == "volume")
+    ell = trunk_length(z, cs, Lt)[:, None]
+    cand = np.zeros(len(vol), bool)
+    x = z if x0 is None else x0
+    for pose in {id(z): z, id(x): x}.values():
+        g = _capsule_terms(pose, cs, Lt, False)[0]
+        cand |= ((g < pair_slack * ell) & en[:, vol]).any(0)
+    res = None
+    for _ in range(4):
+        keep = np.flatnonzero(cand)
+        sub = cs.with_pairs(keep)
+        res = _np_project_active(z, sub, Lt, fy, en[:, np.concatenate([fixed, vol[keep]])], x0, max_iter,
+                                 refine_iter, tol, margin_deg, bone_tol, angle_tol_deg)
+        g = _capsule_terms(res.x.numpy(), cs, Lt, False)[0]
+        new = ((g < 0) & en[:, vol]).any(0) & ~cand
+        if not new.any():
+            break
+        cand |= new
+        x0 = res.x.numpy()
+    return res
+
+
+def _np_project_active(z, cs, Lt, fy, en, x0, max_iter, refine_iter, tol, margin_deg, bone_tol,
+                       angle_tol_deg) -> ProjectionResult:
+    """:func:`_project_active` on numpy arrays: z (B, J, 3), Lt (B, nb), fy (B,) or None, en (B, ni)."""
+    B = z.shape[0]
+    ni, nb = cs.num_inequalities, len(cs.bones)
+    z, Lt = _fl(z), _fl(Lt)
+    y = z if x0 is None else _fl(x0)
+    it = 0
+    if nb or ni:
+        y = _np_restore(y, cs, Lt, fy, en, margin_deg, max_iter, tol)
+        step = np.ones(B)
+        near_tol = np.where(cs.inequality_kinds() == "angle", math.radians(1e-3), 1e-6)
+        for it in range(1, refine_iter + 1):
+            cb = constraint_blocks(y, cs, Lt, fy, margin_deg)
+            near = en & (cb[0][:, nb:] < near_tol)
+            delta, lam = _np_newton_system(y, z, cs, Lt, fy, margin_deg, near, 1.0, cb)
+            release = near & (lam > 0)
+            if release.any():  # same system again without the rows whose multiplier has the wrong sign
+                delta, _ = _np_newton_system(y, z, cs, Lt, fy, margin_deg, near & ~release, 1.0, cb)
+            if np.abs(delta).max() < 1e-9:
+                break
+            trial = _np_restore(y + step[:, None, None] * delta, cs, Lt, fy, en, margin_deg, max_iter, tol)
+            d_old = (((y - z) ** 2).sum((1, 2))) ** 0.5
+            d_new = (((trial - z) ** 2).sum((1, 2))) ** 0.5
+            better = (d_new < d_old) & _np_feasible(trial, cs, Lt, fy, en, bone_tol, angle_tol_deg)
+            y = np.where(better[:, None, None], trial, y)
+            step = np.where(better, np.minimum(step * 2, 1.0), step / 2)
+    berr = bone_length_error(y, cs, Lt).max(-1) if nb else np.zeros(B)
+    viol = angle_violation_deg(y, cs, fy) * en
+    kinds = cs.inequality_kinds()
+
+    def worst(kind):
+        cols = np.flatnonzero(kinds == kind)
+        return torch.from_numpy(np.ascontiguousarray(viol[..., cols].max(-1)) if len(cols) else np.zeros(B))
+
+    converged = bool(_np_feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg).all()) if (nb or ni) else True
+    return ProjectionResult(x=torch.from_numpy(np.ascontiguousarray(y)), bone_error=torch.from_numpy(np.asarray(berr, np.float64)),
+                            angle_violation=worst("angle"), floor_violation=worst("floor"), iterations=it,
+                            converged=converged, support_violation=worst("support"),
+                            interpenetration=worst("volume"))
+
+
+def _numpy_backend(x, backend: str | None) -> bool:
+    """Whether :func:`project` takes the numpy path for ``x`` (see there)."""
+    if backend is None:
+        return not (isinstance(x, torch.Tensor) and x.device.type != "cpu")
+    if backend not in ("numpy", "torch"):
+        raise ValueError(f"backend must be 'numpy', 'torch' or None, got {backend!r}")
+    return backend == "numpy"
+
+
 def project(target, cs: ConstraintSet, target_length, floor_y=None, enabled=None, x_init=None,
             max_iter: int = 30, refine_iter: int = 3, tol: float = 1e-9, margin_deg: float = 0.01,
-            bone_tol: float = 1e-6, angle_tol_deg: float = 1e-3, pair_slack: float = 0.25) -> ProjectionResult:
+            bone_tol: float = 1e-6, angle_tol_deg: float = 1e-3, pair_slack: float = 0.25,
+            backend: str | None = None) -> ProjectionResult:
     """Closest poses to ``target`` (B, J, 3) satisfying C, all frames at once (Eq. 14); see
     :func:`_project_active`.  With the volume constraint, only the capsule pairs closer than
     ``(r_i + r_j + pair_slack) * ell`` in the target or the start of some frame enter the system (the
     active set); a pair left out that ends interpenetrating joins it and the projection is redone
-    from its result (at most three times)."""
+    from its result (at most three times).
+
+    backend: 'numpy' (the default for numpy arrays and CPU tensors: far less overhead per operation
+    on these small arrays) or 'torch' (the default for tensors on an accelerator); the same
+    algorithm, the same poses to rounding.  The result holds float64 tensors either way."""
+    if _numpy_backend(target, backend):
+        return _np_project(target, cs, target_length, floor_y, enabled, x_init, max_iter, refine_iter, tol,
+                           margin_deg, bone_tol, angle_tol_deg, pair_slack)
     if not len(cs.capsule_pairs):
         return _project_active(target, cs, target_length, floor_y, enabled, x_init, max_iter, refine_iter, tol,
                                margin_deg, bone_tol, angle_tol_deg)
@@ -961,8 +1393,9 @@ def project_sequence(seq, cs: ConstraintSet, target_length, length: int | None =
     fy = None if floor_y is None else torch.as_tensor(floor_y, dtype=torch.float64).expand(T)
     res = project(seq[:T], cs, target_length, floor_y=fy, enabled=en, **kw)
     if max_acceleration is not None and T >= 3:
-        res = _bound_acceleration(res, cs, target_length, fy, en, float(max_acceleration), max_iter, tol,
-                                  kw.get("margin_deg", 0.01))
+        bound_fn = _np_bound_acceleration if _numpy_backend(seq, kw.get("backend")) else _bound_acceleration
+        res = bound_fn(res, cs, target_length, fy, en, float(max_acceleration), max_iter, tol,
+                       kw.get("margin_deg", 0.01))
     out[:T] = res.x
     res.x = out
     return res
@@ -1025,6 +1458,70 @@ def _bound_acceleration(res, cs_full, target_length, fy, en_full, bound, max_ite
     return ProjectionResult(x=y, bone_error=berr, angle_violation=worst("angle"), floor_violation=worst("floor"),
                             iterations=res.iterations, converged=ok, support_violation=worst("support"),
                             interpenetration=worst("volume"))
+
+
+def _np_bound_acceleration(res, cs_full, target_length, fy, en_full, bound, max_iter, tol, margin_deg):
+    """:func:`_bound_acceleration` on numpy arrays (the checks and the active sets, many small
+    operations); the coupled step (:func:`_sequence_step`: a few larger solves) stays in torch, on
+    the same memory."""
+    y = np.array(_np(res.x))
+    T, J, _ = y.shape
+    Lt = np.array(np.broadcast_to(_np(target_length), (T, len(cs_full.bones))))  # writable copies (torch views)
+    fy = None if fy is None else np.array(np.broadcast_to(_np(fy), (T,)))
+    ni = cs_full.num_inequalities
+    en_full = np.ones((T, ni), bool) if en_full is None else np.array(np.broadcast_to(_np(en_full, bool), (T, ni)))
+    inner = bound * (1 - 1e-6)   # as in _bound_acceleration
+    outer = bound * (1 + 1e-12)
+    kinds_full = cs_full.inequality_kinds()
+    vol = np.flatnonzero(kinds_full == "volume")
+    near = np.zeros(len(vol), bool)
+    if len(vol):
+        g = _capsule_terms(y, cs_full, Lt, False)[0]
+        near = ((g < 0.25 * trunk_length(y, cs_full, Lt)[:, None]) & en_full[:, vol]).any(0)
+    Lt_t = torch.from_numpy(Lt)
+    fy_t = None if fy is None else torch.from_numpy(fy)
+    for _round in range(3):
+        cs, en = cs_full, en_full
+        if len(vol):
+            cs = cs_full.with_pairs(np.flatnonzero(near))
+            en = en_full[:, np.concatenate([np.flatnonzero(kinds_full != "volume"), vol[near]])]
+        keep_f = np.zeros(en.shape, bool)
+        keep_a = np.zeros((T - 2, J), bool)
+        for _ in range(max_iter):
+            if (float(acceleration(y).max()) <= outer and not keep_a.any()
+                    and _np_feasible(y, cs, Lt, fy, en, 1e-9, 1e-6).all()):
+                break  # every bound holds: a feasible sequence is returned unchanged
+            g = constraint_blocks(y, cs, Lt, fy, margin_deg, jac=False, bones=False)[0]
+            active = en & ((g < 0) | keep_f)
+            yt = torch.from_numpy(y)
+            t, j, ca, u, _act = _acceleration_rows(yt, outer, inner, torch.from_numpy(keep_a))
+            delta, lam_f, lam_a = _sequence_step(yt, cs, Lt_t, fy_t, margin_deg, torch.from_numpy(active), t, j, ca, u)
+            keep_f = active & (lam_f.numpy() < 0)
+            keep_a = np.zeros_like(keep_a)
+            keep_a[t.numpy() - 1, j.numpy()] = lam_a.numpy() < 0
+            delta = delta.numpy()
+            y = y + delta
+            if float(np.abs(delta).max()) < tol:
+                break
+        if not len(vol):
+            break
+        g = _capsule_terms(y, cs_full, Lt, False)[0]
+        new = ((g < 0) & en_full[:, vol]).any(0) & ~near
+        if not new.any():
+            break
+        near |= new
+    berr = bone_length_error(y, cs_full, Lt).max(-1)
+    viol = angle_violation_deg(y, cs_full, fy) * en_full
+
+    def worst(kind):
+        cols = np.flatnonzero(kinds_full == kind)
+        return torch.from_numpy(np.ascontiguousarray(viol[..., cols].max(-1)) if len(cols) else np.zeros(T))
+
+    acc_ok = float(acceleration(y).max()) <= bound + 1e-9
+    ok = bool(_np_feasible(y, cs_full, Lt, fy, en_full, 1e-6, 1e-3).all()) and acc_ok
+    return ProjectionResult(x=torch.from_numpy(y), bone_error=torch.from_numpy(berr), angle_violation=worst("angle"),
+                            floor_violation=worst("floor"), iterations=res.iterations, converged=ok,
+                            support_violation=worst("support"), interpenetration=worst("volume"))
 
 
 def project_slsqp(target: np.ndarray, cs: ConstraintSet, target_length: np.ndarray, floor_y=None,
