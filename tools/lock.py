@@ -78,7 +78,7 @@ def main(argv=None) -> int:
         out = Path(tmp) / "requirements.lock"
         cmd = [sys.executable, "-m", "piptools", "compile", "--quiet", "--allow-unsafe", "--strip-extras",
                "--no-emit-index-url", "--no-emit-find-links", "--no-header", "-c", str(constraint),
-               *(f"--extra={e}" for e in EXTRAS), "-o", str(out), str(ROOT / "pyproject.toml")]
+               *(f"--extra={e}" for e in EXTRAS), "-o", str(out), "pyproject.toml"]  # relative (cwd=ROOT): the lock names no checkout
         subprocess.run(cmd, check=True, cwd=ROOT)
         lock = tidy(out.read_text(), str(constraint))
     LOCK.write_text(lock)
