@@ -81,9 +81,12 @@ def test_shortcut_is_used_by_the_model_trained_with_it_and_not_by_the_control(ru
     table = shortcut_table(ds, maps, KINECT_V2.joints, ds.extra_attrs["class_joints"], drops, twin_maps)
     rows = table.set_index(["model", "sequences"])
     # the model trained with the cue relies on it: taking the cue out of the very same sequences
-    # costs it much of the class's probability, and costs the control model (almost) nothing
+    # costs it much of the class's probability, and costs the control model (almost) nothing.  The
+    # control never saw the cue: on some CPUs (AVX-512 kernels train it to other weights) the cue is
+    # out-of-distribution noise to it and taking it out *raises* its probability (a drop of -0.49
+    # measured), which is no reliance on the cue either, so its drop is bounded from above only
     with_cue, ctrl = rows.loc[("with cue", "train, with cue"), "occlusion_drop"], rows.loc[("control", "train, with cue"), "occlusion_drop"]
-    assert with_cue > 0.2 and with_cue > 3 * abs(ctrl), table.to_string()
+    assert with_cue > 0.2 and ctrl < min(0.1, with_cue / 3), table.to_string()
     assert rows.loc[("with cue", "train, without cue"), "occlusion_drop"] == 0.0   # no cue, nothing taken out
     # the class's saliency mass on the cue's joints during the cue's frames is larger with the cue
     # than in the very same sequences with the cue taken out (equal if the cue were not planted),
