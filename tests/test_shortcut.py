@@ -82,9 +82,10 @@ def test_shortcut_is_used_by_the_model_trained_with_it_and_not_by_the_control(ru
     rows = table.set_index(["model", "sequences"])
     # the model trained with the cue relies on it: taking the cue out of the very same sequences
     # costs it much of the class's probability, and costs the control model (almost) nothing.  The
-    # control never saw the cue: on some CPUs (AVX-512 kernels train it to other weights) the cue is
-    # out-of-distribution noise to it and taking it out *raises* its probability (a drop of -0.49
-    # measured), which is no reliance on the cue either, so its drop is bounded from above only
+    # control never saw the cue: on some machines (same code and package versions, another CPU) it
+    # trains to weights for which the cue is out-of-distribution noise and taking it out *raises*
+    # its probability (a drop of -0.49 measured), which is no reliance on the cue either, so its
+    # drop is bounded from above only
     with_cue, ctrl = rows.loc[("with cue", "train, with cue"), "occlusion_drop"], rows.loc[("control", "train, with cue"), "occlusion_drop"]
     assert with_cue > 0.2 and ctrl < min(0.1, with_cue / 3), table.to_string()
     assert rows.loc[("with cue", "train, without cue"), "occlusion_drop"] == 0.0   # no cue, nothing taken out
