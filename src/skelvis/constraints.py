@@ -704,6 +704,38 @@ class ProjectionResult:
     interpenetration: torch.Tensor | None = None    # (B,) deepest capsule interpenetration
 
 
+def _report(y, cs: ConstraintSet, Lt, fy, en, iterations: int, converged: bool) -> ProjectionResult:
+    """The :class:`ProjectionResult` of poses ``y`` (B, J, 3), numpy or torch: per frame the largest
+    bone error and the worst violation of each kind of enabled inequality (``en`` (B, ni)); numpy
+    results become float64 tensors."""
+    B = y.shape[0]
+    if isinstance(y, np.ndarray):
+        def out(a):
+            return torch.from_numpy(np.ascontiguousarray(a, np.float64))
+
+        def amax(a):
+            return a.max(-1)
+        zero = np.zeros(B)
+    else:
+        def out(a):
+            return a
+
+        def amax(a):
+            return a.amax(-1)
+        zero = torch.zeros(B, dtype=y.dtype, device=y.device)
+    berr = amax(bone_length_error(y, cs, Lt)) if len(cs.bones) else zero
+    viol = angle_violation_deg(y, cs, fy) * en
+    kinds = cs.inequality_kinds()
+
+    def worst(kind):
+        cols = np.flatnonzero(kinds == kind)
+        return out(amax(viol[..., cols]) if len(cols) else zero)
+
+    return ProjectionResult(x=out(y), bone_error=out(berr), angle_violation=worst("angle"),
+                            floor_violation=worst("floor"), iterations=iterations, converged=converged,
+                            support_violation=worst("support"), interpenetration=worst("volume"))
+
+
 def _dense_jacobian(blk, idx, J: int):
     """Dense Jacobian (B, m, 3J) from blocks (B, m, 4, 3) on joints ``idx`` (m, 4): one
     ``index_add_`` over the flattened (row, joint) axis (unused slots hold zero blocks)."""
@@ -1173,19 +1205,8 @@ def _np_project_active(z, cs, Lt, fy, en, x0, max_iter, refine_iter, tol, margin
             better = (d_new < d_old) & _np_feasible(trial, cs, Lt, fy, en, bone_tol, angle_tol_deg)
             y = np.where(better[:, None, None], trial, y)
             step = np.where(better, np.minimum(step * 2, 1.0), step / 2)
-    berr = bone_length_error(y, cs, Lt).max(-1) if nb else np.zeros(B)
-    viol = angle_violation_deg(y, cs, fy) * en
-    kinds = cs.inequality_kinds()
-
-    def worst(kind):
-        cols = np.flatnonzero(kinds == kind)
-        return torch.from_numpy(np.ascontiguousarray(viol[..., cols].max(-1)) if len(cols) else np.zeros(B))
-
     converged = bool(_np_feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg).all()) if (nb or ni) else True
-    return ProjectionResult(x=torch.from_numpy(np.ascontiguousarray(y)), bone_error=torch.from_numpy(np.asarray(berr, np.float64)),
-                            angle_violation=worst("angle"), floor_violation=worst("floor"), iterations=it,
-                            converged=converged, support_violation=worst("support"),
-                            interpenetration=worst("volume"))
+    return _report(y, cs, Lt, fy, en, it, converged)
 
 
 def _numpy_backend(x, backend: str | None) -> bool:
@@ -1292,19 +1313,8 @@ def _project_active(target, cs: ConstraintSet, target_length, floor_y=None, enab
             better = (d_new < d_old) & _feasible(trial, cs, Lt, fy, en, bone_tol, angle_tol_deg)
             y = torch.where(better[:, None, None], trial, y)
             step = torch.where(better, (step * 2).clamp(max=1.0), step / 2)
-    berr = (bone_length_error(y, cs, Lt).amax(-1) if nb else torch.zeros(B, dtype=z.dtype, device=dev))
-    viol = angle_violation_deg(y, cs, fy) * en
-    kinds = cs.inequality_kinds()
-    zero = torch.zeros(B, dtype=z.dtype, device=dev)
-
-    def worst(kind):
-        cols = np.flatnonzero(kinds == kind)
-        return viol[..., cols].amax(-1) if len(cols) else zero
-
     converged = bool(_feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg).all()) if (nb or ni) else True
-    return ProjectionResult(x=y, bone_error=berr, angle_violation=worst("angle"), floor_violation=worst("floor"),
-                            iterations=it, converged=converged, support_violation=worst("support"),
-                            interpenetration=worst("volume"))
+    return _report(y, cs, Lt, fy, en, it, converged)
 
 
 def acceleration(seq):
@@ -1446,18 +1456,9 @@ def _bound_acceleration(res, cs_full, target_length, fy, en_full, bound, max_ite
         if not new.any():
             break
         near |= new
-    berr = bone_length_error(y, cs_full, Lt).amax(-1)
-    viol = angle_violation_deg(y, cs_full, fy) * en_full
-
-    def worst(kind):
-        cols = np.flatnonzero(kinds_full == kind)
-        return viol[..., cols].amax(-1) if len(cols) else torch.zeros(T, dtype=y.dtype, device=y.device)
-
     acc_ok = float(acceleration(y).max()) <= bound + 1e-9
     ok = bool(_feasible(y, cs_full, Lt, fy, en_full, 1e-6, 1e-3).all()) and acc_ok
-    return ProjectionResult(x=y, bone_error=berr, angle_violation=worst("angle"), floor_violation=worst("floor"),
-                            iterations=res.iterations, converged=ok, support_violation=worst("support"),
-                            interpenetration=worst("volume"))
+    return _report(y, cs_full, Lt, fy, en_full, res.iterations, ok)
 
 
 def _np_bound_acceleration(res, cs_full, target_length, fy, en_full, bound, max_iter, tol, margin_deg):
@@ -1510,18 +1511,9 @@ def _np_bound_acceleration(res, cs_full, target_length, fy, en_full, bound, max_
         if not new.any():
             break
         near |= new
-    berr = bone_length_error(y, cs_full, Lt).max(-1)
-    viol = angle_violation_deg(y, cs_full, fy) * en_full
-
-    def worst(kind):
-        cols = np.flatnonzero(kinds_full == kind)
-        return torch.from_numpy(np.ascontiguousarray(viol[..., cols].max(-1)) if len(cols) else np.zeros(T))
-
     acc_ok = float(acceleration(y).max()) <= bound + 1e-9
     ok = bool(_np_feasible(y, cs_full, Lt, fy, en_full, 1e-6, 1e-3).all()) and acc_ok
-    return ProjectionResult(x=torch.from_numpy(y), bone_error=torch.from_numpy(berr), angle_violation=worst("angle"),
-                            floor_violation=worst("floor"), iterations=res.iterations, converged=ok,
-                            support_violation=worst("support"), interpenetration=worst("volume"))
+    return _report(y, cs_full, Lt, fy, en_full, res.iterations, ok)
 
 
 def project_slsqp(target: np.ndarray, cs: ConstraintSet, target_length: np.ndarray, floor_y=None,
