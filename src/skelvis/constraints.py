@@ -1403,76 +1403,30 @@ def project_sequence(seq, cs: ConstraintSet, target_length, length: int | None =
     fy = None if floor_y is None else torch.as_tensor(floor_y, dtype=torch.float64).expand(T)
     res = project(seq[:T], cs, target_length, floor_y=fy, enabled=en, **kw)
     if max_acceleration is not None and T >= 3:
-        bound_fn = _np_bound_acceleration if _numpy_backend(seq, kw.get("backend")) else _bound_acceleration
-        res = bound_fn(res, cs, target_length, fy, en, float(max_acceleration), max_iter, tol,
-                       kw.get("margin_deg", 0.01))
-    out[:T] = res.x
+        res = _bound_acceleration(res, cs, target_length, fy, en, float(max_acceleration), max_iter, tol,
+                                  kw.get("margin_deg", 0.01))
+    out[:T] = res.x.to(out.device)
     res.x = out
+    for f in ("bone_error", "angle_violation", "floor_violation", "support_violation", "interpenetration"):
+        setattr(res, f, getattr(res, f).to(out.device))
     return res
 
 
 def _bound_acceleration(res, cs_full, target_length, fy, en_full, bound, max_iter, tol, margin_deg):
     """The acceleration bound across frames on top of a per-frame projection ``res`` (see
     :func:`project_sequence`).  Volume rows: the capsule pairs near contact anywhere in the sequence
-    form the active set; a pair left out that ends interpenetrating joins it (at most 3 rounds)."""
-    y = res.x.clone()
-    T = len(y)
-    Lt = torch.as_tensor(target_length, dtype=torch.float64, device=y.device).expand(T, -1)
-    ni = cs_full.num_inequalities
-    en_full = torch.ones(T, ni, dtype=torch.bool, device=y.device) if en_full is None else en_full.expand(T, ni)
-    inner = bound * (1 - 1e-6)   # targeted, so that converged rows meet the bound strictly
-    outer = bound * (1 + 1e-12)  # a row counts as broken above this (rounding of a bound met exactly)
-    kinds_full = cs_full.inequality_kinds()
-    vol = np.flatnonzero(kinds_full == "volume")
-    near = np.zeros(len(vol), bool)
-    if len(vol):
-        g = _capsule_terms(y, cs_full, Lt, False)[0]
-        near = ((g < 0.25 * trunk_length(y, cs_full, Lt)[:, None]) & en_full[:, vol]).any(0).cpu().numpy()
-    for _round in range(3):
-        cs, en = cs_full, en_full
-        if len(vol):
-            cs = cs_full.with_pairs(np.flatnonzero(near))
-            en = en_full[:, np.concatenate([np.flatnonzero(kinds_full != "volume"), vol[near]])]
-        keep_f = torch.zeros(en.shape, dtype=torch.bool, device=y.device)
-        keep_a = torch.zeros(T - 2, y.shape[1], dtype=torch.bool, device=y.device)
-        for _ in range(max_iter):
-            if (float(acceleration(y).max()) <= outer and not keep_a.any()
-                    and bool(_feasible(y, cs, Lt, fy, en, 1e-9, 1e-6).all())):
-                break  # every bound holds: a feasible sequence is returned unchanged
-            g = constraint_blocks(y, cs, Lt, fy, margin_deg, jac=False, bones=False)[0]
-            active = en & ((g < 0) | keep_f)
-            t, j, ca, u, _act = _acceleration_rows(y, outer, inner, keep_a)
-            delta, lam_f, lam_a = _sequence_step(y, cs, Lt, fy, margin_deg, active, t, j, ca, u)
-            keep_f = active & (lam_f < 0)
-            keep_a = torch.zeros_like(keep_a)
-            keep_a[t - 1, j] = lam_a < 0
-            y = y + delta
-            if float(delta.abs().max()) < tol:
-                break
-        if not len(vol):
-            break
-        g = _capsule_terms(y, cs_full, Lt, False)[0]
-        new = ((g < 0) & en_full[:, vol]).any(0).cpu().numpy() & ~near
-        if not new.any():
-            break
-        near |= new
-    acc_ok = float(acceleration(y).max()) <= bound + 1e-9
-    ok = bool(_feasible(y, cs_full, Lt, fy, en_full, 1e-6, 1e-3).all()) and acc_ok
-    return _report(y, cs_full, Lt, fy, en_full, res.iterations, ok)
-
-
-def _np_bound_acceleration(res, cs_full, target_length, fy, en_full, bound, max_iter, tol, margin_deg):
-    """:func:`_bound_acceleration` on numpy arrays (the checks and the active sets, many small
-    operations); the coupled step (:func:`_sequence_step`: a few larger solves) stays in torch, on
-    the same memory."""
+    form the active set; a pair left out that ends interpenetrating joins it (at most 3 rounds).
+    The checks and the active sets (many small operations) run in numpy on the CPU, whatever the
+    device of ``res``; the coupled step (:func:`_sequence_step`: a few larger solves) in torch, on
+    the same memory.  Returns CPU tensors."""
     y = np.array(_np(res.x))
     T, J, _ = y.shape
     Lt = np.array(np.broadcast_to(_np(target_length), (T, len(cs_full.bones))))  # writable copies (torch views)
     fy = None if fy is None else np.array(np.broadcast_to(_np(fy), (T,)))
     ni = cs_full.num_inequalities
     en_full = np.ones((T, ni), bool) if en_full is None else np.array(np.broadcast_to(_np(en_full, bool), (T, ni)))
-    inner = bound * (1 - 1e-6)   # as in _bound_acceleration
-    outer = bound * (1 + 1e-12)
+    inner = bound * (1 - 1e-6)   # targeted, so that converged rows meet the bound strictly
+    outer = bound * (1 + 1e-12)  # a row counts as broken above this (rounding of a bound met exactly)
     kinds_full = cs_full.inequality_kinds()
     vol = np.flatnonzero(kinds_full == "volume")
     near = np.zeros(len(vol), bool)
