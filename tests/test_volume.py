@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from skelvis import constraints as C
@@ -252,6 +252,9 @@ def _plausible_sequence_case(x, topo, scale, seed, bound_share=0.5):
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(scale=st.floats(0.05, 0.5), seed=st.integers(0, 2**31 - 1))
+# a far start on which the acceleration bound's Gauss-Newton steps threw the sequence away
+# (positions of 2e4; 2 of 60 random cases did) before their length was capped
+@example(scale=0.48445174758013676, seed=6265)
 def test_plausible_sequence_meets_every_bound_on_synthetic_motion(synthetic_poses, scale, seed):
     """Random large perturbations of a synthetic motion end with bone error <= 1e-4, angle
     violation <= 0.1 deg, interpenetration <= 1 mm, a foot within tolerance of the floor in every

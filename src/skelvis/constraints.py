@@ -1392,7 +1392,8 @@ def project_sequence(seq, cs: ConstraintSet, target_length, length: int | None =
     frames: starting from the per-frame projection, minimum-norm Gauss-Newton steps on the
     per-frame rows and the active acceleration rows together (:func:`_sequence_step`, an active
     set with the KKT sign as in :func:`project`) until every constraint holds (bone error, angle
-    limits, floor, support, volume and acceleration to ``tol``).  The bound is met exactly
+    limits, floor, support, volume and acceleration to ``tol``), no joint moving more than a quarter
+    of the trunk length in one step (a trust region for far starts).  The bound is met exactly
     (targeted with a relative inner margin of 1e-6), not approximately.
     """
     seq = torch.as_tensor(seq).to(torch.float64)
@@ -1435,6 +1436,7 @@ def _bound_acceleration(res, cs_full, target_length, fy, en_full, bound, max_ite
         near = ((g < 0.25 * trunk_length(y, cs_full, Lt)[:, None]) & en_full[:, vol]).any(0)
     Lt_t = torch.from_numpy(Lt)
     fy_t = None if fy is None else torch.from_numpy(fy)
+    step_cap = 0.25 * float(trunk_length(y, cs_full, Lt).mean())
     for _round in range(3):
         cs, en = cs_full, en_full
         if len(vol):
@@ -1455,6 +1457,12 @@ def _bound_acceleration(res, cs_full, target_length, fy, en_full, bound, max_ite
             keep_a = np.zeros_like(keep_a)
             keep_a[t.numpy() - 1, j.numpy()] = lam_a.numpy() < 0
             delta = delta.numpy()
+            # a trust region: no joint moves more than a quarter of the trunk in one step (a far
+            # start can otherwise make the linearisation throw the sequence away; near the solution
+            # the steps are far smaller and untouched)
+            longest = float(np.sqrt((delta ** 2).sum(-1)).max())
+            if longest > step_cap:
+                delta = delta * (step_cap / longest)
             y = y + delta
             if float(np.abs(delta).max()) < tol:
                 break
