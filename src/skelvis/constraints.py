@@ -1151,9 +1151,18 @@ def _np_project(target, cs, target_length, floor_y, enabled, x_init, max_iter, r
                 bone_tol, angle_tol_deg, pair_slack) -> ProjectionResult:
     """:func:`project` on numpy arrays (float64, CPU)."""
     z, Lt, fy, en, x0 = _np_inputs(target, cs, target_length, floor_y, enabled, x_init)
+    return _with_volume_pairs(z, cs, Lt, en, x0, pair_slack, lambda sub, en_sub, x0: _np_project_active(
+        z, sub, Lt, fy, en_sub, x0, max_iter, refine_iter, tol, margin_deg, bone_tol, angle_tol_deg))
+
+
+def _with_volume_pairs(z, cs: ConstraintSet, Lt, en, x0, pair_slack: float, project_active) -> ProjectionResult:
+    """The active set of capsule pairs around ``project_active(sub, en_sub, x0)`` (the projection
+    under the constraint set ``sub`` with those pairs only), for numpy or torch ``z`` (B, J, 3):
+    only the pairs closer than ``(r_i + r_j + pair_slack) * ell`` in the target or the start of some
+    frame enter; a pair left out that ends interpenetrating joins them and the projection is redone
+    from its result (at most three times).  Without capsules, one projection."""
     if not len(cs.capsule_pairs):
-        return _np_project_active(z, cs, Lt, fy, en, x0, max_iter, refine_iter, tol, margin_deg, bone_tol,
-                                  angle_tol_deg)
+        return project_active(cs, en, x0)
     kinds = cs.inequality_kinds()
     fixed = np.flatnonzero(kinds != "volume")
     vol = np.flatnonzero(kinds == "volume")
@@ -1162,19 +1171,17 @@ def _np_project(target, cs, target_length, floor_y, enabled, x_init, max_iter, r
     x = z if x0 is None else x0
     for pose in {id(z): z, id(x): x}.values():
         g = _capsule_terms(pose, cs, Lt, False)[0]
-        cand |= ((g < pair_slack * ell) & en[:, vol]).any(0)
+        cand |= _np(((g < pair_slack * ell) & en[:, vol]).any(0), bool)
     res = None
     for _ in range(4):
         keep = np.flatnonzero(cand)
-        sub = cs.with_pairs(keep)
-        res = _np_project_active(z, sub, Lt, fy, en[:, np.concatenate([fixed, vol[keep]])], x0, max_iter,
-                                 refine_iter, tol, margin_deg, bone_tol, angle_tol_deg)
-        g = _capsule_terms(res.x.numpy(), cs, Lt, False)[0]
-        new = ((g < 0) & en[:, vol]).any(0) & ~cand
+        res = project_active(cs.with_pairs(keep), en[:, np.concatenate([fixed, vol[keep]])], x0)
+        x0 = res.x.numpy() if isinstance(z, np.ndarray) else res.x
+        g = _capsule_terms(x0, cs, Lt, False)[0]
+        new = _np(((g < 0) & en[:, vol]).any(0), bool) & ~cand
         if not new.any():
             break
         cand |= new
-        x0 = res.x.numpy()
     return res
 
 
@@ -1234,36 +1241,15 @@ def project(target, cs: ConstraintSet, target_length, floor_y=None, enabled=None
     if _numpy_backend(target, backend):
         return _np_project(target, cs, target_length, floor_y, enabled, x_init, max_iter, refine_iter, tol,
                            margin_deg, bone_tol, angle_tol_deg, pair_slack)
-    if not len(cs.capsule_pairs):
-        return _project_active(target, cs, target_length, floor_y, enabled, x_init, max_iter, refine_iter, tol,
-                               margin_deg, bone_tol, angle_tol_deg)
     z = torch.as_tensor(target).to(torch.float64)
     B = z.shape[0]
     Lt = torch.as_tensor(target_length, dtype=torch.float64, device=z.device).expand(B, -1)
-    kinds = cs.inequality_kinds()
-    fixed = np.flatnonzero(kinds != "volume")
-    vol = np.flatnonzero(kinds == "volume")
-    en = (torch.ones(B, len(kinds), dtype=torch.bool, device=z.device) if enabled is None
-          else torch.as_tensor(enabled, dtype=torch.bool, device=z.device).expand(B, len(kinds)))
-    ell = trunk_length(z, cs, Lt)[:, None]
-    cand = torch.zeros(len(vol), dtype=torch.bool, device=z.device)
-    x = z if x_init is None else torch.as_tensor(x_init).to(z)
-    for pose in {id(z): z, id(x): x}.values():
-        g = _capsule_terms(pose, cs, Lt, False)[0]
-        cand |= ((g < pair_slack * ell) & en[:, vol]).any(0)
-    res = None
-    for _ in range(4):
-        keep = torch.nonzero(cand).flatten().cpu().numpy()
-        sub = cs.with_pairs(keep)
-        res = _project_active(z, sub, Lt, floor_y, en[:, np.concatenate([fixed, vol[keep]])], x_init,
-                              max_iter, refine_iter, tol, margin_deg, bone_tol, angle_tol_deg)
-        g = _capsule_terms(res.x, cs, Lt, False)[0]
-        new = ((g < 0) & en[:, vol]).any(0) & ~cand
-        if not bool(new.any()):
-            break
-        cand |= new
-        x_init = res.x
-    return res
+    ni = cs.num_inequalities
+    en = (torch.ones(B, ni, dtype=torch.bool, device=z.device) if enabled is None
+          else torch.as_tensor(enabled, dtype=torch.bool, device=z.device).expand(B, ni))
+    x0 = None if x_init is None else torch.as_tensor(x_init).to(z)
+    return _with_volume_pairs(z, cs, Lt, en, x0, pair_slack, lambda sub, en_sub, x0: _project_active(
+        z, sub, Lt, floor_y, en_sub, x0, max_iter, refine_iter, tol, margin_deg, bone_tol, angle_tol_deg))
 
 
 def _project_active(target, cs: ConstraintSet, target_length, floor_y=None, enabled=None, x_init=None,
