@@ -1040,36 +1040,30 @@ def _np_newton_system(y, z, cs, Lt, fy, margin_deg, active_ineq, alpha, cb=None)
     rows = np.flatnonzero(a.any(1))
     idx, pa, pb, starts, tk, tl, sj, jstarts, joints = _np_structure(cs, rows)
     m = len(rows)
+    rT = np.ascontiguousarray((alpha * (y - z)).transpose(1, 2, 0)) if alpha else None     # (J, 3, B)
     kernel = _compiled_newton_kernel()
     if kernel is not None:
-        rT = (np.ascontiguousarray((alpha * (y - z)).transpose(1, 2, 0)) if alpha else np.zeros((1, 1, 1)))
         stepT, lam = np.zeros((J, 3, B)), np.empty((m, B))
         kernel(np.ascontiguousarray(blk.transpose(1, 2, 3, 0)), np.ascontiguousarray(c.T), a, rows, pa, pb,
-               starts, tk, tl, sj, idx, rT, bool(alpha), stepT, lam)
-        delta = -stepT.transpose(2, 0, 1)
+               starts, tk, tl, sj, idx, rT if alpha else np.zeros((1, 1, 1)), bool(alpha), stepT, lam)
+    else:
+        a = a[rows]
+        bT = np.ascontiguousarray(blk.transpose(1, 2, 3, 0))[rows] * a[:, None, None]   # (m, 4, 3, B)
+        rhs = c.T[rows] * a                                                           # (m, B)
         if alpha:
-            delta = delta - rT.transpose(2, 0, 1)
-        lam_i = np.zeros((B, ni_full))
-        lam_i[:, rows[rows >= nb] - nb] = lam[nb:].T
-        return delta, lam_i
-    a = a[rows]
-    bT = np.ascontiguousarray(blk.transpose(1, 2, 3, 0))[rows] * a[:, None, None]   # (m, 4, 3, B)
-    rhs = c.T[rows] * a                                                           # (m, B)
-    if alpha:
-        rT = np.ascontiguousarray((alpha * (y - z)).transpose(1, 2, 0))                  # (J, 3, B)
-        rhs = rhs - (bT * rT[idx]).sum((1, 2))
-    bf = bT.reshape(m * 4, 3, B)
-    M = np.zeros((B, m, m))
-    if len(pa):
-        vals = np.add.reduceat((bf[pa] * bf[pb]).sum(1), starts, axis=0).T       # (B, entries)
-        M[:, tk, tl] = vals
-        M[:, tl, tk] = vals
-    ar = np.arange(m)
-    M[:, ar, ar] += (1.0 - a + 1e-12).T
-    lam = _np_spd_solve(M, rhs.T).T                                              # (m, B)
-    stepT = np.zeros((J, 3, B))
-    if len(sj):
-        stepT[joints] = np.add.reduceat((bT * lam[:, None, None]).reshape(m * 4, 3, B)[sj], jstarts, axis=0)
+            rhs = rhs - (bT * rT[idx]).sum((1, 2))
+        bf = bT.reshape(m * 4, 3, B)
+        M = np.zeros((B, m, m))
+        if len(pa):
+            vals = np.add.reduceat((bf[pa] * bf[pb]).sum(1), starts, axis=0).T       # (B, entries)
+            M[:, tk, tl] = vals
+            M[:, tl, tk] = vals
+        ar = np.arange(m)
+        M[:, ar, ar] += (1.0 - a + 1e-12).T
+        lam = _np_spd_solve(M, rhs.T).T                                              # (m, B)
+        stepT = np.zeros((J, 3, B))
+        if len(sj):
+            stepT[joints] = np.add.reduceat((bT * lam[:, None, None]).reshape(m * 4, 3, B)[sj], jstarts, axis=0)
     delta = -stepT.transpose(2, 0, 1)
     if alpha:
         delta = delta - rT.transpose(2, 0, 1)
