@@ -828,22 +828,32 @@ def _restore(y, zf, cs, Lt, fy, en, margin_deg, max_iter, tol):
     return y
 
 
+def _ineq_tol(cs: ConstraintSet, angle_tol_deg: float) -> np.ndarray:
+    """(ni,) the feasibility tolerance of each inequality row (negative: how far below 0 is allowed)."""
+    return np.where(cs.inequality_kinds() == "angle", -math.radians(angle_tol_deg), -1e-9)
+
+
 def _feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg):
-    B = y.shape[0]
-    ok = torch.ones(B, dtype=torch.bool, device=y.device)
+    """(B,) bool for poses ``y`` (B, J, 3), numpy or torch: every bone within ``bone_tol``
+    (relative) and every enabled inequality (``en`` (B, ni)) within its tolerance (angles
+    ``angle_tol_deg``, the others 1e-9)."""
+    is_np = isinstance(y, np.ndarray)
+    ok = np.ones(len(y), bool) if is_np else torch.ones(len(y), dtype=torch.bool, device=y.device)
     if len(cs.bones):
-        ok &= bone_length_error(y, cs, Lt).amax(-1) <= bone_tol
+        e = bone_length_error(y, cs, Lt)
+        ok &= (e.max(-1) if is_np else e.amax(-1)) <= bone_tol
     if cs.num_inequalities:
         g = constraint_blocks(y, cs, Lt, fy, 0.0, jac=False, bones=False)[0]
-        tol = torch.as_tensor(np.where(cs.inequality_kinds() == "angle", -math.radians(angle_tol_deg), -1e-9),
-                              dtype=g.dtype, device=g.device)
+        tol = _ineq_tol(cs, angle_tol_deg)
+        if not is_np:
+            tol = torch.as_tensor(tol, dtype=g.dtype, device=g.device)
         ok &= ~((g < tol) & en).any(-1)
     return ok
 
 
 # --------------------------------------------------------------------- the numpy path (CPU)
 #
-# The same algorithm as _project_active / _restore / _newton_system / _feasible, on numpy arrays:
+# The same algorithm as _project_active / _restore / _newton_system, on numpy arrays (_feasible serves both):
 # with a hundred frames every array is small and torch's per-operation overhead (several
 # microseconds a call) was most of the time.  J J^T and J^T lambda are assembled from the
 # products of the Jacobian blocks that share a joint (index arrays precomputed per constraint set
@@ -1105,22 +1115,6 @@ def _np_restore(y, cs, Lt, fy, en, margin_deg, max_iter, tol):
     return y
 
 
-def _ineq_tol(cs: ConstraintSet, angle_tol_deg: float) -> np.ndarray:
-    """(ni,) the feasibility tolerance of each inequality row (negative: how far below 0 is allowed)."""
-    return np.where(cs.inequality_kinds() == "angle", -math.radians(angle_tol_deg), -1e-9)
-
-
-def _np_feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg):
-    """:func:`_feasible` on numpy arrays."""
-    ok = np.ones(len(y), bool)
-    if len(cs.bones):
-        ok &= bone_length_error(y, cs, Lt).max(-1) <= bone_tol
-    if cs.num_inequalities:
-        g = constraint_blocks(y, cs, Lt, fy, 0.0, jac=False, bones=False)[0]
-        ok &= ~((g < _ineq_tol(cs, angle_tol_deg)) & en).any(-1)
-    return ok
-
-
 def _np(v, dtype=np.float64):
     """A numpy array of ``v`` (a CPU tensor shares its memory)."""
     if isinstance(v, torch.Tensor):
@@ -1203,10 +1197,10 @@ def _np_project_active(z, cs, Lt, fy, en, x0, max_iter, refine_iter, tol, margin
             trial = _np_restore(y + step[:, None, None] * delta, cs, Lt, fy, en, margin_deg, max_iter, tol)
             d_old = (((y - z) ** 2).sum((1, 2))) ** 0.5
             d_new = (((trial - z) ** 2).sum((1, 2))) ** 0.5
-            better = (d_new < d_old) & _np_feasible(trial, cs, Lt, fy, en, bone_tol, angle_tol_deg)
+            better = (d_new < d_old) & _feasible(trial, cs, Lt, fy, en, bone_tol, angle_tol_deg)
             y = np.where(better[:, None, None], trial, y)
             step = np.where(better, np.minimum(step * 2, 1.0), step / 2)
-    converged = bool(_np_feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg).all()) if (nb or ni) else True
+    converged = bool(_feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg).all()) if (nb or ni) else True
     return _report(y, cs, Lt, fy, en, it, converged)
 
 
@@ -1426,7 +1420,7 @@ def _bound_acceleration(res, cs_full, target_length, fy, en_full, bound, max_ite
         keep_a = np.zeros((T - 2, J), bool)
         for _ in range(max_iter):
             if (float(acceleration(y).max()) <= outer and not keep_a.any()
-                    and _np_feasible(y, cs, Lt, fy, en, 1e-9, 1e-6).all()):
+                    and _feasible(y, cs, Lt, fy, en, 1e-9, 1e-6).all()):
                 break  # every bound holds: a feasible sequence is returned unchanged
             g = constraint_blocks(y, cs, Lt, fy, margin_deg, jac=False, bones=False)[0]
             active = en & ((g < 0) | keep_f)
@@ -1454,7 +1448,7 @@ def _bound_acceleration(res, cs_full, target_length, fy, en_full, bound, max_ite
             break
         near |= new
     acc_ok = float(acceleration(y).max()) <= bound + 1e-9
-    ok = bool(_np_feasible(y, cs_full, Lt, fy, en_full, 1e-6, 1e-3).all()) and acc_ok
+    ok = bool(_feasible(y, cs_full, Lt, fy, en_full, 1e-6, 1e-3).all()) and acc_ok
     return _report(y, cs_full, Lt, fy, en_full, res.iterations, ok)
 
 
