@@ -166,3 +166,14 @@ def test_model_files_without_gate_load_as_sigmoid(tmp_path):
     assert load_model(tmp_path / "old.pt").gate == "sigmoid"
     with pytest.raises(ValueError, match="gate must be one of"):
         RecurrentClassifier(6, 5, 3, gate="relu")
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("keep_gates", [False, True])
+def test_an_empty_sequence_gives_empty_states(cell, keep_gates):
+    """torch's kernels refuse a sequence of no frames; the default path returns its empty states."""
+    rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](5, 4, batch_first=True)
+    st = R.layer_states(cell, R.layer_weights(rnn, 0, torch.float32), torch.zeros(2, 0, 5), keep_gates=keep_gates)
+    assert st.h.shape == (2, 0, 4)
+    assert (st.c is None) == (cell == "gru")

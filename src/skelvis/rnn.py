@@ -290,30 +290,22 @@ def layer_states(
     frames another 1.8 ms).
     """
     gate = gate_function(gate)
-    if torch_kernels is None:
-        torch_kernels = gate.name == "sigmoid" and (cell == "lstm" or not keep_gates)
-    if torch_kernels and gate.name != "sigmoid":
-        raise ValueError(f"torch's LSTM/GRU kernels have sigmoid gates, not {gate.name}")
     N, T, _ = x.shape
     H = w.w_hh.shape[1]
+    if torch_kernels is None:  # (torch's kernels refuse an empty sequence: the loop returns it)
+        torch_kernels = gate.name == "sigmoid" and (cell == "lstm" or not keep_gates) and T > 0
+    if torch_kernels and gate.name != "sigmoid":
+        raise ValueError(f"torch's LSTM/GRU kernels have sigmoid gates, not {gate.name}")
     if torch_kernels and cell == "lstm":
         return _lstm_kernel_states(w, x, gate, keep_gates)
     gi = x @ w.w_ih.T + w.b_ih  # (N, T, G*H)
-    if torch_kernels:
+    if torch_kernels:  # a GRU: h from the kernel, then the gates of every frame at once
         h = _torch_layer(cell, w, x)
-        if cell == "gru" and not keep_gates:
+        if not keep_gates:
             return LayerStates(x, h, None)
         h_prev = _shift(h)
-        s = _step(
-            cell,
-            gi,
-            h_prev @ w.w_hh.T + w.b_hh,
-            h_prev,
-            torch.zeros_like(h) if cell == "lstm" else None,
-            gate,
-        )  # gates of every frame
-        c = _cell_recurrence(s.gates["f"], s.gates["i"] * s.gates["g"]) if cell == "lstm" else None
-        return LayerStates(x, h, c, Step(h, c, s.gates) if keep_gates else None)
+        s = _step(cell, gi, h_prev @ w.w_hh.T + w.b_hh, h_prev, None, gate)
+        return LayerStates(x, h, None, Step(h, None, s.gates))
     h, c = x.new_zeros(N, H), (x.new_zeros(N, H) if cell == "lstm" else None)
     steps = []
     for t in range(T):
