@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import write_result
@@ -113,6 +114,9 @@ def main(argv=None):
     ap.add_argument("--sets", default="paper,plausible")
     args, _ = ap.parse_known_args(argv)  # benchmarks/run.py passes its own arguments
     torch.set_num_threads(1)
+    # one thread for numpy/scipy's BLAS too: SLSQP's small products gain nothing from threads, and
+    # OpenBLAS threads spinning after each call take the other hardware thread from the batched side
+    threadpool_limits(1)
     summary, details = {"frames": FRAMES, "iterations": args.iterations, "reps": args.reps}, {}
     for name in args.sets.split(","):
         start, dirs, cs, L, fy = problem(name, iterations=args.iterations)

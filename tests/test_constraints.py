@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from skelvis import constraints as C
+from skelvis import projection_kernel as K
 from skelvis.datasets.synthetic import SyntheticConfig, generate
 from skelvis.topology import AUSLAN_GLOVE, KINECT_V1, KINECT_V2, MSR_ACTION3D
 
@@ -125,8 +126,8 @@ def test_zero_update_on_valid_pose_returns_it_unchanged(synthetic_poses):
 @pytest.mark.fast
 @pytest.mark.parametrize("name", ["paper", "plausible"])
 def test_numpy_and_torch_paths_give_the_same_projection(synthetic_poses, name):
-    """project's numpy path (the CPU default, with its Newton systems compiled by numba and with
-    their numpy code) and its torch path (accelerator tensors) are the same algorithm: the same
+    """project's compiled path (the CPU default: every frame's whole iteration compiled by numba,
+    skelvis.projection_kernel) and its torch path (accelerator tensors) are the same algorithm: the same
     poses to 1e-10 and the same report, on a batch of feasible and infeasible frames, with some
     limits disabled and with a start given.  The problem is non-convex, and in a few frames
     either path's result moves with rounding (the torch path's own by up to 4e-3 when its target
@@ -151,15 +152,8 @@ def test_numpy_and_torch_paths_give_the_same_projection(synthetic_poses, name):
         moved = C.project(z + 1e-13 * torch.as_tensor(rng.normal(size=seq.shape)), cs, L.expand(B, -1),
                           backend="torch", **kw, **args).x
         ref.stable = (moved - ref.x).abs().amax((1, 2)).numpy() < 1e-9
-        out = []
-        for kernel in (True, False):
-            saved = list(C._KERNEL)
-            C._KERNEL[:] = [C._compiled_newton_kernel() if kernel else None]
-            try:
-                out.append(C.project(z, cs, L.expand(B, -1), backend="numpy", **kw, **args))
-            finally:
-                C._KERNEL[:] = saved
-            assert out[-1].converged and out[-1].iterations == ref.iterations
+        out = [C.project(z, cs, L.expand(B, -1), backend="numpy", **kw, **args)]
+        assert out[-1].converged and out[-1].iterations == ref.iterations
         return ref, out
 
     z = torch.as_tensor(seq + np.repeat([0.0, 0.003, 0.03, 0.1], 6)[:, None, None] * rng.normal(size=seq.shape))
@@ -387,29 +381,28 @@ def _torch_newton(y, z, cs, L, en, active, alpha):
     return C._newton_system(y, z.reshape(len(y), -1), cs, L, None, en, 0.01, active, alpha)
 
 
-def _numpy_newton(kernel):
-    """The numpy path's step: numba-compiled (``kernel``), or its numpy code (the fallback)."""
-    def step(y, z, cs, L, en, active, alpha):
-        saved = list(C._KERNEL)
-        C._KERNEL[:] = [C._compiled_newton_kernel() if kernel else None]
-        try:
-            delta, lam = C._np_newton_system(y.numpy(), z.numpy(), cs, L.numpy(), None, 0.01, active.numpy(), alpha)
-        finally:
-            C._KERNEL[:] = saved
-        return torch.as_tensor(np.ascontiguousarray(delta)), torch.as_tensor(lam)
-    return step
+def _compiled_newton(y, z, cs, L, en, active, alpha):
+    """The compiled path's step (skelvis.projection_kernel._newton), frame by frame, on the rows of
+    its own evaluation (skelvis.projection_kernel._evaluate)."""
+    p = C.row_program(cs)
+    w = K._workspace(len(p.kind), y.shape[1], len(p.inc_row))
+    deltas, lams = [], []
+    for b in range(len(y)):
+        yb, zb, Lb = y[b].numpy().copy(), z[b].numpy().copy(), L[b].numpy().copy()
+        K._evaluate(yb, Lb, 0.0, math.radians(0.01), True, p, w)
+        K._newton(yb, zb, alpha, active[b].numpy(), p, w)
+        deltas.append(w.delta.copy())
+        lams.append(w.lam[p.nb:].copy())
+    return torch.as_tensor(np.stack(deltas)), torch.as_tensor(np.stack(lams))
 
 
 @pytest.mark.fast
-@pytest.mark.parametrize("newton", [_torch_newton, _numpy_newton(True), _numpy_newton(False)],
-                         ids=["torch", "numpy-numba", "numpy"])
+@pytest.mark.parametrize("newton", [_torch_newton, _compiled_newton], ids=["torch", "compiled"])
 def test_newton_step_is_the_minimum_norm_step_on_the_active_rows(synthetic_poses, newton):
     """The linearised step of the projection, built on the rows active in some frame only, equals
     the textbook minimum-norm step on the bone rows and the active inequality rows:
     delta = -r - D_a^T (D_a D_a^T)^-1 (c_a - D_a r), computed densely per frame with numpy; for the
     torch path, the numpy path's numba-compiled loop and its numpy code."""
-    if newton is not _torch_newton:
-        pytest.importorskip("numba")
     cs = C.constraint_set(KINECT_V2)
     x = torch.as_tensor(synthetic_poses[:6], dtype=torch.float64)
     L = torch.as_tensor(C.mean_bone_lengths(synthetic_poses, len(synthetic_poses), cs.bones)).expand(len(x), -1)

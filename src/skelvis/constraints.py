@@ -33,8 +33,9 @@ over all joints) to ``x + d`` that satisfies C, by a batched active-set Gauss-Ne
 iteration: each step linearises the equalities and the active inequalities and applies the
 minimum-norm correction ``delta = -r - J^T (J J^T)^{-1} (c - J r)`` (``r`` = current minus target),
 solving one small (m x m) system per frame (Cholesky).  On the CPU (numpy arrays and CPU tensors)
-it runs in numpy, each batch of those systems as one numba-compiled loop over frames; tensors on
-an accelerator take the same algorithm in torch (``backend`` of :func:`project`).  An inequality is active
+every frame's whole iteration runs in compiled code (:mod:`skelvis.projection_kernel`, numba);
+tensors on an accelerator take the same algorithm in torch, batched over frames (``backend`` of
+:func:`project`).  An inequality is active
 while it is violated or while its multiplier still pushes (KKT sign), so the result is the
 projection, not just any feasible point.  Limits are targeted with a small inner margin
 (``margin_deg``) so that converged poses meet them strictly; feasibility is reported as the
@@ -43,15 +44,14 @@ relative bone-length error and the angle violation in degrees.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 import torch
 from scipy.optimize import minimize
 
+from . import projection_kernel as K
 from . import volume as V
 from .topology import Topology
 
@@ -201,7 +201,7 @@ class ConstraintSet:
     def num_inequalities(self) -> int:
         """Rows of :func:`inequality_residuals`: angle lower, angle upper (<180 only), plane, floor,
         support, volume (one per capsule pair)."""
-        return len(self.inequality_names())
+        return len(self.inequality_kinds())
 
     def inequality_names(self) -> list[str]:
         names = []
@@ -222,7 +222,15 @@ class ConstraintSet:
 
     def inequality_kinds(self) -> np.ndarray:
         """(ni,) str: 'angle' (three-joint and plane rows, radians), 'floor', 'support', 'volume'
-        (coordinate units)."""
+        (coordinate units).  Cached (a read-only array)."""
+        cache = self.__dict__.setdefault("_cache", {})
+        if "_kinds" not in cache:
+            kinds = self._inequality_kinds()
+            kinds.flags.writeable = False
+            cache["_kinds"] = kinds
+        return cache["_kinds"]
+
+    def _inequality_kinds(self) -> np.ndarray:
         n_ang = len(self.angles) + sum(al.hi_deg < 180.0 for al in self.angles) + len(self.planes)
         return np.array(["angle"] * n_ang + ["floor"] * len(self.floor_joints)
                         + ["support"] * bool(self.support_joints) + ["volume"] * len(self.capsule_pairs), dtype=object)
@@ -704,10 +712,11 @@ class ProjectionResult:
     interpenetration: torch.Tensor | None = None    # (B,) deepest capsule interpenetration
 
 
-def _report(y, cs: ConstraintSet, Lt, fy, en, iterations: int, converged: bool) -> ProjectionResult:
+def _report(y, cs: ConstraintSet, Lt, fy, en, iterations: int, converged: bool, measured=None) -> ProjectionResult:
     """The :class:`ProjectionResult` of poses ``y`` (B, J, 3), numpy or torch: per frame the largest
     bone error and the worst violation of each kind of enabled inequality (``en`` (B, ni)); numpy
-    results become float64 tensors."""
+    results become float64 tensors.  ``measured``: (bone error (B,), violations (B, ni)) when the
+    caller has them (the compiled path measures them in the same pass)."""
     B = y.shape[0]
     if isinstance(y, np.ndarray):
         def out(a):
@@ -723,8 +732,11 @@ def _report(y, cs: ConstraintSet, Lt, fy, en, iterations: int, converged: bool) 
         def amax(a):
             return a.amax(-1)
         zero = torch.zeros(B, dtype=y.dtype, device=y.device)
-    berr = amax(bone_length_error(y, cs, Lt)) if len(cs.bones) else zero
-    viol = angle_violation_deg(y, cs, fy) * en
+    if measured is not None:
+        berr, viol = measured
+    else:
+        berr = amax(bone_length_error(y, cs, Lt)) if len(cs.bones) else zero
+        viol = angle_violation_deg(y, cs, fy) * en
     kinds = cs.inequality_kinds()
 
     def worst(kind):
@@ -790,7 +802,7 @@ def _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active_ineq, alpha, cb=Non
     return delta, lam_i
 
 
-_DONE = 1e-11  # residual below which a frame's restoration stops (its next step would be as small)
+_DONE = K.DONE  # residual below which a frame's restoration stops (its next step would be as small)
 
 
 def _restore(y, zf, cs, Lt, fy, en, margin_deg, max_iter, tol):
@@ -851,268 +863,69 @@ def _feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg):
     return ok
 
 
-# --------------------------------------------------------------------- the numpy path (CPU)
+# ------------------------------------------------------------------ the compiled path (CPU)
 #
-# The same algorithm as _project_active / _restore / _newton_system, on numpy arrays (_feasible serves both):
-# with a hundred frames every array is small and torch's per-operation overhead (several
-# microseconds a call) was most of the time.  J J^T and J^T lambda are assembled from the
-# products of the Jacobian blocks that share a joint (index arrays precomputed per constraint set
-# and row subset, :func:`_np_structure`) instead of through a dense (B, m, 3J) Jacobian, whose
-# zero-filling and products were the rest.  :func:`project` takes this path for CPU tensors and
-# numpy arrays, the torch path for tensors on an accelerator; both give the same poses to rounding.
-
-_NP_STRUCT_CACHE = 512  # row subsets kept per constraint set
+# The same algorithm as _project_active / _restore / _newton_system, one frame at a time in
+# compiled code (skelvis.projection_kernel): with a hundred frames every batched operation is
+# small and its interpreter and dispatch overhead (microseconds a call, some 40 calls an
+# iteration) was most of the time.  :func:`project` takes this path for CPU tensors and numpy
+# arrays, the torch path for tensors on an accelerator; both give the same poses to rounding.
 
 
-def _np_structure(cs: ConstraintSet, rows: np.ndarray):
-    """Index arrays of the system on the rows ``rows`` (indices into :func:`row_joints`), cached.
-
-    Returns (idx (m, 4) joints of the kept rows; pa, pb: flat slot indices (row * 4 + slot) of the
-    pairs of used slots on the same joint with row(pa) <= row(pb), sorted by their entry of M;
-    starts: where each entry's run of pairs starts; tk, tl: that entry (tk <= tl); sj: the used
-    slots sorted by joint, jstarts: where each joint's run starts, joints: those joints)."""
-    cache = cs.__dict__.setdefault("_cache", {}).setdefault("np_struct", {})
-    key = rows.tobytes()
-    hit = cache.get(key)
-    if hit is not None:
-        return hit
-    if len(cache) >= _NP_STRUCT_CACHE:
-        cache.clear()
-    idx_full, used_full = row_joints(cs)
-    idx, used = idx_full[rows], used_full[rows]
-    m = len(rows)
-    flat = np.where(used, idx, -1).reshape(-1)
-    slot = np.flatnonzero(flat >= 0)
-    jj = flat[slot]
-    p, q = np.nonzero(jj[:, None] == jj[None, :])
-    pa, pb = slot[p], slot[q]
-    sel = pa // 4 <= pb // 4
-    pa, pb = pa[sel], pb[sel]
-    tgt = (pa // 4) * m + pb // 4
-    order = np.argsort(tgt, kind="stable")
-    pa, pb, tgt = pa[order], pb[order], tgt[order]
-    starts = np.flatnonzero(np.r_[True, tgt[1:] != tgt[:-1]]) if len(tgt) else np.zeros(0, int)
-    tk, tl = tgt[starts] // m, tgt[starts] % m
-    order = np.argsort(jj, kind="stable")
-    sj, js = slot[order], jj[order]
-    jstarts = np.flatnonzero(np.r_[True, js[1:] != js[:-1]]) if len(js) else np.zeros(0, int)
-    out = (idx, pa, pb, starts, tk, tl, sj, jstarts, js[jstarts])
-    cache[key] = out
-    return out
+def _leaves_first(bones: np.ndarray) -> np.ndarray:
+    """An elimination order of the bone rows without fill (two bones are adjacent when they share a
+    joint; the rows of D D^T interact exactly then): repeatedly a row whose remaining neighbours
+    are pairwise adjacent (simplicial; a skeleton's bone graph always has one, it is chordal), the
+    one of least degree, else the row of least degree.  For a tree this eliminates leaves first,
+    and the Cholesky factor of the bones' D D^T keeps its pattern
+    (:func:`skelvis.projection_kernel._cholesky`)."""
+    nb = len(bones)
+    adj = [{k for k in range(nb) if k != i and set(bones[k]) & set(bones[i])} for i in range(nb)]
+    left, order = set(range(nb)), []
+    while left:
+        def simplicial(k):
+            nbrs = adj[k] & left
+            return all(b in adj[a] for a in nbrs for b in nbrs if a != b)
+        i = min(left, key=lambda k: (not simplicial(k), len(adj[k] & left), k))
+        nbrs = adj[i] & left
+        for k in nbrs:
+            adj[k] |= nbrs - {k}
+        left.remove(i)
+        order.append(i)
+    return np.asarray(order, np.int64)
 
 
-def _np_spd_solve(M, rhs):
-    """:func:`_spd_solve` for numpy M (B, m, m), rhs (B, m): numpy's batched Cholesky, then torch's
-    batched triangular solves on the same memory (numpy has none; LU costs twice as much)."""
-    try:
-        Lc = np.linalg.cholesky(M)
-    except np.linalg.LinAlgError:
-        return np.linalg.solve(M, rhs[..., None])[..., 0]
-    return torch.cholesky_solve(torch.from_numpy(np.ascontiguousarray(rhs[..., None])), torch.from_numpy(Lc)).numpy()[..., 0]
-
-
-def _fl(a, copy: bool = False):
-    """``a`` (B, ...) with frame-last memory, viewed with the frame axis first (a copy unless it
-    already is, or always with ``copy``): numpy keeps that layout through indexing of the other
-    axes, elementwise operations and reductions, so every operation of the numpy path runs over
-    contiguous runs of B values."""
-    n = a.ndim
-    base = a.transpose(tuple(range(1, n)) + (0,))
-    base = np.array(base, order="C") if copy else np.ascontiguousarray(base)
-    return base.transpose((n - 1,) + tuple(range(n - 1)))
-
-
-def _take(a, sel):
-    """Frames ``sel`` (indices or mask) of a frame-last ``a`` (see :func:`_fl`), still frame-last."""
-    n = a.ndim
-    return a.transpose(tuple(range(1, n)) + (0,))[..., sel].transpose((n - 1,) + tuple(range(n - 1)))
-
-
-def _newton_kernel(blk, c, a, rows, pa, pb, starts, tk, tl, sj, idx, r, use_r, step, lam):  # pragma: no cover (numba)
-    """The per-frame work of :func:`_np_newton_system` as one loop over frames, compiled by numba
-    (:func:`_compiled_newton_kernel`): M = D_a D_a^T + diag(1 - a + 1e-12) from the block products
-    of the structure of :func:`_np_structure`, rhs = c a - D_a r, lambda = M^-1 rhs by Cholesky
-    (Gaussian elimination with partial pivoting where a pivot is not positive, as :func:`_spd_solve`
-    falls back to LU), and step = D_a^T lambda accumulated per joint.  blk (m_full, 4, 3, B),
-    c and a (m_full, B), r (J, 3, B) (read when use_r); writes step (J, 3, B) (zeroed by the caller)
-    and lam (m, B) on the kept rows ``rows``."""
-    m = rows.shape[0]
-    B = blk.shape[3]
-    ne = starts.shape[0]
-    npair = pa.shape[0]
-    M = np.empty((m, m))
-    M0 = np.empty((m, m))
-    x = np.empty(m)
-    for b in range(B):
-        M[:, :] = 0.0
-        for e in range(ne):
-            hi = starts[e + 1] if e + 1 < ne else npair
-            v = 0.0
-            for p in range(starts[e], hi):
-                rk, sk = rows[pa[p] // 4], pa[p] % 4
-                rl, sl = rows[pb[p] // 4], pb[p] % 4
-                v += (blk[rk, sk, 0, b] * blk[rl, sl, 0, b] + blk[rk, sk, 1, b] * blk[rl, sl, 1, b]
-                      + blk[rk, sk, 2, b] * blk[rl, sl, 2, b])
-            k, l = tk[e], tl[e]
-            v *= a[rows[k], b] * a[rows[l], b]
-            M[k, l] = v
-            M[l, k] = v
-        for k in range(m):
-            rk = rows[k]
-            ak = a[rk, b]
-            M[k, k] += 1.0 - ak + 1e-12
-            v = c[rk, b]
-            if use_r:
-                for s in range(4):
-                    j = idx[k, s]
-                    v -= blk[rk, s, 0, b] * r[j, 0, b] + blk[rk, s, 1, b] * r[j, 1, b] + blk[rk, s, 2, b] * r[j, 2, b]
-            x[k] = v * ak
-        M0[:, :] = M
-        ok = True
-        for j in range(m):  # Cholesky, lower triangle
-            d = M[j, j]
-            for q in range(j):
-                d -= M[j, q] * M[j, q]
-            if not d > 0.0:
-                ok = False
-                break
-            d = math.sqrt(d)
-            M[j, j] = d
-            for i in range(j + 1, m):
-                v = M[i, j]
-                for q in range(j):
-                    v -= M[i, q] * M[j, q]
-                M[i, j] = v / d
-        if ok:
-            for i in range(m):
-                v = x[i]
-                for q in range(i):
-                    v -= M[i, q] * x[q]
-                x[i] = v / M[i, i]
-            for i in range(m - 1, -1, -1):
-                v = x[i]
-                for q in range(i + 1, m):
-                    v -= M[q, i] * x[q]
-                x[i] = v / M[i, i]
-        else:
-            for j in range(m):  # Gaussian elimination with partial pivoting on M0
-                piv = j
-                for i in range(j + 1, m):
-                    if abs(M0[i, j]) > abs(M0[piv, j]):
-                        piv = i
-                if piv != j:
-                    for q in range(m):
-                        M0[j, q], M0[piv, q] = M0[piv, q], M0[j, q]
-                    x[j], x[piv] = x[piv], x[j]
-                for i in range(j + 1, m):
-                    f = M0[i, j] / M0[j, j]
-                    for q in range(j, m):
-                        M0[i, q] -= f * M0[j, q]
-                    x[i] -= f * x[j]
-            for i in range(m - 1, -1, -1):
-                v = x[i]
-                for q in range(i + 1, m):
-                    v -= M0[i, q] * x[q]
-                x[i] = v / M0[i, i]
-        for k in range(m):
-            lam[k, b] = x[k]
-        for p in range(sj.shape[0]):
-            k, s = sj[p] // 4, sj[p] % 4
-            rk = rows[k]
-            w = x[k] * a[rk, b]
-            j = idx[k, s]
-            step[j, 0, b] += w * blk[rk, s, 0, b]
-            step[j, 1, b] += w * blk[rk, s, 1, b]
-            step[j, 2, b] += w * blk[rk, s, 2, b]
-
-
-_KERNEL: list = []
-
-
-def _compiled_newton_kernel():
-    """:func:`_newton_kernel` compiled by numba at its first call (cached on disk), or None with
-    ``SKELVIS_NO_NUMBA`` set (the numpy code of :func:`_np_newton_system` then does the same)."""
-    if not _KERNEL:
-        _KERNEL.append(None if os.environ.get("SKELVIS_NO_NUMBA") else numba.njit(cache=True, nogil=True)(_newton_kernel))
-    return _KERNEL[0]
-
-
-def _np_newton_system(y, z, cs, Lt, fy, margin_deg, active_ineq, alpha, cb=None):
-    """:func:`_newton_system` on numpy arrays (target z (B, J, 3) in place of zf, unused when
-    alpha is 0; ``en`` left out as it is unused there): (delta (B, J, 3), lambda of the inequality
-    rows (B, ni), zero on rows left out).  Works frame-last ((rows, ..., B) arrays): every gather
-    then copies contiguous runs of B."""
-    B, J, _ = y.shape
-    nb = len(cs.bones)
-    c, blk = constraint_blocks(y, cs, Lt, fy, margin_deg) if cb is None else cb
-    ni_full = c.shape[1] - nb
-    a = np.concatenate([np.ones((nb, B)), active_ineq.T], 0)                    # (m, B)
-    rows = np.flatnonzero(a.any(1))
-    idx, pa, pb, starts, tk, tl, sj, jstarts, joints = _np_structure(cs, rows)
-    m = len(rows)
-    rT = np.ascontiguousarray((alpha * (y - z)).transpose(1, 2, 0)) if alpha else None     # (J, 3, B)
-    kernel = _compiled_newton_kernel()
-    if kernel is not None:
-        stepT, lam = np.zeros((J, 3, B)), np.empty((m, B))
-        kernel(np.ascontiguousarray(blk.transpose(1, 2, 3, 0)), np.ascontiguousarray(c.T), a, rows, pa, pb,
-               starts, tk, tl, sj, idx, rT if alpha else np.zeros((1, 1, 1)), bool(alpha), stepT, lam)
-    else:
-        a = a[rows]
-        bT = np.ascontiguousarray(blk.transpose(1, 2, 3, 0))[rows] * a[:, None, None]   # (m, 4, 3, B)
-        rhs = c.T[rows] * a                                                           # (m, B)
-        if alpha:
-            rhs = rhs - (bT * rT[idx]).sum((1, 2))
-        bf = bT.reshape(m * 4, 3, B)
-        M = np.zeros((B, m, m))
-        if len(pa):
-            vals = np.add.reduceat((bf[pa] * bf[pb]).sum(1), starts, axis=0).T       # (B, entries)
-            M[:, tk, tl] = vals
-            M[:, tl, tk] = vals
-        ar = np.arange(m)
-        M[:, ar, ar] += (1.0 - a + 1e-12).T
-        lam = _np_spd_solve(M, rhs.T).T                                              # (m, B)
-        stepT = np.zeros((J, 3, B))
-        if len(sj):
-            stepT[joints] = np.add.reduceat((bT * lam[:, None, None]).reshape(m * 4, 3, B)[sj], jstarts, axis=0)
-    delta = -stepT.transpose(2, 0, 1)
-    if alpha:
-        delta = delta - rT.transpose(2, 0, 1)
-    lam_i = np.zeros((B, ni_full))
-    lam_i[:, rows[rows >= nb] - nb] = lam[nb:].T
-    return delta, lam_i
-
-
-def _np_restore(y, cs, Lt, fy, en, margin_deg, max_iter, tol):
-    """:func:`_restore` on numpy arrays (frame-last, :func:`_fl`; the target is not needed)."""
-    y = _fl(y, copy=True)
-    nb = len(cs.bones)
-    keep = np.zeros_like(en)
-    todo = np.arange(len(y))
-    for _ in range(max_iter):
-        if len(todo) == 0:
-            break
-        full = len(todo) == len(y)
-        ys, Ls, fs = (y, Lt, fy) if full else (_take(y, todo), _take(Lt, todo), None if fy is None else fy[todo])
-        cb = constraint_blocks(ys, cs, Ls, fs, margin_deg)
-        g = cb[0][:, nb:]
-        done = ~((g < -_DONE) & en[todo]).any(1)
-        if nb:
-            done &= np.abs(cb[0][:, :nb]).max(1) <= _DONE
-        if done.any():
-            nd = ~done
-            todo, ys, Ls = todo[nd], _take(ys, nd), _take(Ls, nd)
-            fs = None if fs is None else fs[nd]
-            cb, g = (_take(cb[0], nd), _take(cb[1], nd)), g[nd]
-            if len(todo) == 0:
-                break
-        active = en[todo] & ((g < 0) | keep[todo])
-        delta, lam = _np_newton_system(ys, None, cs, Ls, fs, margin_deg, active, 0.0, cb)
-        keep[todo] = active & (lam < 0)
-        y.transpose(1, 2, 0)[..., todo] = (ys + delta).transpose(1, 2, 0)
-        if delta.size == 0:
-            break
-        todo = todo[np.abs(delta).max((1, 2)) >= tol]
-    return y
+def row_program(cs: ConstraintSet) -> K.RowProgram:
+    """The rows of :func:`constraint_blocks` as the arrays of :mod:`skelvis.projection_kernel`
+    (kind, joints, limits, the bones' elimination order, which rows touch each joint); cached."""
+    cache = cs.__dict__.setdefault("_cache", {})
+    if "_program" in cache:
+        return cache["_program"]
+    idx, used = row_joints(cs)
+    kinds = [K.BONE] * len(cs.bones) + [K.ANGLE_LO] * len(cs.angles)
+    const = [0.0] * len(cs.bones) + [math.radians(al.lo_deg) for al in cs.angles]
+    hi = [al for al in cs.angles if al.hi_deg < 180.0]
+    kinds += [K.ANGLE_HI] * len(hi) + [K.PLANE] * len(cs.planes) + [K.FLOOR] * len(cs.floor_joints)
+    const += [math.radians(al.hi_deg) for al in hi] + [math.radians(p.hi_deg) for p in cs.planes]
+    const += [0.0] * len(cs.floor_joints)
+    if cs.support_joints:
+        kinds.append(K.SUPPORT)
+        const.append(cs.support_tolerance)
+    kinds += [K.VOLUME] * len(cs.capsule_pairs)
+    const += [cs.capsules[i].radius + cs.capsules[j].radius for i, j in cs.capsule_pairs]
+    J = cs.topology.num_joints
+    entries = sorted((int(idx[k, s]), k, s) for k, s in zip(*np.nonzero(used)))
+    inc_ptr = np.searchsorted(np.array([e[0] for e in entries], np.int64), np.arange(J + 1)).astype(np.int64)
+    kind_names = cs.inequality_kinds()
+    trunk = np.asarray(cs.trunk if len(cs.trunk) == 2 else (0, 0), np.int64)
+    prog = K.RowProgram(
+        kind=np.asarray(kinds, np.int64), idx=idx.astype(np.int64), nslot=used.sum(1).astype(np.int64),
+        const=np.asarray(const, float), trunk=trunk, up=int(cs.up_axis), nb=len(cs.bones),
+        order=_leaves_first(cs.bones), inc_ptr=inc_ptr,
+        inc_row=np.array([e[1] for e in entries], np.int64), inc_slot=np.array([e[2] for e in entries], np.int64),
+        near_tol=np.where(kind_names == "angle", math.radians(1e-3), 1e-6).astype(float))
+    cache["_program"] = prog
+    return prog
 
 
 def _np(v, dtype=np.float64):
@@ -1137,7 +950,7 @@ def _np_inputs(target, cs, target_length, floor_y, enabled, x_init):
 
 def _np_project(target, cs, target_length, floor_y, enabled, x_init, max_iter, refine_iter, tol, margin_deg,
                 bone_tol, angle_tol_deg, pair_slack) -> ProjectionResult:
-    """:func:`project` on numpy arrays (float64, CPU)."""
+    """:func:`project` on the CPU (float64)."""
     z, Lt, fy, en, x0 = _np_inputs(target, cs, target_length, floor_y, enabled, x_init)
     return _with_volume_pairs(z, cs, Lt, en, x0, pair_slack, lambda sub, en_sub, x0: _np_project_active(
         z, sub, Lt, fy, en_sub, x0, max_iter, refine_iter, tol, margin_deg, bone_tol, angle_tol_deg))
@@ -1175,33 +988,27 @@ def _with_volume_pairs(z, cs: ConstraintSet, Lt, en, x0, pair_slack: float, proj
 
 def _np_project_active(z, cs, Lt, fy, en, x0, max_iter, refine_iter, tol, margin_deg, bone_tol,
                        angle_tol_deg) -> ProjectionResult:
-    """:func:`_project_active` on numpy arrays: z (B, J, 3), Lt (B, nb), fy (B,) or None, en (B, ni)."""
+    """:func:`_project_active` on the CPU, every frame in compiled code
+    (:func:`skelvis.projection_kernel.project_frames`): z (B, J, 3), Lt (B, nb), fy (B,) or None,
+    en (B, ni)."""
     B = z.shape[0]
     ni, nb = cs.num_inequalities, len(cs.bones)
-    z, Lt = _fl(z), _fl(Lt)
-    y = z if x0 is None else _fl(x0)
-    it = 0
-    if nb or ni:
-        y = _np_restore(y, cs, Lt, fy, en, margin_deg, max_iter, tol)
-        step = np.ones(B)
-        near_tol = np.where(cs.inequality_kinds() == "angle", math.radians(1e-3), 1e-6)
-        for it in range(1, refine_iter + 1):
-            cb = constraint_blocks(y, cs, Lt, fy, margin_deg)
-            near = en & (cb[0][:, nb:] < near_tol)
-            delta, lam = _np_newton_system(y, z, cs, Lt, fy, margin_deg, near, 1.0, cb)
-            release = near & (lam > 0)
-            if release.any():  # same system again without the rows whose multiplier has the wrong sign
-                delta, _ = _np_newton_system(y, z, cs, Lt, fy, margin_deg, near & ~release, 1.0, cb)
-            if np.abs(delta).max() < 1e-9:
-                break
-            trial = _np_restore(y + step[:, None, None] * delta, cs, Lt, fy, en, margin_deg, max_iter, tol)
-            d_old = (((y - z) ** 2).sum((1, 2))) ** 0.5
-            d_new = (((trial - z) ** 2).sum((1, 2))) ** 0.5
-            better = (d_new < d_old) & _feasible(trial, cs, Lt, fy, en, bone_tol, angle_tol_deg)
-            y = np.where(better[:, None, None], trial, y)
-            step = np.where(better, np.minimum(step * 2, 1.0), step / 2)
-    converged = bool(_feasible(y, cs, Lt, fy, en, bone_tol, angle_tol_deg).all()) if (nb or ni) else True
-    return _report(y, cs, Lt, fy, en, it, converged)
+    if (cs.floor_joints or cs.support_joints) and fy is None:
+        raise ValueError("the constraint set has a floor or support constraint: pass floor_y")
+    p = row_program(cs)
+    out = np.empty(z.shape)
+    iters = np.zeros(B, np.int64)
+    feasible = np.ones(B, np.bool_)
+    berr, viol = np.zeros(B), np.zeros((B, ni))
+    if nb == 0 and ni == 0:
+        out[:] = z if x0 is None else x0
+    else:
+        K.project_frames(np.ascontiguousarray(z, np.float64), np.ascontiguousarray(z if x0 is None else x0, np.float64),
+                         np.ascontiguousarray(Lt, np.float64), np.zeros(B) if fy is None else np.ascontiguousarray(fy, np.float64),
+                         np.ascontiguousarray(en, np.bool_), p, np.asarray(_ineq_tol(cs, angle_tol_deg), float),
+                         math.radians(margin_deg), int(max_iter), int(refine_iter), float(tol), float(bone_tol),
+                         out, iters, feasible, berr, viol)
+    return _report(out, cs, Lt, fy, en, int(iters.max()) if B else 0, bool(feasible.all()), (berr, viol))
 
 
 def _numpy_backend(x, backend: str | None) -> bool:
@@ -1223,9 +1030,9 @@ def project(target, cs: ConstraintSet, target_length, floor_y=None, enabled=None
     active set); a pair left out that ends interpenetrating joins it and the projection is redone
     from its result (at most three times).
 
-    backend: 'numpy' (the default for numpy arrays and CPU tensors: far less overhead per operation
-    on these small arrays) or 'torch' (the default for tensors on an accelerator); the same
-    algorithm, the same poses to rounding.  The result holds float64 tensors either way."""
+    backend: 'numpy' (the default for numpy arrays and CPU tensors: the compiled per-frame path of
+    :mod:`skelvis.projection_kernel`) or 'torch' (the default for tensors on an accelerator); the
+    same algorithm, the same poses to rounding.  The result holds float64 tensors either way."""
     if _numpy_backend(target, backend):
         return _np_project(target, cs, target_length, floor_y, enabled, x_init, max_iter, refine_iter, tol,
                            margin_deg, bone_tol, angle_tol_deg, pair_slack)

@@ -1,0 +1,103 @@
+"""The compiled projection (skelvis.projection_kernel): its rows are constraint_blocks' rows, its
+sparse Cholesky solves like a dense solve (and falls back where M is not positive definite), and
+the leaves-first order of the bone rows factorises without fill."""
+import math
+
+import numpy as np
+import pytest
+
+from skelvis import constraints as C
+from skelvis import projection_kernel as K
+from skelvis.topology import KINECT_V1, KINECT_V2, MSR_ACTION3D
+
+
+def _poses(topology, rng, n=40):
+    """Random poses around a stretched rest-like layout, some with degenerate bones (a joint on
+    its neighbour) so that the zero-length branches of both implementations run."""
+    base = rng.normal(size=(topology.num_joints, 3))
+    x = base + 0.3 * rng.normal(size=(n, topology.num_joints, 3))
+    for t in range(0, n, 7):
+        a, b = topology.bones[t % len(topology.bones)]
+        x[t, b] = x[t, a]
+    return x
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("topology", [KINECT_V2, KINECT_V1, MSR_ACTION3D], ids=lambda t: t.name)
+@pytest.mark.parametrize("name", ["paper", "plausible"])
+def test_rows_are_constraint_blocks_rows(topology, name):
+    """Residuals and Jacobian blocks of every row, compiled (per scalar) against constraint_blocks
+    (numpy, vectorised), with and without the inner margin: equal to 1e-12 (relative where a
+    degenerate row's blocks are ~1e12)."""
+    rng = np.random.default_rng(1)
+    cs = C.constraint_set(topology, **C.CONSTRAINT_SETS[name])
+    x = _poses(topology, rng)
+    L = np.abs(rng.normal(1.0, 0.2, size=(len(x), len(cs.bones))))
+    fy = rng.normal(size=len(x))
+    p = C.row_program(cs)
+    w = K._workspace(len(p.kind), topology.num_joints, len(p.inc_row))
+    for margin in (0.0, 0.01):
+        ref_c, ref_blk = C.constraint_blocks(x, cs, L, fy, margin)
+        for b in range(len(x)):
+            K._evaluate(x[b], L[b], fy[b], math.radians(margin), True, p, w)
+            np.testing.assert_allclose(w.c, ref_c[b], rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(w.blk, ref_blk[b], rtol=1e-12, atol=1e-12)  # degenerate rows: ~1e12
+
+
+def _work(m):
+    return np.empty((m, m)), np.empty(m), np.empty(m * m, np.int64), np.empty(m + 1, np.int64)
+
+
+@pytest.mark.fast
+def test_solves_are_dense_solves():
+    """Sparse symmetric positive definite systems (D D^T of a sparse D, lower triangle given) are
+    solved by the sparse Cholesky as by np.linalg.solve; a symmetric indefinite one is refused
+    by it (x untouched) and solved by the pivoting fallback, as well."""
+    rng = np.random.default_rng(2)
+    for m in (1, 5, 30):
+        D = rng.normal(size=(m, 2 * m)) * (rng.random((m, 2 * m)) < 0.15)
+        M = D @ D.T + 1e-3 * np.eye(m)
+        rhs = rng.normal(size=m)
+        A, x, nz, colptr = _work(m)
+        A[:] = np.tril(M)
+        x[:] = rhs
+        assert K._cholesky_solve(A, x, m, nz, colptr)
+        np.testing.assert_allclose(x, np.linalg.solve(M, rhs), rtol=1e-9, atol=1e-12)
+        S = rng.normal(size=(m, m))
+        S = S + S.T
+        S[0, 0] = -abs(S[0, 0]) - 1.0   # a negative pivot: Cholesky fails at once
+        A[:] = S
+        x[:] = rhs
+        assert not K._cholesky_solve(A, x, m, nz, colptr)
+        assert (x == rhs).all()
+        A[:] = S
+        K._pivoting_solve(A, x, m)
+        np.testing.assert_allclose(S @ x, rhs, rtol=0, atol=1e-8)
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("topology", [KINECT_V2, MSR_ACTION3D], ids=lambda t: t.name)
+def test_bone_rows_leaves_first_factorise_without_fill(topology):
+    """With the bone rows in row_program's order, the Cholesky factor of D D^T on the bone rows has
+    nonzeros only where D D^T has (the order is what makes the sparse Cholesky cheap; root first,
+    the spine's bones would fill in)."""
+    cs = C.constraint_set(topology)
+    p = C.row_program(cs)
+    rng = np.random.default_rng(3)
+    x = _poses(topology, rng, 2)[1]  # frame 0 has a degenerate bone
+    nb = len(cs.bones)
+    _h, H, _g, _G = C.jacobians(x, cs, np.ones(nb))
+    Dm = H[p.order]
+    M = Dm @ Dm.T
+    A, _x, nz, colptr = _work(nb)
+    A[:] = np.tril(M)
+    assert K._cholesky(A, nb, nz, colptr)
+    pattern = np.tril(np.abs(M) > 0)
+    factor = np.tril(np.abs(A) > 0)
+    assert (factor <= pattern).all()
+    np.testing.assert_allclose(np.tril(A) @ np.tril(A).T, M, atol=1e-10)
+    root_first = p.order[::-1]
+    Mr = H[root_first] @ H[root_first].T
+    A[:] = np.tril(Mr)
+    assert K._cholesky(A, nb, nz, colptr)
+    assert (np.tril(np.abs(A) > 0) > np.tril(np.abs(Mr) > 0)).any()  # the reverse order does fill in
