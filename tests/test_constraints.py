@@ -176,7 +176,7 @@ def test_numpy_and_torch_paths_give_the_same_projection(synthetic_poses, name):
         for got in out:
             assert float(C.bone_length_error(got.x, cs, L).max()) <= BONE_TOL
             assert abs(float((got.x - far).norm(dim=-1).sum()) - d_ref) <= 0.01 * d_ref
-    assert C.project(z.numpy(), cs, L.numpy(), **kw).x.dtype == torch.float64  # numpy in, the numpy path
+    assert C.project(z.numpy(), cs, L.numpy(), **kw).x.dtype == torch.float64  # numpy in, the compiled path
     start = C.project(torch.as_tensor(seq), cs, L.expand(B, -1), **kw).x
     z = start + torch.as_tensor(0.01 * np.cumsum(rng.normal(size=seq.shape), 0))
     for frac in (2.0, 0.7):
@@ -399,10 +399,11 @@ def _compiled_newton(y, z, cs, L, en, active, alpha):
 @pytest.mark.fast
 @pytest.mark.parametrize("newton", [_torch_newton, _compiled_newton], ids=["torch", "compiled"])
 def test_newton_step_is_the_minimum_norm_step_on_the_active_rows(synthetic_poses, newton):
-    """The linearised step of the projection, built on the rows active in some frame only, equals
-    the textbook minimum-norm step on the bone rows and the active inequality rows:
+    """The linearised step of the projection, built on the active rows only (the torch path: those
+    active in some frame; the compiled path: the frame's own), equals the textbook minimum-norm
+    step on the bone rows and the active inequality rows:
     delta = -r - D_a^T (D_a D_a^T)^-1 (c_a - D_a r), computed densely per frame with numpy; for the
-    torch path, the numpy path's numba-compiled loop and its numpy code."""
+    torch path and the compiled path (its sparse Cholesky on leaves-first bone rows)."""
     cs = C.constraint_set(KINECT_V2)
     x = torch.as_tensor(synthetic_poses[:6], dtype=torch.float64)
     L = torch.as_tensor(C.mean_bone_lengths(synthetic_poses, len(synthetic_poses), cs.bones)).expand(len(x), -1)

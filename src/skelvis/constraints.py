@@ -641,9 +641,8 @@ def constraint_blocks(x, cs: ConstraintSet, target_length=None, floor_y=None, ma
 def _np_assemble(rows, blocks, batch):
     """numpy: the residuals (..., m) and blocks (..., m, 4, 3) of :func:`constraint_blocks`, each
     part written into one frame-last buffer ((m, ...) and (m, 4, 3, ...), returned as views with
-    the frame axes first): no stacking and concatenation of frame-first copies, and the projection
-    (:func:`_np_newton_system`) reads them frame-last.  ``blocks``: per entry of ``rows`` a list of
-    slot parts (..., k, 3) or an array (..., k, s, 3)."""
+    the frame axes first): no stacking and concatenation of frame-first copies.  ``blocks``: per
+    entry of ``rows`` a list of slot parts (..., k, 3) or an array (..., k, s, 3)."""
     n = len(batch)
     fr = tuple(range(n))
     sizes = [r.shape[-1] for r in rows]
@@ -1012,7 +1011,7 @@ def _np_project_active(z, cs, Lt, fy, en, x0, max_iter, refine_iter, tol, margin
 
 
 def _numpy_backend(x, backend: str | None) -> bool:
-    """Whether :func:`project` takes the numpy path for ``x`` (see there)."""
+    """Whether :func:`project` takes the compiled CPU path for ``x`` (see there)."""
     if backend is None:
         return not (isinstance(x, torch.Tensor) and x.device.type != "cpu")
     if backend not in ("numpy", "torch"):

@@ -120,7 +120,7 @@ def _rows(y, L, fy, kind, idx, nslot, const, trunk, up, mrad, jac, which, c, blk
     the pose y (J, 3): Eq. 9-13, floor, support and volume rows, targeted with the inner margin
     ``mrad`` radians on angle and plane rows (as constraint_blocks with margin_deg).  Slots a row
     does not use are never written (zero from the workspace's allocation)."""
-    ell = L[trunk[0]] + L[trunk[1]]
+    ell = L[trunk[0]] + L[trunk[1]] if L.shape[0] else 0.0  # no bones: no support or volume rows either
     for k in range(kind.shape[0]):
         if not which[k]:
             continue
