@@ -44,6 +44,9 @@ def test_rows_are_constraint_blocks_rows(topology, name):
             np.testing.assert_allclose(w.blk, ref_blk[b], rtol=1e-12, atol=1e-12)  # degenerate rows: ~1e12
 
 
+_NONE = np.zeros(1, np.int64)  # no static pattern: every column scanned
+
+
 def _work(m):
     return np.empty((m, m)), np.empty(m), np.empty(m * m, np.int64), np.empty(m + 1, np.int64)
 
@@ -61,14 +64,14 @@ def test_solves_are_dense_solves():
         A, x, nz, colptr = _work(m)
         A[:] = np.tril(M)
         x[:] = rhs
-        assert K._cholesky_solve(A, x, m, nz, colptr)
+        assert K._cholesky_solve(A, x, m, 0, _NONE, _NONE, nz, colptr)
         np.testing.assert_allclose(x, np.linalg.solve(M, rhs), rtol=1e-9, atol=1e-12)
         S = rng.normal(size=(m, m))
         S = S + S.T
         S[0, 0] = -abs(S[0, 0]) - 1.0   # a negative pivot: Cholesky fails at once
         A[:] = S
         x[:] = rhs
-        assert not K._cholesky_solve(A, x, m, nz, colptr)
+        assert not K._cholesky_solve(A, x, m, 0, _NONE, _NONE, nz, colptr)
         assert (x == rhs).all()
         A[:] = S
         K._pivoting_solve(A, x, m)
@@ -80,7 +83,8 @@ def test_solves_are_dense_solves():
 def test_bone_rows_leaves_first_factorise_without_fill(topology):
     """With the bone rows in row_program's order, the Cholesky factor of D D^T on the bone rows has
     nonzeros only where D D^T has (the order is what makes the sparse Cholesky cheap; root first,
-    the spine's bones would fill in)."""
+    the spine's bones would fill in); row_program's static pattern is that pattern, and the
+    factorisation on it (no scan) gives the same factor."""
     cs = C.constraint_set(topology)
     p = C.row_program(cs)
     rng = np.random.default_rng(3)
@@ -91,13 +95,21 @@ def test_bone_rows_leaves_first_factorise_without_fill(topology):
     M = Dm @ Dm.T
     A, _x, nz, colptr = _work(nb)
     A[:] = np.tril(M)
-    assert K._cholesky(A, nb, nz, colptr)
+    assert K._cholesky(A, nb, 0, _NONE, _NONE, nz, colptr)
     pattern = np.tril(np.abs(M) > 0)
     factor = np.tril(np.abs(A) > 0)
     assert (factor <= pattern).all()
     np.testing.assert_allclose(np.tril(A) @ np.tril(A).T, M, atol=1e-10)
+    static = np.eye(nb, dtype=bool)   # the symbolic pattern the kernel factorises on, without scanning
+    for j in range(nb):
+        static[p.brows[p.bptr[j]:p.bptr[j + 1]], j] = True
+    assert (static == pattern).all()
+    scanned = np.tril(A)
+    A[:] = np.tril(M)
+    assert K._cholesky(A, nb, nb, p.bptr, p.brows, nz, colptr)
+    np.testing.assert_allclose(np.tril(A), scanned, rtol=0, atol=1e-14)
     root_first = p.order[::-1]
     Mr = H[root_first] @ H[root_first].T
     A[:] = np.tril(Mr)
-    assert K._cholesky(A, nb, nz, colptr)
+    assert K._cholesky(A, nb, 0, _NONE, _NONE, nz, colptr)
     assert (np.tril(np.abs(A) > 0) > np.tril(np.abs(Mr) > 0)).any()  # the reverse order does fill in

@@ -894,6 +894,30 @@ def _leaves_first(bones: np.ndarray) -> np.ndarray:
     return np.asarray(order, np.int64)
 
 
+def _bone_block(bones: np.ndarray, order: np.ndarray):
+    """The bone block of D D^T with the bone rows at positions ``order``: (pairs (P, 6): every two
+    bones sharing a joint as (position k > l, row, slot, row, slot); the pattern of its Cholesky
+    factor below the diagonal by column, bptr (nb + 1,) and brows, by symbolic elimination (the
+    entries of D D^T and their fill; none in leaves-first order))."""
+    nb = len(bones)
+    at = {int(r): k for k, r in enumerate(order)}
+    pairs, below = [], [set() for _ in range(nb)]
+    for r1 in range(nb):
+        for r2 in range(nb):
+            shared = set(bones[r1]) & set(bones[r2])
+            if r1 != r2 and shared and at[r1] > at[r2]:
+                j = shared.pop()
+                pairs.append((at[r1], at[r2], r1, list(bones[r1]).index(j), r2, list(bones[r2]).index(j)))
+                below[at[r2]].add(at[r1])
+    for j in range(nb):  # eliminating column j connects the rows below it
+        for i in below[j]:
+            below[i] |= {q for q in below[j] if q > i}
+    brows = [sorted(b) for b in below]
+    bptr = np.cumsum([0] + [len(b) for b in brows]).astype(np.int64)
+    return (np.asarray(pairs, np.int64).reshape(-1, 6), bptr,
+            np.asarray([q for b in brows for q in b], np.int64))
+
+
 def row_program(cs: ConstraintSet) -> K.RowProgram:
     """The rows of :func:`constraint_blocks` as the arrays of :mod:`skelvis.projection_kernel`
     (kind, joints, limits, the bones' elimination order, which rows touch each joint); cached."""
@@ -917,12 +941,15 @@ def row_program(cs: ConstraintSet) -> K.RowProgram:
     inc_ptr = np.searchsorted(np.array([e[0] for e in entries], np.int64), np.arange(J + 1)).astype(np.int64)
     kind_names = cs.inequality_kinds()
     trunk = np.asarray(cs.trunk if len(cs.trunk) == 2 else (0, 0), np.int64)
+    order = _leaves_first(cs.bones)
+    pairs, bptr, brows = _bone_block(cs.bones, order)
     prog = K.RowProgram(
         kind=np.asarray(kinds, np.int64), idx=idx.astype(np.int64), nslot=used.sum(1).astype(np.int64),
         const=np.asarray(const, float), trunk=trunk, up=int(cs.up_axis), nb=len(cs.bones),
-        order=_leaves_first(cs.bones), inc_ptr=inc_ptr,
+        order=order, inc_ptr=inc_ptr,
         inc_row=np.array([e[1] for e in entries], np.int64), inc_slot=np.array([e[2] for e in entries], np.int64),
-        near_tol=np.where(kind_names == "angle", math.radians(1e-3), 1e-6).astype(float))
+        near_tol=np.where(kind_names == "angle", math.radians(1e-3), 1e-6).astype(float),
+        bone_pairs=pairs, bptr=bptr, brows=brows)
     cache["_program"] = prog
     return prog
 

@@ -60,6 +60,9 @@ class RowProgram(NamedTuple):
     inc_row: np.ndarray    # (n,) int64 row of each entry
     inc_slot: np.ndarray   # (n,) int64 slot of each entry
     near_tol: np.ndarray   # (ni,) an inequality this close to its limit enters a refinement step
+    bone_pairs: np.ndarray  # (P, 6) int64: bones sharing a joint, (position k > l, row k, slot, row l, slot)
+    bptr: np.ndarray       # (nb + 1,) int64: the factor's pattern on the bone block, by column
+    brows: np.ndarray      # positions below the diagonal (symbolic Cholesky; no fill leaves first)
 
 
 @_jit
@@ -196,37 +199,64 @@ def _rows(y, L, fy, kind, idx, nslot, const, trunk, up, mrad, jac, which, c, blk
 
 
 @_jit
-def _assemble(sys_rows, m, pos, r_on, r, c, blk, idx, nslot, inc_ptr, inc_row, inc_slot, M, rhs, ent_r, ent_s,
-              full):
+def _assemble(sys_rows, m, pos, r_on, r, c, blk, prog, M, rhs, ent_r, ent_s, full):
     """M = D D^T + 1e-12 I on the m system rows sys_rows[:m] (positions ``pos``; -1: not in the
-    system), from the products of the blocks that meet at each joint (its lower triangle only
-    unless ``full``), and rhs = c - D r (r read when r_on)."""
-    for k in range(m):
-        for q in range(m if full else k + 1):
-            M[k, q] = 0.0
-    for j in range(inc_ptr.shape[0] - 1):
-        ne = 0
-        for e in range(inc_ptr[j], inc_ptr[j + 1]):
-            if pos[inc_row[e]] >= 0:
-                ent_r[ne] = inc_row[e]
-                ent_s[ne] = inc_slot[e]
-                ne += 1
-        for p in range(ne):
-            rp, sp = ent_r[p], ent_s[p]
-            kp = pos[rp]
-            for q in range(p, ne):
-                rq, sq = ent_r[q], ent_s[q]
-                v = blk[rp, sp, 0] * blk[rq, sq, 0] + blk[rp, sp, 1] * blk[rq, sq, 1] + blk[rp, sp, 2] * blk[rq, sq, 2]
-                kq = pos[rq]
-                if kq == kp:
-                    M[kp, kp] += v
-                elif full:
+    system; the nb bone rows first, in elimination order) and rhs = c - D r (r read when r_on).
+
+    Lower triangle (``full`` False): the bone block from the static list of bones that share a
+    joint, written on the factor's static pattern only (entries off it are zero and stay so: the
+    Cholesky writes nowhere else); the inequality rows from the blocks that meet theirs at a joint.
+    ``full``: the whole symmetric M from the products at every joint (the pivoting fallback)."""
+    idx, nslot, nb = prog.idx, prog.nslot, prog.nb
+    if full:
+        for k in range(m):
+            for q in range(m):
+                M[k, q] = 0.0
+        for j in range(prog.inc_ptr.shape[0] - 1):
+            ne = 0
+            for e in range(prog.inc_ptr[j], prog.inc_ptr[j + 1]):
+                if pos[prog.inc_row[e]] >= 0:
+                    ent_r[ne] = prog.inc_row[e]
+                    ent_s[ne] = prog.inc_slot[e]
+                    ne += 1
+            for p in range(ne):
+                rp, sp = ent_r[p], ent_s[p]
+                kp = pos[rp]
+                for q in range(p, ne):
+                    rq, sq = ent_r[q], ent_s[q]
+                    v = (blk[rp, sp, 0] * blk[rq, sq, 0] + blk[rp, sp, 1] * blk[rq, sq, 1]
+                         + blk[rp, sp, 2] * blk[rq, sq, 2])
+                    kq = pos[rq]
                     M[kp, kq] += v
-                    M[kq, kp] += v
-                elif kp > kq:
-                    M[kp, kq] += v
-                else:
-                    M[kq, kp] += v
+                    if kq != kp:
+                        M[kq, kp] += v
+    else:
+        bptr, brows, pairs = prog.bptr, prog.brows, prog.bone_pairs
+        for j in range(nb):
+            row = sys_rows[j]
+            v = 0.0
+            for s in range(nslot[row]):
+                v += blk[row, s, 0] * blk[row, s, 0] + blk[row, s, 1] * blk[row, s, 1] + blk[row, s, 2] * blk[row, s, 2]
+            M[j, j] = v
+            for p in range(bptr[j], bptr[j + 1]):
+                M[brows[p], j] = 0.0
+        for t in range(pairs.shape[0]):
+            rk, sk, rl, sl = pairs[t, 2], pairs[t, 3], pairs[t, 4], pairs[t, 5]
+            M[pairs[t, 0], pairs[t, 1]] += (blk[rk, sk, 0] * blk[rl, sl, 0] + blk[rk, sk, 1] * blk[rl, sl, 1]
+                                            + blk[rk, sk, 2] * blk[rl, sl, 2])
+        for p in range(nb, m):
+            for q in range(p + 1):
+                M[p, q] = 0.0
+            ri = sys_rows[p]
+            for s in range(nslot[ri]):
+                j = idx[ri, s]
+                for e in range(prog.inc_ptr[j], prog.inc_ptr[j + 1]):
+                    ro = prog.inc_row[e]
+                    q = pos[ro]
+                    if q < 0 or q > p:
+                        continue
+                    so = prog.inc_slot[e]
+                    M[p, q] += blk[ri, s, 0] * blk[ro, so, 0] + blk[ri, s, 1] * blk[ro, so, 1] + blk[ri, s, 2] * blk[ro, so, 2]
     for k in range(m):
         row = sys_rows[k]
         M[k, k] += 1e-12
@@ -239,11 +269,12 @@ def _assemble(sys_rows, m, pos, r_on, r, c, blk, idx, nslot, inc_ptr, inc_row, i
 
 
 @_jit
-def _cholesky(A, m, nz, colptr):
-    """In-place Cholesky A = L L^T of the leading m x m block (lower triangle), right-looking and
-    skipping zero entries of each column (no fill among leaves-first bone rows).  The rows of the
-    nonzeros of column j below the diagonal are left in nz[colptr[j]:colptr[j + 1]].  False when
-    a pivot is not positive."""
+def _cholesky(A, m, nb, bptr, brows, nz, colptr):
+    """In-place Cholesky A = L L^T of the leading m x m block (lower triangle), right-looking,
+    visiting only nonzeros: in the first nb columns (the bone block) the static pattern
+    bptr/brows plus the nonzero rows below nb, elsewhere the nonzero rows found by a scan.  The
+    rows of column j's nonzeros below the diagonal are left in nz[colptr[j]:colptr[j + 1]].
+    False when a pivot is not positive."""
     cnt = 0
     for j in range(m):
         colptr[j] = cnt
@@ -253,7 +284,13 @@ def _cholesky(A, m, nz, colptr):
         d = math.sqrt(d)
         A[j, j] = d
         first = cnt
-        for i in range(j + 1, m):
+        if j < nb:
+            for p in range(bptr[j], bptr[j + 1]):
+                i = brows[p]
+                A[i, j] /= d
+                nz[cnt] = i
+                cnt += 1
+        for i in range(max(j + 1, nb), m):
             if A[i, j] != 0.0:
                 A[i, j] /= d
                 nz[cnt] = i
@@ -269,11 +306,11 @@ def _cholesky(A, m, nz, colptr):
 
 
 @_jit
-def _cholesky_solve(A, x, m, nz, colptr):
+def _cholesky_solve(A, x, m, nb, bptr, brows, nz, colptr):
     """x <- M^-1 x for the SPD M whose lower triangle is in A (overwritten by its factor): Cholesky
-    and triangular solves over the factor's nonzeros.  False (x untouched) when a pivot is not
-    positive."""
-    if not _cholesky(A, m, nz, colptr):
+    (:func:`_cholesky`) and triangular solves over the factor's nonzeros.  False (x untouched)
+    when a pivot is not positive."""
+    if not _cholesky(A, m, nb, bptr, brows, nz, colptr):
         return False
     for j in range(m):                     # L y = x
         xj = x[j] / A[j, j]
@@ -328,7 +365,7 @@ class Workspace(NamedTuple):
     near: np.ndarray       # (mf,) near-active inequalities (refinement)
     pos: np.ndarray        # (mf,) position of a row in the system, -1 if not in it
     sys_rows: np.ndarray   # (mf,) the system's rows
-    A: np.ndarray          # (mf, mf) D D^T and its factor
+    A: np.ndarray          # (mf, mf) D D^T and its factor (zeros at first: see _assemble)
     x: np.ndarray          # (mf,) right-hand side, then the multipliers of the system's rows
     lam: np.ndarray        # (mf,) multipliers per row (0 on rows left out)
     nz: np.ndarray         # (mf * mf,) the factor's pattern by column
@@ -345,7 +382,7 @@ def _workspace(mf, J, n_inc):
     """A :class:`Workspace` for mf rows, J joints and n_inc joint entries."""
     return Workspace(np.empty(mf), np.zeros((mf, 4, 3)), np.ones(mf, np.bool_), np.zeros(mf, np.bool_),
                      np.zeros(mf, np.bool_), np.zeros(mf, np.bool_), np.empty(mf, np.int64),
-                     np.empty(mf, np.int64), np.empty((mf, mf)), np.empty(mf), np.empty(mf),
+                     np.empty(mf, np.int64), np.zeros((mf, mf)), np.empty(mf), np.empty(mf),
                      np.empty(max(mf * mf, 1), np.int64), np.empty(mf + 1, np.int64), np.empty(n_inc, np.int64),
                      np.empty(n_inc, np.int64), np.empty((J, 3)), np.empty((J, 3)), np.empty((J, 3)))
 
@@ -376,12 +413,13 @@ def _newton(y, z, alpha, active, prog, w):
     for j in range(J):
         for q in range(3):
             r[j, q] = alpha * (y[j, q] - z[j, q])
-    _assemble(sys_rows, m, pos, alpha != 0.0, r, c, blk, idx, nslot, prog.inc_ptr, prog.inc_row, prog.inc_slot,
-              A, x, w.ent_r, w.ent_s, False)
-    if not _cholesky_solve(A, x, m, w.nz, w.colptr):
-        _assemble(sys_rows, m, pos, alpha != 0.0, r, c, blk, idx, nslot, prog.inc_ptr, prog.inc_row, prog.inc_slot,
-                  A, x, w.ent_r, w.ent_s, True)
+    _assemble(sys_rows, m, pos, alpha != 0.0, r, c, blk, prog, A, x, w.ent_r, w.ent_s, False)
+    if not _cholesky_solve(A, x, m, nb, prog.bptr, prog.brows, w.nz, w.colptr):
+        _assemble(sys_rows, m, pos, alpha != 0.0, r, c, blk, prog, A, x, w.ent_r, w.ent_s, True)
         _pivoting_solve(A, x, m)
+        for i in range(nb):  # off the static pattern the bone block must be zero again
+            for q in range(i + 1):
+                A[i, q] = 0.0
     for j in range(J):
         for q in range(3):
             delta[j, q] = -r[j, q]
