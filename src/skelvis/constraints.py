@@ -801,7 +801,7 @@ def _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active_ineq, alpha, cb=Non
     return delta, lam_i
 
 
-_DONE = K.DONE  # residual below which a frame's restoration stops (its next step would be as small)
+_DONE = K.DONE  # residual below which a frame's restoration stops (1e-3 of a bone's feasibility tolerance)
 
 
 def _restore(y, zf, cs, Lt, fy, en, margin_deg, max_iter, tol):

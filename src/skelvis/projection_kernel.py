@@ -39,7 +39,7 @@ import numpy as np
 __all__ = ["RowProgram", "project_frames"]
 
 BONE, ANGLE_LO, ANGLE_HI, PLANE, FLOOR, SUPPORT, VOLUME = range(7)
-DONE = 1e-11  # residual below which restoration stops (its next step would be as small); both paths
+DONE = 1e-9  # residual below which restoration stops: 1e-3 of the feasibility tolerance of a bone (1e-6); both paths
 _EPS2 = 1e-24  # squared-length floor, as skelvis.constraints._norm
 
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
