@@ -113,3 +113,26 @@ def test_bone_rows_leaves_first_factorise_without_fill(topology):
     A[:] = np.tril(Mr)
     assert K._cholesky(A, nb, 0, _NONE, _NONE, nz, colptr)
     assert (np.tril(np.abs(A) > 0) > np.tril(np.abs(Mr) > 0)).any()  # the reverse order does fill in
+
+
+@pytest.mark.fast
+def test_one_compiled_specialisation_whatever_the_inputs():
+    """project hands the kernel C-contiguous writeable arrays of fixed dtypes: read-only inputs,
+    broadcast bone lengths and floors, a single frame, tensors, a start given, the plausible set —
+    all run on one compiled specialisation (each other one would cost another ~30 s compilation
+    in every fresh checkout; read-only arrays made five of them)."""
+    import torch
+
+    cs = C.constraint_set(KINECT_V2)
+    plaus = C.constraint_set(KINECT_V2, **C.CONSTRAINT_SETS["plausible"])
+    rng = np.random.default_rng(4)
+    x = _poses(KINECT_V2, rng, 4)[1:]
+    frozen = x.copy()
+    frozen.flags.writeable = False
+    L = np.ones(len(cs.bones))
+    C.project(x, cs, L)
+    C.project(frozen[:1], cs, L, x_init=frozen[:1])
+    C.project(torch.as_tensor(x), cs, torch.as_tensor(L).expand(len(x), -1))
+    C.project(x, plaus, L, floor_y=0.0)
+    C.project(x[:1], plaus, L[None], floor_y=np.zeros(1), enabled=np.ones(plaus.num_inequalities, bool))
+    assert len(K.project_frames.signatures) == 1

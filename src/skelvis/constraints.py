@@ -1012,6 +1012,14 @@ def _with_volume_pairs(z, cs: ConstraintSet, Lt, en, x0, pair_slack: float, proj
     return res
 
 
+def _kernel_array(a, dtype=np.float64):
+    """``a`` as a C-contiguous, writeable array of ``dtype``: numba compiles one specialisation per
+    array type, and a read-only or strided input (a broadcast view, a frame of a larger array)
+    would cost another compilation of the kernel (about 30 s)."""
+    a = np.ascontiguousarray(a, dtype)
+    return a if a.flags.writeable else a.copy()
+
+
 def _np_project_active(z, cs, Lt, fy, en, x0, max_iter, refine_iter, tol, margin_deg, bone_tol,
                        angle_tol_deg) -> ProjectionResult:
     """:func:`_project_active` on the CPU, every frame in compiled code
@@ -1029,9 +1037,9 @@ def _np_project_active(z, cs, Lt, fy, en, x0, max_iter, refine_iter, tol, margin
     if nb == 0 and ni == 0:
         out[:] = z if x0 is None else x0
     else:
-        K.project_frames(np.ascontiguousarray(z, np.float64), np.ascontiguousarray(z if x0 is None else x0, np.float64),
-                         np.ascontiguousarray(Lt, np.float64), np.zeros(B) if fy is None else np.ascontiguousarray(fy, np.float64),
-                         np.ascontiguousarray(en, np.bool_), p, np.asarray(_ineq_tol(cs, angle_tol_deg), float),
+        K.project_frames(_kernel_array(z), _kernel_array(z if x0 is None else x0), _kernel_array(Lt),
+                         np.zeros(B) if fy is None else _kernel_array(fy), _kernel_array(en, np.bool_), p,
+                         np.asarray(_ineq_tol(cs, angle_tol_deg), float),
                          math.radians(margin_deg), int(max_iter), int(refine_iter), float(tol), float(bone_tol),
                          out, iters, feasible, berr, viol)
     return _report(out, cs, Lt, fy, en, int(iters.max()) if B else 0, bool(feasible.all()), (berr, viol))
