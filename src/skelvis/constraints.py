@@ -307,7 +307,8 @@ def _dot(u, v):
     return (u * v).sum(-1)
 
 
-_EPS2 = 1e-24  # squared-length floor: a degenerate bone or plane gives cos 0 (90 deg), not 0/0
+_RIDGE = K.RIDGE  # added to the diagonal of D D^T (the compiled path's too)
+_EPS2 = K.EPS2  # squared-length floor: a degenerate bone or plane gives cos 0 (90 deg), not 0/0
 
 
 def _norm(u):
@@ -536,7 +537,7 @@ def _acos_terms(c):
     """arccos(c) in radians and d arccos / dc = -1 / sin (sin clamped away from 0)."""
     xp = _xp(c)
     c = xp.clip(c, -1.0, 1.0)
-    s = xp.sqrt(xp.clip(1.0 - c * c, 1e-12, None))
+    s = xp.sqrt(xp.clip(1.0 - c * c, K.SIN2, None))
     return xp.arccos(c), -1.0 / s
 
 
@@ -793,7 +794,7 @@ def _newton_system(y, zf, cs, Lt, fy, en, margin_deg, active_ineq, alpha, cb=Non
     # products (measured as fast as summing the products of blocks that share a joint)
     D = _dense_jacobian(blk, idx, J)
     Ar = (D @ r.reshape(B, 3 * J, 1))[..., 0]                                  # (B, m)
-    M = D @ D.transpose(1, 2) + torch.diag_embed(1.0 - a + 1e-12)
+    M = D @ D.transpose(1, 2) + torch.diag_embed(1.0 - a + _RIDGE)
     lam = _spd_solve(M, (c - Ar)[..., None])[..., 0]
     delta = -r - (D.transpose(1, 2) @ lam[..., None]).reshape(B, J, 3)
     lam_i = lam.new_zeros(B, ni_full)
@@ -1173,7 +1174,7 @@ def _sequence_step(y, cs, Lt, fy, margin_deg, active, t, j, ca, u):
     T, J, _ = y.shape
     nb = len(cs.bones)
     cf, Jf, a = _frame_system(y, cs, Lt, fy, margin_deg, active)
-    Mff = Jf @ Jf.transpose(1, 2) + torch.diag_embed(1.0 - a + 1e-12)
+    Mff = Jf @ Jf.transpose(1, 2) + torch.diag_embed(1.0 - a + _RIDGE)
     K = len(t)
     if K == 0:
         lam = torch.linalg.solve(Mff, cf[..., None])[..., 0]

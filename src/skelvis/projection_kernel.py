@@ -11,11 +11,11 @@ in compiled code and only the result returns to Python.
 
 Per frame the system has one row per bone and per active inequality (m <= 24 + 6 on the ``paper``
 set).  ``M = D D^T`` (D the rows' Jacobian) is assembled from the products of the Jacobian blocks
-that meet at a joint (:func:`_assemble`), and factorised by a Cholesky that skips the zeros
-(:func:`_cholesky`): with the bone rows ordered leaves first (``order``, minimum degree on the
-bones' adjacency, :func:`skelvis.constraints.row_program`), eliminating a bone connects only rows
-that already share a joint, so the bone block factorises without fill and the cost is that of the
-few dense inequality rows.  Where a pivot is not positive (a numerically singular ``D D^T``), the
+that meet at a joint (:func:`_assemble`), and factorised by a Cholesky that visits only nonzeros
+(:func:`_cholesky`): with the bone rows ordered leaves first (``order``: a bone whose remaining
+neighbours all share a joint, :func:`skelvis.constraints.row_program`), eliminating a bone
+connects only rows that already share a joint, so the bone block factorises without fill, on a
+static pattern computed once, and only the few inequality rows are scanned.  Where a pivot is not positive (a numerically singular ``D D^T``), the
 system is solved by Gaussian elimination with partial pivoting instead, as the torch path falls back
 to LU.
 
@@ -40,7 +40,9 @@ __all__ = ["RowProgram", "project_frames"]
 
 BONE, ANGLE_LO, ANGLE_HI, PLANE, FLOOR, SUPPORT, VOLUME = range(7)
 DONE = 1e-9  # residual below which restoration stops: 1e-3 of the feasibility tolerance of a bone (1e-6); both paths
-_EPS2 = 1e-24  # squared-length floor, as skelvis.constraints._norm
+EPS2 = 1e-24  # squared-length floor of every norm (skelvis.constraints._norm uses it too)
+SIN2 = 1e-12  # floor of sin^2 in d arccos (both paths)
+RIDGE = 1e-12  # added to the diagonal of D D^T (both paths)
 
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
@@ -69,7 +71,7 @@ class RowProgram(NamedTuple):
 def _acos_terms(c):
     """arccos(c) and d arccos / dc = -1 / sin (sin clamped away from 0), as constraints._acos_terms."""
     c = min(max(c, -1.0), 1.0)
-    s = math.sqrt(max(1.0 - c * c, 1e-12))
+    s = math.sqrt(max(1.0 - c * c, SIN2))
     return math.acos(c), -1.0 / s
 
 
@@ -131,7 +133,7 @@ def _rows(y, L, fy, kind, idx, nslot, const, trunk, up, mrad, jac, which, c, blk
         if kd == BONE:
             a, b = idx[k, 0], idx[k, 1]
             u0, u1, u2 = y[b, 0] - y[a, 0], y[b, 1] - y[a, 1], y[b, 2] - y[a, 2]
-            nu = math.sqrt(u0 * u0 + u1 * u1 + u2 * u2 + _EPS2)
+            nu = math.sqrt(u0 * u0 + u1 * u1 + u2 * u2 + EPS2)
             c[k] = nu / L[k] - 1.0
             if jac:
                 sc = 1.0 / (nu * L[k])
@@ -141,8 +143,8 @@ def _rows(y, L, fy, kind, idx, nslot, const, trunk, up, mrad, jac, which, c, blk
             a, b, cc = idx[k, 0], idx[k, 1], idx[k, 2]
             u0, u1, u2 = y[a, 0] - y[b, 0], y[a, 1] - y[b, 1], y[a, 2] - y[b, 2]
             v0, v1, v2 = y[cc, 0] - y[b, 0], y[cc, 1] - y[b, 1], y[cc, 2] - y[b, 2]
-            nu = math.sqrt(u0 * u0 + u1 * u1 + u2 * u2 + _EPS2)
-            nv = math.sqrt(v0 * v0 + v1 * v1 + v2 * v2 + _EPS2)
+            nu = math.sqrt(u0 * u0 + u1 * u1 + u2 * u2 + EPS2)
+            nv = math.sqrt(v0 * v0 + v1 * v1 + v2 * v2 + EPS2)
             cs = (u0 * v0 + u1 * v1 + u2 * v2) / (nu * nv)
             theta, dth = _acos_terms(cs)
             c[k] = theta - (const[k] + mrad) if kd == ANGLE_LO else (const[k] - mrad) - theta
@@ -160,8 +162,8 @@ def _rows(y, L, fy, kind, idx, nslot, const, trunk, up, mrad, jac, which, c, blk
             l0, l1, l2 = y[li, 0] - y[b, 0], y[li, 1] - y[b, 1], y[li, 2] - y[b, 2]
             w0, w1, w2 = y[ti, 0] - y[b, 0], y[ti, 1] - y[b, 1], y[ti, 2] - y[b, 2]
             n0, n1, n2 = r1 * l2 - r2 * l1, r2 * l0 - r0 * l2, r0 * l1 - r1 * l0
-            nn = math.sqrt(n0 * n0 + n1 * n1 + n2 * n2 + _EPS2)
-            nw = math.sqrt(w0 * w0 + w1 * w1 + w2 * w2 + _EPS2)
+            nn = math.sqrt(n0 * n0 + n1 * n1 + n2 * n2 + EPS2)
+            nw = math.sqrt(w0 * w0 + w1 * w1 + w2 * w2 + EPS2)
             f = (n0 * w0 + n1 * w1 + n2 * w2) / (nn * nw)
             phi, dphi = _acos_terms(f)
             c[k] = (const[k] - mrad) - phi
@@ -259,7 +261,7 @@ def _assemble(sys_rows, m, pos, r_on, r, c, blk, prog, M, rhs, ent_r, ent_s, ful
                     M[p, q] += blk[ri, s, 0] * blk[ro, so, 0] + blk[ri, s, 1] * blk[ro, so, 1] + blk[ri, s, 2] * blk[ro, so, 2]
     for k in range(m):
         row = sys_rows[k]
-        M[k, k] += 1e-12
+        M[k, k] += RIDGE
         v = c[row]
         if r_on:
             for s in range(nslot[row]):
