@@ -385,7 +385,7 @@ def _compiled_newton(y, z, cs, L, en, active, alpha):
     """The compiled path's step (skelvis.projection_kernel._newton), frame by frame, on the rows of
     its own evaluation (skelvis.projection_kernel._evaluate)."""
     p = C.row_program(cs)
-    w = K._workspace(len(p.kind), y.shape[1], len(p.inc_row))
+    w = K._workspace(len(p.kind), y.shape[1])
     deltas, lams = [], []
     for b in range(len(y)):
         yb, zb, Lb = y[b].numpy().copy(), z[b].numpy().copy(), L[b].numpy().copy()

@@ -35,7 +35,7 @@ def test_rows_are_constraint_blocks_rows(topology, name):
     L = np.abs(rng.normal(1.0, 0.2, size=(len(x), len(cs.bones))))
     fy = rng.normal(size=len(x))
     p = C.row_program(cs)
-    w = K._workspace(len(p.kind), topology.num_joints, len(p.inc_row))
+    w = K._workspace(len(p.kind), topology.num_joints)
     for margin in (0.0, 0.01):
         ref_c, ref_blk = C.constraint_blocks(x, cs, L, fy, margin)
         for b in range(len(x)):
@@ -136,3 +136,36 @@ def test_one_compiled_specialisation_whatever_the_inputs():
     C.project(x, plaus, L, floor_y=0.0)
     C.project(x[:1], plaus, L[None], floor_y=np.zeros(1), enabled=np.ones(plaus.num_inequalities, bool))
     assert len(K.project_frames.signatures) == 1
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("name", ["paper", "plausible"])
+def test_assembled_system_is_the_dense_one(name):
+    """_assemble's lower triangle (bone block from the static pairs, inequality rows from the
+    joints they share) is D_a D_a^T + 1e-12 I of the dense Jacobian's active rows, in the kernel's
+    row order, and its right-hand side c_a - D_a r; repeated with other active rows on the same
+    work array (stale entries would show)."""
+    rng = np.random.default_rng(6)
+    cs = C.constraint_set(KINECT_V2, **C.CONSTRAINT_SETS[name])
+    p = C.row_program(cs)
+    mf, nb, J = len(p.kind), p.nb, KINECT_V2.num_joints
+    w = K._workspace(mf, J)
+    x = _poses(KINECT_V2, rng, 2)[1]
+    L = np.abs(rng.normal(1.0, 0.2, size=nb))
+    h, H, g, G = C.jacobians(x, cs, L, 0.0)
+    D, c = np.concatenate([H, G]), np.concatenate([h, g])
+    K._evaluate(x, L, 0.0, 0.0, True, p, w)
+    r = 0.1 * rng.normal(size=(J, 3))
+    for _ in range(3):
+        active = rng.random(mf - nb) < 0.4
+        rows = np.r_[p.order, nb + np.flatnonzero(active)]
+        m = len(rows)
+        w.sys_rows[:m] = rows
+        w.pos[:] = -1
+        w.pos[rows] = np.arange(m)
+        K._assemble(w.sys_rows, m, w.pos, True, r, w.c, w.blk, p, w.A, w.x)
+        Da = D[rows]
+        want = Da @ Da.T + 1e-12 * np.eye(m)
+        np.testing.assert_allclose(np.tril(w.A[:m, :m]), np.tril(want), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(w.x[:m], c[rows] - Da @ r.reshape(-1), rtol=1e-12, atol=1e-12)
+        K._cholesky_solve(w.A, w.x, m, nb, p.bptr, p.brows, w.nz, w.colptr)  # the factor overwrites A

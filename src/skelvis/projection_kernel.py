@@ -201,64 +201,40 @@ def _rows(y, L, fy, kind, idx, nslot, const, trunk, up, mrad, jac, which, c, blk
 
 
 @_jit
-def _assemble(sys_rows, m, pos, r_on, r, c, blk, prog, M, rhs, ent_r, ent_s, full):
-    """M = D D^T + 1e-12 I on the m system rows sys_rows[:m] (positions ``pos``; -1: not in the
-    system; the nb bone rows first, in elimination order) and rhs = c - D r (r read when r_on).
-
-    Lower triangle (``full`` False): the bone block from the static list of bones that share a
-    joint, written on the factor's static pattern only (entries off it are zero and stay so: the
-    Cholesky writes nowhere else); the inequality rows from the blocks that meet theirs at a joint.
-    ``full``: the whole symmetric M from the products at every joint (the pivoting fallback)."""
+def _assemble(sys_rows, m, pos, r_on, r, c, blk, prog, M, rhs):
+    """The lower triangle of M = D D^T + 1e-12 I on the m system rows sys_rows[:m] (positions
+    ``pos``; -1: not in the system; the nb bone rows first, in elimination order) and
+    rhs = c - D r (r read when r_on).  The bone block comes from the static list of bones that
+    share a joint, written on the factor's static pattern only (entries off it are zero and stay
+    so: the Cholesky writes nowhere else); the inequality rows from the blocks that meet theirs at
+    a joint."""
     idx, nslot, nb = prog.idx, prog.nslot, prog.nb
-    if full:
-        for k in range(m):
-            for q in range(m):
-                M[k, q] = 0.0
-        for j in range(prog.inc_ptr.shape[0] - 1):
-            ne = 0
+    bptr, brows, pairs = prog.bptr, prog.brows, prog.bone_pairs
+    for j in range(nb):
+        row = sys_rows[j]
+        v = 0.0
+        for s in range(nslot[row]):
+            v += blk[row, s, 0] * blk[row, s, 0] + blk[row, s, 1] * blk[row, s, 1] + blk[row, s, 2] * blk[row, s, 2]
+        M[j, j] = v
+        for p in range(bptr[j], bptr[j + 1]):
+            M[brows[p], j] = 0.0
+    for t in range(pairs.shape[0]):
+        rk, sk, rl, sl = pairs[t, 2], pairs[t, 3], pairs[t, 4], pairs[t, 5]
+        M[pairs[t, 0], pairs[t, 1]] += (blk[rk, sk, 0] * blk[rl, sl, 0] + blk[rk, sk, 1] * blk[rl, sl, 1]
+                                        + blk[rk, sk, 2] * blk[rl, sl, 2])
+    for p in range(nb, m):
+        for q in range(p + 1):
+            M[p, q] = 0.0
+        ri = sys_rows[p]
+        for s in range(nslot[ri]):
+            j = idx[ri, s]
             for e in range(prog.inc_ptr[j], prog.inc_ptr[j + 1]):
-                if pos[prog.inc_row[e]] >= 0:
-                    ent_r[ne] = prog.inc_row[e]
-                    ent_s[ne] = prog.inc_slot[e]
-                    ne += 1
-            for p in range(ne):
-                rp, sp = ent_r[p], ent_s[p]
-                kp = pos[rp]
-                for q in range(p, ne):
-                    rq, sq = ent_r[q], ent_s[q]
-                    v = (blk[rp, sp, 0] * blk[rq, sq, 0] + blk[rp, sp, 1] * blk[rq, sq, 1]
-                         + blk[rp, sp, 2] * blk[rq, sq, 2])
-                    kq = pos[rq]
-                    M[kp, kq] += v
-                    if kq != kp:
-                        M[kq, kp] += v
-    else:
-        bptr, brows, pairs = prog.bptr, prog.brows, prog.bone_pairs
-        for j in range(nb):
-            row = sys_rows[j]
-            v = 0.0
-            for s in range(nslot[row]):
-                v += blk[row, s, 0] * blk[row, s, 0] + blk[row, s, 1] * blk[row, s, 1] + blk[row, s, 2] * blk[row, s, 2]
-            M[j, j] = v
-            for p in range(bptr[j], bptr[j + 1]):
-                M[brows[p], j] = 0.0
-        for t in range(pairs.shape[0]):
-            rk, sk, rl, sl = pairs[t, 2], pairs[t, 3], pairs[t, 4], pairs[t, 5]
-            M[pairs[t, 0], pairs[t, 1]] += (blk[rk, sk, 0] * blk[rl, sl, 0] + blk[rk, sk, 1] * blk[rl, sl, 1]
-                                            + blk[rk, sk, 2] * blk[rl, sl, 2])
-        for p in range(nb, m):
-            for q in range(p + 1):
-                M[p, q] = 0.0
-            ri = sys_rows[p]
-            for s in range(nslot[ri]):
-                j = idx[ri, s]
-                for e in range(prog.inc_ptr[j], prog.inc_ptr[j + 1]):
-                    ro = prog.inc_row[e]
-                    q = pos[ro]
-                    if q < 0 or q > p:
-                        continue
-                    so = prog.inc_slot[e]
-                    M[p, q] += blk[ri, s, 0] * blk[ro, so, 0] + blk[ri, s, 1] * blk[ro, so, 1] + blk[ri, s, 2] * blk[ro, so, 2]
+                ro = prog.inc_row[e]
+                q = pos[ro]
+                if q < 0 or q > p:
+                    continue
+                so = prog.inc_slot[e]
+                M[p, q] += blk[ri, s, 0] * blk[ro, so, 0] + blk[ri, s, 1] * blk[ro, so, 1] + blk[ri, s, 2] * blk[ro, so, 2]
     for k in range(m):
         row = sys_rows[k]
         M[k, k] += RIDGE
@@ -357,7 +333,7 @@ def _pivoting_solve(A, x, m):
 
 class Workspace(NamedTuple):
     """The work arrays of one frame's iteration, allocated once per call of :func:`project_frames`
-    (mf rows, J joints, n_inc joint entries)."""
+    (mf rows, J joints)."""
 
     c: np.ndarray          # (mf,) residuals
     blk: np.ndarray        # (mf, 4, 3) Jacobian blocks
@@ -372,21 +348,18 @@ class Workspace(NamedTuple):
     lam: np.ndarray        # (mf,) multipliers per row (0 on rows left out)
     nz: np.ndarray         # (mf * mf,) the factor's pattern by column
     colptr: np.ndarray     # (mf + 1,)
-    ent_r: np.ndarray      # (n_inc,) a joint's entries in the system: rows
-    ent_s: np.ndarray      # (n_inc,) and slots
     r: np.ndarray          # (J, 3) alpha (y - z)
     delta: np.ndarray      # (J, 3) the step
     trial: np.ndarray      # (J, 3) the restored trial pose
 
 
 @_jit
-def _workspace(mf, J, n_inc):
-    """A :class:`Workspace` for mf rows, J joints and n_inc joint entries."""
+def _workspace(mf, J):
+    """A :class:`Workspace` for mf rows and J joints."""
     return Workspace(np.empty(mf), np.zeros((mf, 4, 3)), np.ones(mf, np.bool_), np.zeros(mf, np.bool_),
                      np.zeros(mf, np.bool_), np.zeros(mf, np.bool_), np.empty(mf, np.int64),
                      np.empty(mf, np.int64), np.zeros((mf, mf)), np.empty(mf), np.empty(mf),
-                     np.empty(max(mf * mf, 1), np.int64), np.empty(mf + 1, np.int64), np.empty(n_inc, np.int64),
-                     np.empty(n_inc, np.int64), np.empty((J, 3)), np.empty((J, 3)), np.empty((J, 3)))
+                     np.empty(max(mf * mf, 1), np.int64), np.empty(mf + 1, np.int64), np.empty((J, 3)), np.empty((J, 3)), np.empty((J, 3)))
 
 
 @_jit
@@ -415,9 +388,12 @@ def _newton(y, z, alpha, active, prog, w):
     for j in range(J):
         for q in range(3):
             r[j, q] = alpha * (y[j, q] - z[j, q])
-    _assemble(sys_rows, m, pos, alpha != 0.0, r, c, blk, prog, A, x, w.ent_r, w.ent_s, False)
+    _assemble(sys_rows, m, pos, alpha != 0.0, r, c, blk, prog, A, x)
     if not _cholesky_solve(A, x, m, nb, prog.bptr, prog.brows, w.nz, w.colptr):
-        _assemble(sys_rows, m, pos, alpha != 0.0, r, c, blk, prog, A, x, w.ent_r, w.ent_s, True)
+        _assemble(sys_rows, m, pos, alpha != 0.0, r, c, blk, prog, A, x)
+        for i in range(m):  # the whole symmetric M for the pivoting solve
+            for q in range(i):
+                A[q, i] = A[i, q]
         _pivoting_solve(A, x, m)
         for i in range(nb):  # off the static pattern the bone block must be zero again
             for q in range(i + 1):
@@ -574,7 +550,7 @@ def project_frames(z, y0, L, fy, en, prog, ftol, mrad, max_iter, refine_iter, to
     feasible[b]: whether out[b] meets every row within its tolerance; berr[b] its largest relative
     bone error, viol[b] (ni,) each enabled inequality's violation (:func:`_measure`)."""
     B, J, _ = z.shape
-    w = _workspace(prog.kind.shape[0], J, prog.inc_row.shape[0])
+    w = _workspace(prog.kind.shape[0], J)
     y = np.empty((J, 3))
     for b in range(B):
         y[:, :] = y0[b]
